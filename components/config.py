@@ -1,0 +1,601 @@
+"""The typed stack configuration: one model for everything a stack can set, validated up front.
+
+`parse_platform_config(raw)` is a pure function of a dict (what `Pulumi.<stack>.yaml` holds under
+the project's namespace) and either returns a frozen `PlatformConfig` or raises `ConfigError` that
+lists *every* problem at once, each with its dotted key path and the fix:
+
+    dev_tools.harbor.replcias: unknown key (did you mean 'replicas'?)
+    metallb.addresses[1]: '10.0.0.300/32' is not an IPv4 range (use 'A.B.C.D-E.F.G.H' or a CIDR)
+
+`load_stack_config()` is the only place that reads `pulumi.Config`; components receive the frozen
+objects and never read config or environment variables themselves. Secrets are not part of the
+model: they are separate top-level keys set with `pulumi config set --secret`, read as Pulumi
+secret Outputs (see `SECRET_KEYS`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args, get_origin
+
+import pulumi
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from components import versions
+
+TIERS = ("cluster_services", "dev_tools", "applications")
+Tier = Literal["cluster_services", "dev_tools", "applications"]
+
+# Secrets a stack may set with `pulumi config set --secret <key> ...`; never part of the model.
+# key -> what it is for (the README's secrets table is generated from this).
+SECRET_KEYS: dict[str, str] = {
+    "grafana_admin_password": "Grafana `admin` password (generated when unset)",
+    "harbor_admin_password": "Harbor `admin` password (generated when unset)",
+    "fluentd_output_password": "password of `dev_tools.fluentd.output.user` at the log backend",
+    "cloudflare_api_token": "Cloudflare API token for the ACME DNS-01 solver "
+    "(required when `acme.solver` is `dns01`)",
+    "gitops_repo_token": "token Argo CD uses to read `gitops.repo_url` when the repo is private",
+}
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid stack configuration. Raised before any resource is registered.
+
+    A `pulumi.RunError`, so the CLI prints the message without a Python traceback.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            f"invalid stack configuration ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}):\n  " + "\n  ".join(problems)
+        )
+
+
+class _Located(ValueError):
+    """A validator error that belongs to a sub-path of the field it was raised on."""
+
+    def __init__(self, subpath: str, message: str):
+        self.subpath = subpath
+        self.message = message
+        super().__init__(message)
+
+
+# --- scalar validators -------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SEMVER = re.compile(
+    r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$"
+)
+_QUANTITY = re.compile(r"^[1-9]\d*(Ki|Mi|Gi|Ti)$")
+_DURATION = re.compile(r"^[1-9]\d*(h|d|w|y)$")
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+\.)+[A-Za-z]{2,}$")
+# Let's Encrypt refuses ACME accounts whose contact address is at these domains.
+_FORBIDDEN_EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "localhost")
+_PINNED_REVISION = re.compile(r"^(v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?|[0-9a-f]{40})$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS label (lower-case letters, digits and '-', 1-63 characters)"
+        )
+    return value
+
+
+def _hostname(value: str) -> str:
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_DNS_LABEL.match(x) for x in labels):
+        raise ValueError(
+            f"{value!r} is not a fully qualified host name (e.g. 'stg.plate.example.net')"
+        )
+    return value
+
+
+def _host_or_ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+        return value
+    except ValueError:
+        pass
+    try:
+        return _hostname(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is neither an IPv4 address nor a host name") from None
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is not an e-mail address")
+    domain = value.rsplit("@", 1)[1].lower()
+    if domain in _FORBIDDEN_EMAIL_DOMAINS:
+        raise ValueError(
+            f"{value!r}: Let's Encrypt rejects contact addresses at {domain}; use a real mailbox"
+        )
+    return value
+
+
+def _semver(value: str) -> str:
+    if not _SEMVER.match(value):
+        raise ValueError(f"{value!r} is not an exact semantic version (e.g. '1.19.1')")
+    return value
+
+
+def _quantity(value: str) -> str:
+    if not _QUANTITY.match(value):
+        raise ValueError(f"{value!r} is not a storage size (e.g. '10Gi'; units Ki, Mi, Gi, Ti)")
+    return value
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError(f"{value!r} is not a retention period (e.g. '15d'; units h, d, w, y)")
+    return value
+
+
+def _abs_path(value: str) -> str:
+    if not value.startswith("/") or "//" in value or value != value.strip():
+        raise ValueError(f"{value!r} is not an absolute export path (e.g. '/srv/nfs/k8s')")
+    return value
+
+
+def _repo_url(value: str) -> str:
+    if not (re.match(r"^https://[^\s/]+/\S+$", value) or re.match(r"^git@[^\s:]+:\S+$", value)):
+        raise ValueError(f"{value!r} is not a git URL (https://host/org/repo.git or git@host:org/repo)")
+    return value
+
+
+def _repo_path(value: str) -> str:
+    if value.startswith("/") or ".." in value.split("/") or not value.strip("/"):
+        raise ValueError(f"{value!r} is not a relative path inside the repository")
+    return value.strip("/")
+
+
+def parse_ipv4_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """'A.B.C.D-E.F.G.H' or a CIDR -> (first, last). Raises ValueError with the fix."""
+    hint = "use 'A.B.C.D-E.F.G.H' or a CIDR such as '192.168.10.240/28'"
+    try:
+        if "-" in text:
+            first_s, last_s = (p.strip() for p in text.split("-", 1))
+            first, last = ipaddress.IPv4Address(first_s), ipaddress.IPv4Address(last_s)
+        else:
+            net = ipaddress.IPv4Network(text.strip(), strict=True)
+            first, last = net[0], net[-1]
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IPv4 range ({hint})") from None
+    if first > last:
+        raise ValueError(f"{text!r}: range start {first} is after its end {last}")
+    return first, last
+
+
+def _ipv4_range(value: str) -> str:
+    parse_ipv4_range(value)
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+Email = Annotated[str, AfterValidator(_email)]
+SemVer = Annotated[str, AfterValidator(_semver)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+Duration = Annotated[str, AfterValidator(_duration)]
+IPv4Range = Annotated[str, AfterValidator(_ipv4_range)]
+Replicas = Annotated[int, Field(ge=1, le=10)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True
+    )
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+
+class ClusterConfig(_Model):
+    kube_context: str | None = None
+    """kubeconfig context to deploy to; unset = the current context of $KUBECONFIG."""
+
+
+class AcmeConfig(_Model):
+    email: Email
+    """contact address for the Let's Encrypt account (expiry notices)"""
+    server: Literal["staging", "production"] | None = None
+    """which Let's Encrypt server the tools' certificates use; default: production for a production stack, staging otherwise"""
+    solver: Literal["http01", "dns01"] = "http01"
+    """http01 answers challenges through `ingress_class`; dns01 (Cloudflare) suits clusters that the internet cannot reach"""
+    dns_zones: list[Hostname] = []
+    """DNS zones the dns01 solver may answer for (required with dns01)"""
+
+    @model_validator(mode="after")
+    def _dns01_needs_zones(self) -> AcmeConfig:
+        if self.solver == "dns01" and not self.dns_zones:
+            raise _Located("dns_zones", "required when solver is 'dns01' (e.g. ['example.net'])")
+        return self
+
+
+class MetalLBConfig(_Model):
+    addresses: Annotated[list[IPv4Range], Field(min_length=1)]
+    """address ranges MetalLB hands to LoadBalancer Services: 'A.B.C.D-E.F.G.H' or CIDR"""
+    pool_name: DnsLabel = "default-pool"
+    """name of the IPAddressPool (and its L2Advertisement)"""
+    auto_assign: bool = True
+    """whether Services get addresses from this pool without asking for it"""
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> MetalLBConfig:
+        spans = [(parse_ipv4_range(a), i) for i, a in enumerate(self.addresses)]
+        spans.sort()
+        for ((_, last_a), i), ((first_b, _), j) in zip(spans, spans[1:]):
+            if first_b <= last_a:
+                lo, hi = sorted((i, j))
+                raise _Located(
+                    f"addresses[{hi}]",
+                    f"{self.addresses[hi]!r} overlaps addresses[{lo}] {self.addresses[lo]!r}",
+                )
+        return self
+
+
+class NfsConfig(_Model):
+    server: Annotated[str, AfterValidator(_host_or_ipv4)]
+    """NFS server (host name or IPv4)"""
+    path: Annotated[str, AfterValidator(_abs_path)]
+    """exported directory the provisioner carves one sub-directory per volume from"""
+    reclaim_policy: Literal["Retain", "Delete"] = "Delete"
+    """Retain keeps the data of a deleted PVC on the server; Delete removes it"""
+    default_class: bool = True
+    """mark the StorageClass as the cluster default"""
+    mount_options: list[str] = ["nfsvers=4.1"]
+    """NFS mount options of every volume"""
+
+
+class ArgoCDConfig(_Model):
+    host: DnsLabel = "argocd"
+    """Argo CD UI at <host>.<domain>"""
+    replicas: Replicas = 1
+    """argocd-server and repo-server replicas"""
+
+
+class HarborConfig(_Model):
+    host: DnsLabel = "harbor"
+    """Harbor UI and registry at <host>.<domain>"""
+    replicas: Replicas = 1
+    """core, portal, registry replicas"""
+    registry_size: Quantity = "50Gi"
+    """image storage"""
+    database_size: Quantity = "5Gi"
+    """Harbor's internal PostgreSQL volume"""
+    trivy_size: Quantity = "5Gi"
+    """vulnerability database cache"""
+
+
+class MonitoringConfig(_Model):
+    grafana_host: DnsLabel = "grafana"
+    """Grafana at <host>.<domain>"""
+    prometheus_replicas: Replicas = 1
+    """Prometheus server replicas"""
+    prometheus_retention: Duration = "15d"
+    """how long Prometheus keeps samples"""
+    prometheus_storage: Quantity = "50Gi"
+    """Prometheus volume per replica"""
+    alertmanager_storage: Quantity = "2Gi"
+    """Alertmanager volume"""
+    grafana_storage: Quantity = "5Gi"
+    """Grafana volume (dashboards, users)"""
+
+
+class FluentdOutput(_Model):
+    type: Literal["elasticsearch", "opensearch", "forward"]
+    """where the collected logs go"""
+    host: Annotated[str, AfterValidator(_host_or_ipv4)]
+    """log backend host name or IPv4"""
+    port: Annotated[int, Field(ge=1, le=65535)]
+    """log backend port"""
+    scheme: Literal["http", "https"] = "https"
+    """elasticsearch/opensearch only"""
+    user: str | None = None
+    """its password is the secret `fluentd_output_password`"""
+    index_prefix: DnsLabel = "plate"
+    """elasticsearch/opensearch index prefix"""
+
+
+class FluentdConfig(_Model):
+    output: FluentdOutput
+    """the destination of the collected container logs"""
+
+
+class OpenBaoConfig(_Model):
+    host: DnsLabel = "bao"
+    """OpenBao UI and API at <host>.<domain>"""
+    replicas: Literal[1, 3, 5] = 1
+    """raft voters; 1 = single node, 3 or 5 = HA (an odd number keeps quorum)"""
+    storage_size: Quantity = "10Gi"
+    """raft data volume per replica"""
+
+
+class DevToolsConfig(_Model):
+    argocd: ArgoCDConfig = ArgoCDConfig()
+    """Argo CD"""
+    harbor: HarborConfig = HarborConfig()
+    """Harbor registry, Trivy scanning on"""
+    monitoring: MonitoringConfig = MonitoringConfig()
+    """kube-prometheus-stack: Prometheus, Alertmanager, Grafana"""
+    fluentd: FluentdConfig
+    """Fluentd log collection (DaemonSet) and forwarding"""
+    openbao: OpenBaoConfig = OpenBaoConfig()
+    """OpenBao secrets store, raft storage"""
+
+
+class GitOpsConfig(_Model):
+    repo_url: Annotated[str, AfterValidator(_repo_url)]
+    """this repository, as Argo CD clones it"""
+    target_revision: str = "main"
+    """branch, tag or commit the app-of-apps follows; production stacks must pin a tag or commit"""
+    apps_path: Annotated[str, AfterValidator(_repo_path)] | None = None
+    """folder of child Application manifests; default environments/argocd/apps/<environment>"""
+    argocd_namespace: DnsLabel = "argocd"
+    """namespace Argo CD runs in (also when another stack owns the dev_tools tier)"""
+
+
+class PlatformConfig(_Model):
+    environment: Annotated[str, AfterValidator(_dns_label), Field(max_length=20)]
+    """short environment name: namespaces, AppProject and app names carry it (e.g. plate-stg)"""
+    production: bool = False
+    """a production stack: protected resources, Let's Encrypt production, pinned GitOps revision"""
+    domain: Hostname
+    """base domain; every tool is served at <host>.<domain>"""
+    ingress_class: DnsLabel = "nginx"
+    """IngressClass the tools' Ingresses (and the HTTP-01 solver) use"""
+    storage_class: DnsLabel = "nfs"
+    """StorageClass every stateful tool uses (created by cluster_services from `nfs`)"""
+    tiers: Annotated[list[Tier], Field(min_length=1)] = list(TIERS)
+    """which tiers this stack owns; two stacks can share a cluster when only one owns the cluster-wide tiers"""
+    cluster: ClusterConfig = ClusterConfig()
+    """which cluster the stack deploys to"""
+    acme: AcmeConfig
+    """Let's Encrypt ClusterIssuers"""
+    metallb: MetalLBConfig | None = None
+    """MetalLB L2 address pool; required when the stack owns cluster_services"""
+    nfs: NfsConfig | None = None
+    """NFS provisioner and StorageClass; required when the stack owns cluster_services"""
+    dev_tools: DevToolsConfig | None = None
+    """tier-2 tools; required when the stack owns dev_tools"""
+    gitops: GitOpsConfig
+    """the app-of-apps root Application"""
+    chart_versions: dict[Literal[tuple(versions.CHARTS)], SemVer] = {}  # type: ignore[valid-type]
+    """per-chart exact version overrides of components/versions.py, e.g. {harbor: '1.19.2'}"""
+
+    # --- derived values (not keys) ---
+
+    @property
+    def acme_server(self) -> Literal["staging", "production"]:
+        if self.acme.server is not None:
+            return self.acme.server
+        return "production" if self.production else "staging"
+
+    @property
+    def apps_path(self) -> str:
+        return self.gitops.apps_path or f"environments/argocd/apps/{self.environment}"
+
+    def owns(self, tier: Tier) -> bool:
+        return tier in self.tiers
+
+    def fqdn(self, host: str) -> str:
+        return f"{host}.{self.domain}"
+
+    def chart(self, name: str) -> versions.ChartPin:
+        pin = versions.CHARTS[name]
+        override = self.chart_versions.get(name)
+        return pin if override is None else versions.ChartPin(pin.chart, pin.repo, override)
+
+
+def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
+    problems = []
+    if cfg.production and cfg.acme.server == "staging":
+        problems.append(
+            "acme.server: a production stack must use Let's Encrypt 'production' "
+            "(staging certificates are not trusted by browsers); remove the key or set 'production'"
+        )
+    if cfg.production and not _PINNED_REVISION.match(cfg.gitops.target_revision):
+        problems.append(
+            f"gitops.target_revision: a production stack must pin a release tag or a 40-character "
+            f"commit, not {cfg.gitops.target_revision!r} (e.g. 'v1.4.0')"
+        )
+    if len(set(cfg.tiers)) != len(cfg.tiers):
+        problems.append("tiers: a tier is listed twice")
+    if cfg.owns("cluster_services"):
+        for key in ("metallb", "nfs"):
+            if getattr(cfg, key) is None:
+                problems.append(f"{key}: required when the stack owns the cluster_services tier")
+    if cfg.owns("dev_tools") and cfg.dev_tools is None:
+        problems.append("dev_tools: required when the stack owns the dev_tools tier")
+    return problems
+
+
+# --- error formatting --------------------------------------------------------------------------
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that holds the key at `loc` (for did-you-mean suggestions)."""
+    model: Any = PlatformConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _unwrap_model(field.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _unwrap_model(arg)
+        if found is not None:
+            return found
+    return None if get_origin(annotation) is None else None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    exc = ctx.get("error")
+    if isinstance(exc, _Located):
+        return f"{_dotted(loc + tuple(_split_subpath(exc.subpath)))}: {exc.message}"
+    if loc and loc[-1] == "[key]":  # a mapping key outside its allowed set
+        loc = loc[:-1]
+        allowed = [a.strip("'") for a in re.findall(r"'[^']*'", str(ctx.get("expected", "")))]
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {guess[0]!r}?" if guess else f"known: {', '.join(allowed)}"
+        return f"{_dotted(loc)}: unknown key ({hint})"
+    path = _dotted(loc)
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        known = sorted(model.model_fields) if model else []
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        hint = f"did you mean {guess[0]!r}?" if guess else f"known keys: {', '.join(known)}"
+        return f"{path}: unknown key ({hint})"
+    if kind == "missing":
+        return f"{path}: required key is missing"
+    if kind == "literal_error":
+        return f"{path}: {error['input']!r} is not allowed; expected {ctx.get('expected')}"
+    if kind == "value_error" and exc is not None:
+        return f"{path}: {exc}"
+    if kind in ("int_type", "bool_type", "string_type", "list_type", "dict_type", "model_type"):
+        wanted = {
+            "int_type": "a whole number",
+            "bool_type": "true or false",
+            "string_type": "a string",
+            "list_type": "a list",
+            "dict_type": "a mapping",
+            "model_type": "a mapping",
+        }[kind]
+        return f"{path}: expected {wanted}, got {type(error['input']).__name__} {error['input']!r}"
+    return f"{path}: {error['msg']}"
+
+
+def _split_subpath(subpath: str) -> list[Any]:
+    parts: list[Any] = []
+    for token in re.findall(r"[^.\[\]]+|\[\d+\]", subpath):
+        parts.append(int(token[1:-1]) if token.startswith("[") else token)
+    return parts
+
+
+def parse_platform_config(raw: Any) -> PlatformConfig:
+    """Validate a stack's configuration mapping. Raises ConfigError listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError([f"(top level): expected a mapping of config keys, got {type(raw).__name__}"])
+    try:
+        cfg = PlatformConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors(include_url=False)]
+        raise ConfigError(sorted(dict.fromkeys(problems))) from None
+    problems = _cross_field_problems(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+# --- reading the stack ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret config values, as Pulumi secret Outputs (None when the stack did not set one)."""
+
+    values: dict[str, pulumi.Output[str] | None]
+
+    def get(self, key: str) -> pulumi.Output[str] | None:
+        if key not in SECRET_KEYS:
+            raise KeyError(f"{key} is not a declared secret key")
+        return self.values.get(key)
+
+
+def split_stack_config(
+    project: str, flat: dict[str, Any], secret_keys: set[str]
+) -> tuple[dict[str, Any], set[str], list[str]]:
+    """Separate a stack's `<project>:<key>` settings into model data and secret keys.
+
+    Returns (model data, secret keys that are set, problems). Plain values arrive as strings or
+    JSON (structured values); a secret key set without --secret, or a model key that holds a
+    secret, is a problem: secrets must be top-level keys so only they are encrypted.
+    """
+    data: dict[str, Any] = {}
+    present: set[str] = set()
+    problems: list[str] = []
+    prefix = f"{project}:"
+    for full_key, value in flat.items():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix):]
+        if key in SECRET_KEYS:
+            if full_key not in secret_keys:
+                problems.append(
+                    f"{key}: must be encrypted; run `pulumi config set --secret {key} <value>`"
+                )
+            present.add(key)
+            continue
+        if full_key in secret_keys:
+            problems.append(
+                f"{key}: holds a secret value, but only these keys may be secrets: "
+                f"{', '.join(SECRET_KEYS)}"
+            )
+            continue
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        data[key] = value
+    return data, present, problems
+
+
+def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
+    """Read and validate this stack's configuration; the only reader of pulumi.Config."""
+    from pulumi.runtime import config as runtime_config
+
+    project = pulumi.get_project()
+    flat = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    secret_keys = {k for k in flat if runtime_config.is_config_secret(k)}
+    secret_keys |= set(runtime_config.get_config_secret_keys_env())
+    data, present, problems = split_stack_config(project, flat, secret_keys)
+    try:
+        cfg = parse_platform_config(data)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if cfg.acme.solver == "dns01" and "cloudflare_api_token" not in present:
+        problems.append(
+            "cloudflare_api_token: required when acme.solver is 'dns01'; "
+            "run `pulumi config set --secret cloudflare_api_token <token>`"
+        )
+    if problems:
+        raise ConfigError(problems)
+    conf = pulumi.Config()
+    return cfg, StackSecrets({key: conf.get_secret(key) for key in sorted(present)})

@@ -1,0 +1,231 @@
+"""Building blocks shared by the tiers: namespaces, pinned Helm charts, production protection,
+and the webhook gate that makes custom resources wait for an admission webhook that answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.helm.v4 import Chart, RepositoryOptsArgs
+
+from components import versions
+
+PodSecurity = Literal["privileged", "baseline", "restricted"]
+
+# Chart children whose deletion takes data or every custom resource of a kind with it. In a
+# production stack they are protected and retained (see `protect_stateful_children`).
+STATEFUL_CHILD_TYPES = frozenset(
+    {
+        "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+        "kubernetes:core/v1:PersistentVolumeClaim",
+    }
+)
+
+
+def protected(production: bool) -> pulumi.ResourceOptions:
+    """Options for a stateful or critical resource: in production it cannot be deleted by a
+    `pulumi up`/`destroy` (protect) and a deliberate removal from state leaves it running
+    (retain_on_delete)."""
+    if not production:
+        return pulumi.ResourceOptions()
+    return pulumi.ResourceOptions(protect=True, retain_on_delete=True)
+
+
+def protect_stateful_children(
+    args: pulumi.ResourceTransformArgs,
+) -> pulumi.ResourceTransformResult | None:
+    """Resource transform for production charts: protect and retain CRDs and PVCs the chart renders.
+
+    Applied through `transforms`, which the engine also runs on the children a v4 Chart (a remote
+    component) registers; protecting only the Chart would not stop its children being deleted.
+    Other children stay unprotected on purpose, so an upgrade that drops a RoleBinding still works.
+    """
+    if args.type_ not in STATEFUL_CHILD_TYPES:
+        return None
+    return pulumi.ResourceTransformResult(
+        props=args.props,
+        opts=pulumi.ResourceOptions.merge(
+            args.opts, pulumi.ResourceOptions(protect=True, retain_on_delete=True)
+        ),
+    )
+
+
+def namespace(
+    name: str,
+    pod_security: PodSecurity,
+    opts: pulumi.ResourceOptions,
+    *,
+    production: bool,
+) -> k8s.core.v1.Namespace:
+    """A namespace with its Pod Security level enforced (and warned/audited at the same level)."""
+    labels = {
+        f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "warn", "audit")
+    }
+    labels["app.kubernetes.io/managed-by"] = "pulumi"
+    return k8s.core.v1.Namespace(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=labels),
+        opts=pulumi.ResourceOptions.merge(opts, protected(production)),
+    )
+
+
+def helm_chart(
+    name: str,
+    pin: versions.ChartPin,
+    ns: k8s.core.v1.Namespace,
+    values: pulumi.Input[dict[str, Any]],
+    opts: pulumi.ResourceOptions,
+    *,
+    production: bool,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> Chart:
+    """A third-party chart at its pinned version, rendered by `kubernetes.helm.sh/v4.Chart`.
+
+    v4 gives one Pulumi resource per rendered object: previews and stack history show per-object
+    diffs and policy packs see each object. It does not run Helm hooks; each tier compensates for
+    the hooks that matter (see the tier modules).
+    """
+    chart_opts = pulumi.ResourceOptions(depends_on=[ns, *depends_on])
+    if production:
+        chart_opts = pulumi.ResourceOptions.merge(
+            chart_opts,
+            pulumi.ResourceOptions(protect=True, transforms=[protect_stateful_children]),
+        )
+    return Chart(
+        name,
+        chart=pin.chart,
+        version=pin.version,
+        repository_opts=RepositoryOptsArgs(repo=pin.repo),
+        namespace=ns.metadata.name,
+        values=values,
+        opts=pulumi.ResourceOptions.merge(opts, chart_opts),
+    )
+
+
+_RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "runAsUser": 65532,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+class WebhookGate(pulumi.ComponentResource):
+    """A Job that succeeds once an admission webhook accepts a server-side dry run of `probe`.
+
+    A webhook Deployment can be Ready before its serving certificate is injected into the
+    webhook configuration; custom resources created in that window fail with "failed calling
+    webhook" and the whole `pulumi up` stops. The chart's own check (cert-manager's
+    `startupapicheck`) is a Helm hook that v4 Charts skip, so this gate replaces it for every
+    webhook we depend on. Pulumi waits for the Job to complete; resources that depend on the gate
+    are created only after the webhook has answered a real request.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        probe: dict[str, Any],
+        wait_for: Sequence[pulumi.Resource],
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__(
+            "plate:platform:WebhookGate",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(wait_for))),
+        )
+        child = pulumi.ResourceOptions(parent=self)
+        api_group = probe["apiVersion"].split("/")[0]
+        plural = probe["kind"].lower() + "s"
+        meta = k8s.meta.v1.ObjectMetaArgs(namespace=namespace)
+
+        account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta, opts=child)
+        role = k8s.rbac.v1.Role(
+            f"{name}-role",
+            metadata=meta,
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[api_group], resources=[plural], verbs=["create"]
+                )
+            ],
+            opts=child,
+        )
+        binding = k8s.rbac.v1.RoleBinding(
+            f"{name}-binding",
+            metadata=meta,
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(
+                    kind="ServiceAccount", name=account.metadata.name, namespace=namespace
+                )
+            ],
+            opts=child,
+        )
+        probe_cm = k8s.core.v1.ConfigMap(
+            f"{name}-probe",
+            metadata=meta,
+            data={"probe.json": pulumi.Output.json_dumps(probe)},
+            opts=child,
+        )
+        self.job = k8s.batch.v1.Job(
+            name,
+            metadata=meta,
+            spec=k8s.batch.v1.JobSpecArgs(
+                # ~15 minutes of retries with the Job controller's exponential back-off.
+                backoff_limit=8,
+                active_deadline_seconds=900,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=account.metadata.name,
+                        restart_policy="Never",
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="dry-run",
+                                image=versions.KUBECTL_IMAGE,
+                                args=["create", "--dry-run=server", "-f", "/probe/probe.json"],
+                                env=[k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
+                                security_context=_RESTRICTED_CONTAINER,
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "10m", "memory": "32Mi"},
+                                    limits={"memory": "128Mi"},
+                                ),
+                                volume_mounts=[
+                                    k8s.core.v1.VolumeMountArgs(name="probe", mount_path="/probe"),
+                                    k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                                ],
+                            )
+                        ],
+                        volumes=[
+                            k8s.core.v1.VolumeArgs(
+                                name="probe",
+                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                    name=probe_cm.metadata.name
+                                ),
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                            ),
+                        ],
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # on the Job itself: children do not inherit the component's depends_on
+                depends_on=[binding, probe_cm, *wait_for],
+                custom_timeouts=pulumi.CustomTimeouts(create="16m", update="16m"),
+            ),
+        )
+        self.register_outputs({"job": self.job.metadata.name})

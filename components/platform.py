@@ -1,0 +1,63 @@
+"""Wires the three tiers of one stack in dependency order and exports what operators need.
+
+cluster_services -> dev_tools -> applications (the app-of-apps root, last). A stack may own only
+some tiers (`tiers` in its stack file) when it shares a cluster with another stack; then the names
+of what it does not own come from the config model, with nothing to wait for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import gitops
+from components.applications import Applications
+from components.cluster_services import ClusterServices, ClusterServicesRefs
+from components.config import PlatformConfig, StackSecrets
+from components.dev_tools import DevTools
+
+
+@dataclass(frozen=True)
+class Platform:
+    provider: k8s.Provider
+    cluster_services: ClusterServices | None
+    dev_tools: DevTools | None
+    applications: Applications | None
+
+
+def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
+    provider = k8s.Provider("k8s", context=cfg.cluster.kube_context)
+    opts = pulumi.ResourceOptions(providers=[provider])
+
+    cluster = ClusterServices("cluster-services", cfg, secrets, opts) if cfg.owns("cluster_services") else None
+    refs = cluster.refs if cluster else ClusterServicesRefs.external(cfg)
+    tools = DevTools("dev-tools", cfg, secrets, refs, opts) if cfg.owns("dev_tools") else None
+    apps = None
+    if cfg.owns("applications"):
+        wait_for = [*(cluster.charts if cluster else []), *refs.tls_ready, *refs.storage_ready]
+        wait_for += tools.charts if tools else []
+        apps = Applications("applications", cfg, secrets, wait_for, opts)
+    return Platform(provider, cluster, tools, apps)
+
+
+def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
+    pulumi.export("environment", cfg.environment)
+    if platform.cluster_services:
+        cs = platform.cluster_services
+        pulumi.export("metallb_pool", {"name": cs.address_pool.metadata["name"], "addresses": cfg.metallb.addresses})
+        pulumi.export("cluster_issuers", {s: i.metadata["name"] for s, i in cs.issuers.items()})
+        pulumi.export("default_issuer", cs.refs.issuer_name)
+        pulumi.export("storage_class", cs.nfs_storage_class.metadata.name)
+    if platform.dev_tools:
+        tools = platform.dev_tools
+        for tool, url in tools.urls.items():
+            pulumi.export(f"{tool}_url", url)
+        # secret outputs: `pulumi stack output --show-secrets <name>`
+        pulumi.export("argocd_admin_password", tools.argocd_admin_password.result)
+        pulumi.export("grafana_admin_password", tools.grafana_admin_password)
+        pulumi.export("harbor_admin_password", tools.harbor_admin_password)
+    if platform.applications:
+        pulumi.export("root_application", gitops.root_app_name(cfg))
+        pulumi.export("apps_namespace", gitops.apps_namespace(cfg))

@@ -1,0 +1,364 @@
+"""One pure values builder per third-party chart: `PlatformConfig` in, Helm values out.
+
+No secrets pass through these dicts: credentials live in Kubernetes Secrets the tiers create from
+Pulumi secrets, and the values only name them (`existingSecret`-style keys). That keeps the
+values testable without Pulumi and keeps Helm from generating random passwords, which with a v4
+Chart would re-render on every preview and show a permanent diff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.config import PlatformConfig
+
+ARGOCD_REDIS_SECRET = "argocd-redis"
+GRAFANA_ADMIN_SECRET = "grafana-admin"
+FLUENTD_OUTPUT_SECRET = "fluentd-output"
+HARBOR_SECRETS = {
+    "admin": "harbor-admin",
+    "secret_key": "harbor-secret-key",
+    "core": "harbor-core-secret",
+    "xsrf": "harbor-core-xsrf",
+    "jobservice": "harbor-jobservice-secret",
+    "registry_http": "harbor-registry-http-secret",
+    "registry_credentials": "harbor-registry-credentials",
+    "token_cert": "harbor-token-cert",
+}
+
+
+def _requests(cpu: str, memory: str, memory_limit: str | None = None) -> dict[str, Any]:
+    """Requests always; a memory limit (no CPU limit: throttling hurts more than it protects)."""
+    out: dict[str, Any] = {"requests": {"cpu": cpu, "memory": memory}}
+    out["limits"] = {"memory": memory_limit or memory}
+    return out
+
+
+def tls_ingress_annotations(cfg: PlatformConfig) -> dict[str, str]:
+    """Annotations that make cert-manager issue the Ingress's TLS certificate."""
+    return {"cert-manager.io/cluster-issuer": issuer_name(cfg.acme_server)}
+
+
+def issuer_name(server: str) -> str:
+    return f"letsencrypt-{server}"
+
+
+# --- tier 1 ------------------------------------------------------------------------------------
+
+
+def cert_manager_values(cfg: PlatformConfig) -> dict[str, Any]:
+    return {
+        # CRDs from the chart, kept by Helm semantics if the release goes (the v4 Chart also
+        # protects them in production through protect_stateful_children).
+        "crds": {"enabled": True, "keep": True},
+        # A Helm post-install hook: v4 Charts skip it; WebhookGate does this check instead.
+        "startupapicheck": {"enabled": False},
+        "resources": _requests("20m", "64Mi", "256Mi"),
+        "webhook": {"resources": _requests("10m", "32Mi", "128Mi")},
+        "cainjector": {"resources": _requests("10m", "64Mi", "256Mi")},
+        # ServiceMonitors need the Prometheus Operator CRDs, which arrive with tier 2.
+        "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}},
+    }
+
+
+def metallb_values(cfg: PlatformConfig) -> dict[str, Any]:
+    return {
+        "controller": {"resources": _requests("20m", "64Mi", "256Mi")},
+        # Layer 2 mode only: no FRR routing daemon in the speaker.
+        "speaker": {"frr": {"enabled": False}, "resources": _requests("20m", "64Mi", "256Mi")},
+    }
+
+
+def csi_driver_nfs_values(cfg: PlatformConfig) -> dict[str, Any]:
+    # The StorageClass is a Pulumi resource of its own (ClusterServices), not the chart's, so
+    # policy and the stack outputs see it and production can protect it.
+    return {
+        "storageClass": {"create": False},
+        "controller": {"replicas": 2 if cfg.production else 1},
+        "externalSnapshotter": {"enabled": False},
+    }
+
+
+# --- tier 2 ------------------------------------------------------------------------------------
+
+
+def argocd_values(cfg: PlatformConfig) -> dict[str, Any]:
+    tools = cfg.dev_tools
+    assert tools is not None
+    host = cfg.fqdn(tools.argocd.host)
+    return {
+        "global": {"domain": host},
+        # The secret-init Job is a pre-install Helm hook that v4 Charts skip; DevTools creates the
+        # `argocd-redis` Secret (key `auth`) from a generated Pulumi secret instead.
+        "redisSecretInit": {"enabled": False},
+        "configs": {
+            # TLS terminates at the ingress controller.
+            "params": {"server.insecure": True},
+            "cm": {"admin.enabled": True, "exec.enabled": False},
+        },
+        "server": {
+            "replicas": tools.argocd.replicas,
+            "resources": _requests("50m", "128Mi", "512Mi"),
+            "ingress": {
+                "enabled": True,
+                "ingressClassName": cfg.ingress_class,
+                "hostname": host,
+                "annotations": tls_ingress_annotations(cfg),
+                "tls": True,
+            },
+        },
+        "repoServer": {
+            "replicas": tools.argocd.replicas,
+            "resources": _requests("50m", "256Mi", "1Gi"),
+        },
+        "controller": {"resources": _requests("250m", "512Mi", "2Gi")},
+        "applicationSet": {"resources": _requests("20m", "64Mi", "256Mi")},
+        "notifications": {"enabled": False},
+        "dex": {"enabled": False},
+        "redis": {"resources": _requests("20m", "64Mi", "256Mi")},
+    }
+
+
+def harbor_values(cfg: PlatformConfig) -> dict[str, Any]:
+    tools = cfg.dev_tools
+    assert tools is not None
+    host = cfg.fqdn(tools.harbor.host)
+    sc = cfg.storage_class
+    s = HARBOR_SECRETS
+    replicas = tools.harbor.replicas
+    return {
+        "expose": {
+            "type": "ingress",
+            "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": "harbor-tls"}},
+            "ingress": {
+                "hosts": {"core": host},
+                "className": cfg.ingress_class,
+                "annotations": {
+                    **tls_ingress_annotations(cfg),
+                    # image layers are large: no request size limit at the proxy
+                    "nginx.ingress.kubernetes.io/proxy-body-size": "0",
+                    "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                },
+            },
+        },
+        "externalURL": f"https://{host}",
+        "persistence": {
+            "enabled": True,
+            "resourcePolicy": "keep",
+            "persistentVolumeClaim": {
+                "registry": {"storageClass": sc, "size": tools.harbor.registry_size},
+                "jobservice": {"jobLog": {"storageClass": sc, "size": "1Gi"}},
+                "database": {"storageClass": sc, "size": tools.harbor.database_size},
+                "redis": {"storageClass": sc, "size": "1Gi"},
+                "trivy": {"storageClass": sc, "size": tools.harbor.trivy_size},
+            },
+        },
+        "existingSecretAdminPassword": s["admin"],
+        "existingSecretAdminPasswordKey": "HARBOR_ADMIN_PASSWORD",
+        "existingSecretSecretKey": s["secret_key"],
+        "core": {
+            "replicas": replicas,
+            "existingSecret": s["core"],
+            "existingXsrfSecret": s["xsrf"],
+            "existingXsrfSecretKey": "CSRF_KEY",
+            "secretName": s["token_cert"],
+            "resources": _requests("100m", "256Mi", "1Gi"),
+        },
+        "portal": {"replicas": replicas, "resources": _requests("20m", "64Mi", "256Mi")},
+        "jobservice": {
+            "existingSecret": s["jobservice"],
+            "existingSecretKey": "JOBSERVICE_SECRET",
+            "resources": _requests("50m", "128Mi", "512Mi"),
+        },
+        "registry": {
+            "replicas": replicas,
+            "existingSecret": s["registry_http"],
+            "existingSecretKey": "REGISTRY_HTTP_SECRET",
+            "credentials": {"existingSecret": s["registry_credentials"]},
+            "registry": {"resources": _requests("100m", "256Mi", "1Gi")},
+        },
+        "trivy": {"enabled": True, "resources": _requests("100m", "512Mi", "1Gi")},
+        "database": {"type": "internal"},
+        "redis": {"type": "internal"},
+    }
+
+
+def kube_prometheus_stack_values(cfg: PlatformConfig) -> dict[str, Any]:
+    tools = cfg.dev_tools
+    assert tools is not None
+    mon = tools.monitoring
+    grafana_host = cfg.fqdn(mon.grafana_host)
+
+    def volume(size: str) -> dict[str, Any]:
+        return {
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": cfg.storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": size}},
+                }
+            }
+        }
+
+    return {
+        "prometheusOperator": {
+            # The webhook certificate's patch Jobs are Helm hooks that v4 Charts skip; let
+            # cert-manager issue the certificate instead.
+            "admissionWebhooks": {"certManager": {"enabled": True}},
+            "resources": _requests("50m", "128Mi", "512Mi"),
+        },
+        "prometheus": {
+            "prometheusSpec": {
+                "replicas": mon.prometheus_replicas,
+                "retention": mon.prometheus_retention,
+                "storageSpec": volume(mon.prometheus_storage),
+                "resources": _requests("250m", "1Gi", "4Gi"),
+                # pick up ServiceMonitors from every namespace, not only this release's
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+            }
+        },
+        "alertmanager": {
+            "alertmanagerSpec": {
+                "storage": volume(mon.alertmanager_storage),
+                "resources": _requests("20m", "64Mi", "256Mi"),
+            }
+        },
+        "grafana": {
+            "admin": {
+                "existingSecret": GRAFANA_ADMIN_SECRET,
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
+            "persistence": {
+                "enabled": True,
+                "storageClassName": cfg.storage_class,
+                "size": mon.grafana_storage,
+            },
+            "ingress": {
+                "enabled": True,
+                "ingressClassName": cfg.ingress_class,
+                "annotations": tls_ingress_annotations(cfg),
+                "hosts": [grafana_host],
+                "tls": [{"secretName": "grafana-tls", "hosts": [grafana_host]}],
+            },
+            "resources": _requests("50m", "128Mi", "512Mi"),
+        },
+    }
+
+
+def fluentd_output_config(cfg: PlatformConfig) -> str:
+    """The `04_outputs.conf` of the fluentd chart for the configured destination.
+
+    The password is read from the environment (`FLUENT_OUTPUT_PASSWORD`, from a Secret) so it is
+    never in the ConfigMap.
+    """
+    tools = cfg.dev_tools
+    assert tools is not None
+    out = tools.fluentd.output
+    buffer = (
+        "    <buffer>\n"
+        "      @type file\n"
+        "      path /var/log/fluentd-buffers/output.buffer\n"
+        "      flush_interval 5s\n"
+        "      retry_max_interval 30\n"
+        "      retry_forever true\n"
+        "      overflow_action block\n"
+        "    </buffer>\n"
+    )
+    if out.type == "forward":
+        body = (
+            "    @type forward\n"
+            f"    <server>\n      host {out.host}\n      port {out.port}\n    </server>\n"
+        )
+    else:
+        body = (
+            f"    @type {out.type}\n"
+            f'    host "{out.host}"\n'
+            f"    port {out.port}\n"
+            f"    scheme {out.scheme}\n"
+            "    logstash_format true\n"
+            f'    logstash_prefix "{out.index_prefix}-{cfg.environment}"\n'
+        )
+        if out.user:
+            body += f'    user "{out.user}"\n' "    password \"#{ENV['FLUENT_OUTPUT_PASSWORD']}\"\n"
+    return "<label @OUTPUT>\n  <match **>\n" + body + buffer + "  </match>\n</label>"
+
+
+def fluentd_values(cfg: PlatformConfig, with_password: bool) -> dict[str, Any]:
+    tools = cfg.dev_tools
+    assert tools is not None
+    variant = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch", "forward": "elasticsearch8"}
+    values: dict[str, Any] = {
+        "kind": "DaemonSet",
+        "variant": variant[tools.fluentd.output.type],
+        # PodSecurityPolicy was removed in Kubernetes 1.25.
+        "podSecurityPolicy": {"enabled": False},
+        "resources": _requests("100m", "256Mi", "512Mi"),
+        "fileConfigs": {"04_outputs.conf": fluentd_output_config(cfg)},
+    }
+    if with_password:
+        values["env"] = [
+            {
+                "name": "FLUENT_OUTPUT_PASSWORD",
+                "valueFrom": {"secretKeyRef": {"name": FLUENTD_OUTPUT_SECRET, "key": "password"}},
+            }
+        ]
+    return values
+
+
+def openbao_raft_config(replicas: int, release: str = "openbao") -> str:
+    """Server HCL for integrated (raft) storage; every node retries joining the others."""
+    joins = "".join(
+        "  retry_join {\n"
+        f'    leader_api_addr = "http://{release}-{i}.{release}-internal:8200"\n'
+        "  }\n"
+        for i in range(replicas)
+    )
+    return (
+        "ui = true\n"
+        'listener "tcp" {\n'
+        "  tls_disable = 1\n"
+        '  address = "[::]:8200"\n'
+        '  cluster_address = "[::]:8201"\n'
+        "}\n"
+        'storage "raft" {\n'
+        '  path = "/openbao/data"\n'
+        f"{joins}"
+        "}\n"
+        'service_registration "kubernetes" {}\n'
+    )
+
+
+def openbao_values(cfg: PlatformConfig) -> dict[str, Any]:
+    tools = cfg.dev_tools
+    assert tools is not None
+    bao = tools.openbao
+    host = cfg.fqdn(bao.host)
+    return {
+        "injector": {"enabled": False},
+        "server": {
+            "ha": {
+                # raft in every environment (same storage engine in stg and prod); prod runs
+                # 3 or 5 voters. Initialise and unseal by hand: keys never enter Pulumi state.
+                "enabled": True,
+                "replicas": bao.replicas,
+                "raft": {"enabled": True, "setNodeId": True, "config": openbao_raft_config(bao.replicas)},
+                "disruptionBudget": {"enabled": bao.replicas > 1},
+            },
+            "dataStorage": {
+                "enabled": True,
+                "size": bao.storage_size,
+                "storageClass": cfg.storage_class,
+            },
+            "resources": _requests("100m", "256Mi", "512Mi"),
+            "ingress": {
+                "enabled": True,
+                "ingressClassName": cfg.ingress_class,
+                "annotations": tls_ingress_annotations(cfg),
+                "hosts": [{"host": host, "paths": []}],
+                "tls": [{"secretName": "openbao-tls", "hosts": [host]}],
+            },
+        },
+        "ui": {"enabled": True},
+    }

@@ -1,0 +1,235 @@
+"""Pure tests of the typed stack configuration (no Pulumi runtime).
+
+Verifies: both committed stack files validate and differ where they must; every problem of a bad
+config is reported at once with its dotted key path and exact message; unknown keys get a
+did-you-mean; IPv4 ranges, host names, e-mails, semver, sizes are checked; cross-field rules
+(production issuer, pinned GitOps revision, tier requirements); secrets are only top-level keys.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components.config import (
+    ConfigError,
+    parse_ipv4_range,
+    parse_platform_config,
+    split_stack_config,
+)
+from tests.harness import stack_config
+
+
+def problems(raw) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        parse_platform_config(raw)
+    return exc.value.problems
+
+
+@pytest.fixture
+def stg() -> dict:
+    return copy.deepcopy(stack_config("stg"))
+
+
+@pytest.fixture
+def prod() -> dict:
+    return copy.deepcopy(stack_config("prod"))
+
+
+def test_committed_stack_files_validate_and_differ():
+    stg = parse_platform_config(stack_config("stg"))
+    prod = parse_platform_config(stack_config("prod"))
+    assert (stg.environment, stg.production, stg.acme_server) == ("stg", False, "staging")
+    assert (prod.environment, prod.production, prod.acme_server) == ("prod", True, "production")
+    assert stg.domain == "stg.plate.dev" and prod.domain == "plate.dev"
+    assert stg.dev_tools.openbao.replicas == 1 and prod.dev_tools.openbao.replicas == 3
+    assert stg.dev_tools.monitoring.prometheus_retention == "7d"
+    assert prod.dev_tools.monitoring.prometheus_retention == "30d"
+    assert stg.nfs.reclaim_policy == "Delete" and prod.nfs.reclaim_policy == "Retain"
+    assert stg.apps_path == "environments/argocd/apps/stg"
+    assert prod.apps_path == "environments/argocd/apps/prod"
+    assert prod.gitops.target_revision == "v1.0.0"
+
+
+def test_every_problem_is_reported_at_once_with_its_path(stg):
+    stg["dev_tools"]["harbor"]["replcias"] = 2
+    stg["metallb"]["addresses"].append("10.0.0.300/32")
+    stg["acme"]["email"] = "ops@example.com"
+    stg["dev_tools"]["openbao"]["replicas"] = 2
+    stg["production"] = "yes"
+    stg["tires"] = ["dev_tools"]
+    assert problems(stg) == [
+        "acme.email: 'ops@example.com': Let's Encrypt rejects contact addresses at example.com; "
+        "use a real mailbox",
+        "dev_tools.harbor.replcias: unknown key (did you mean 'replicas'?)",
+        "dev_tools.openbao.replicas: 2 is not allowed; expected 1, 3 or 5",
+        "metallb.addresses[1]: '10.0.0.300/32' is not an IPv4 range (use 'A.B.C.D-E.F.G.H' or a "
+        "CIDR such as '192.168.10.240/28')",
+        "production: expected true or false, got str 'yes'",
+        "tires: unknown key (did you mean 'tiers'?)",
+    ]
+
+
+def test_unknown_key_without_close_match_lists_known_keys(stg):
+    stg["cluster"]["zzz"] = 1
+    assert problems(stg) == ["cluster.zzz: unknown key (known keys: kube_context)"]
+
+
+def test_missing_required_keys(stg):
+    del stg["acme"]
+    del stg["gitops"]["repo_url"]
+    assert problems(stg) == [
+        "acme: required key is missing",
+        "gitops.repo_url: required key is missing",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("addresses", "message"),
+    [
+        (["10.0.0.10-10.0.0.1"], "metallb.addresses[0]: '10.0.0.10-10.0.0.1': range start "
+         "10.0.0.10 is after its end 10.0.0.1"),
+        (["10.0.0.0/24", "10.0.0.128/25"], "metallb.addresses[1]: '10.0.0.128/25' overlaps "
+         "addresses[0] '10.0.0.0/24'"),
+        (["10.0.1.0/28", "10.0.0.250-10.0.1.3"], "metallb.addresses[1]: '10.0.0.250-10.0.1.3' "
+         "overlaps addresses[0] '10.0.1.0/28'"),
+        (["10.0.0.1/24"], "metallb.addresses[0]: '10.0.0.1/24' is not an IPv4 range (use "
+         "'A.B.C.D-E.F.G.H' or a CIDR such as '192.168.10.240/28')"),
+        ([], "metallb.addresses: List should have at least 1 item after validation, not 0"),
+    ],
+)
+def test_metallb_ranges(stg, addresses, message):
+    stg["metallb"]["addresses"] = addresses
+    assert problems(stg) == [message]
+
+
+def test_adjacent_ranges_do_not_overlap(stg):
+    stg["metallb"]["addresses"] = ["10.0.0.0/28", "10.0.0.16-10.0.0.20"]
+    assert parse_platform_config(stg).metallb.addresses == ["10.0.0.0/28", "10.0.0.16-10.0.0.20"]
+
+
+def test_ipv4_range_bounds():
+    first, last = parse_ipv4_range("192.168.10.240/28")
+    assert (str(first), str(last)) == ("192.168.10.240", "192.168.10.255")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("domain",), "plate", "domain: 'plate' is not a fully qualified host name (e.g. "
+         "'stg.plate.example.net')"),
+        (("dev_tools", "argocd", "host"), "Argo_CD", "dev_tools.argocd.host: 'Argo_CD' is not a "
+         "DNS label (lower-case letters, digits and '-', 1-63 characters)"),
+        (("acme", "email"), "not-an-email", "acme.email: 'not-an-email' is not an e-mail address"),
+        (("dev_tools", "harbor", "registry_size"), "50GB", "dev_tools.harbor.registry_size: "
+         "'50GB' is not a storage size (e.g. '10Gi'; units Ki, Mi, Gi, Ti)"),
+        (("dev_tools", "monitoring", "prometheus_retention"), "7 days",
+         "dev_tools.monitoring.prometheus_retention: '7 days' is not a retention period (e.g. "
+         "'15d'; units h, d, w, y)"),
+        (("dev_tools", "fluentd", "output", "port"), 70000, "dev_tools.fluentd.output.port: "
+         "Input should be less than or equal to 65535"),
+        (("dev_tools", "argocd", "replicas"), "2", "dev_tools.argocd.replicas: expected a whole "
+         "number, got str '2'"),
+        (("nfs", "path"), "srv/nfs", "nfs.path: 'srv/nfs' is not an absolute export path (e.g. "
+         "'/srv/nfs/k8s')"),
+        (("nfs", "server"), "nfs server", "nfs.server: 'nfs server' is neither an IPv4 address "
+         "nor a host name"),
+        (("gitops", "repo_url"), "github.com/x", "gitops.repo_url: 'github.com/x' is not a git "
+         "URL (https://host/org/repo.git or git@host:org/repo)"),
+        (("chart_versions",), {"harbor": "1.19"}, "chart_versions.harbor: '1.19' is not an exact "
+         "semantic version (e.g. '1.19.1')"),
+        (("chart_versions",), {"habror": "1.19.2"}, "chart_versions.habror: unknown key (did you "
+         "mean 'harbor'?)"),
+        (("acme", "solver"), "tls-alpn", "acme.solver: 'tls-alpn' is not allowed; expected "
+         "'http01' or 'dns01'"),
+    ],
+)
+def test_field_checks(stg, path, value, message):
+    target = stg
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert problems(stg) == [message]
+
+
+def test_production_must_use_letsencrypt_production_and_a_pinned_revision(prod):
+    prod["acme"]["server"] = "staging"
+    prod["gitops"]["target_revision"] = "main"
+    assert problems(prod) == [
+        "acme.server: a production stack must use Let's Encrypt 'production' (staging "
+        "certificates are not trusted by browsers); remove the key or set 'production'",
+        "gitops.target_revision: a production stack must pin a release tag or a 40-character "
+        "commit, not 'main' (e.g. 'v1.4.0')",
+    ]
+
+
+def test_production_accepts_a_commit_pin_and_defaults_to_production_issuer(prod):
+    del prod["acme"]["server"]
+    prod["gitops"]["target_revision"] = "0123456789abcdef0123456789abcdef01234567"
+    assert parse_platform_config(prod).acme_server == "production"
+
+
+def test_staging_uses_staging_server_unless_explicitly_set(stg):
+    assert parse_platform_config(stg).acme_server == "staging"
+    stg["acme"]["server"] = "production"
+    assert parse_platform_config(stg).acme_server == "production"
+
+
+def test_tier_requirements(stg):
+    del stg["metallb"]
+    del stg["dev_tools"]
+    assert problems(stg) == [
+        "metallb: required when the stack owns the cluster_services tier",
+        "dev_tools: required when the stack owns the dev_tools tier",
+    ]
+    stg["tiers"] = ["applications"]
+    cfg = parse_platform_config(stg)
+    assert cfg.owns("applications") and not cfg.owns("dev_tools")
+
+
+def test_dns01_needs_zones(stg):
+    stg["acme"]["solver"] = "dns01"
+    assert problems(stg) == [
+        "acme.dns_zones: required when solver is 'dns01' (e.g. ['example.net'])"
+    ]
+
+
+def test_chart_version_override_applies_to_that_chart_only(stg):
+    stg["chart_versions"] = {"harbor": "1.19.2"}
+    cfg = parse_platform_config(stg)
+    assert cfg.chart("harbor").version == "1.19.2"
+    assert cfg.chart("openbao").version == "0.29.2"
+
+
+def test_secrets_must_be_encrypted_top_level_keys():
+    flat = {
+        "plate-platform:environment": "stg",
+        "plate-platform:harbor_admin_password": "hunter2",
+        "plate-platform:grafana_admin_password": "s3cret",
+        "plate-platform:dev_tools": '{"argocd": {"replicas": 1}}',
+        "other:key": "ignored",
+    }
+    secret = {"plate-platform:grafana_admin_password", "plate-platform:dev_tools"}
+    data, present, found = split_stack_config("plate-platform", flat, secret)
+    assert data == {"environment": "stg"}
+    assert present == {"harbor_admin_password", "grafana_admin_password"}
+    assert found == [
+        "harbor_admin_password: must be encrypted; run `pulumi config set --secret "
+        "harbor_admin_password <value>`",
+        "dev_tools: holds a secret value, but only these keys may be secrets: "
+        "grafana_admin_password, harbor_admin_password, fluentd_output_password, "
+        "cloudflare_api_token, gitops_repo_token",
+    ]
+
+
+def test_config_error_message_lists_every_problem(stg):
+    stg["tires"] = []
+    stg["domain"] = "x"
+    with pytest.raises(ConfigError) as exc:
+        parse_platform_config(stg)
+    assert str(exc.value) == (
+        "invalid stack configuration (2 problems):\n"
+        "  domain: 'x' is not a fully qualified host name (e.g. 'stg.plate.example.net')\n"
+        "  tires: unknown key (did you mean 'tiers'?)"
+    )
