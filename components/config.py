@@ -599,3 +599,16 @@ def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
         raise ConfigError(problems)
     conf = pulumi.Config()
     return cfg, StackSecrets({key: conf.get_secret(key) for key in sorted(present)})
+
+
+def read_stack_file(path) -> dict[str, Any]:
+    """The non-secret settings of a committed `Pulumi.<stack>.yaml`, keyed without the project."""
+    import yaml
+    from pathlib import Path
+
+    config = (yaml.safe_load(Path(path).read_text()) or {}).get("config") or {}
+    return {
+        key.split(":", 1)[1]: value
+        for key, value in config.items()
+        if ":" in key and not (isinstance(value, dict) and "secure" in value)
+    }

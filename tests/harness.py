@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
+from components.config import read_stack_file
 from google.protobuf.json_format import MessageToDict
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.config import set_all_config
@@ -31,8 +31,7 @@ SECRET_MARK = "1b47061264138c4ac30d75fd1eb44270"
 
 def stack_config(stack: str) -> dict[str, Any]:
     """The committed Pulumi.<stack>.yaml, keyed without the project prefix."""
-    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
-    return {key.split(":", 1)[1]: value for key, value in raw.items()}
+    return read_stack_file(ROOT / f"Pulumi.{stack}.yaml")
 
 
 @dataclass
