@@ -154,14 +154,16 @@ def run_program(
     config: dict[str, Any] | None = None,
     secrets: dict[str, str] | None = None,
     plain_keys: dict[str, Any] | None = None,
+    recording: Recording | None = None,
 ) -> Recording:
     """Evaluate __main__.py for `stack` with `config` (default: the committed stack file).
 
     `secrets` are set as secret config keys (as `pulumi config set --secret` does);
-    `plain_keys` are set without the secret flag. Raises what the program raises.
+    `plain_keys` are set without the secret flag. Raises what the program raises; pass a
+    `recording` to inspect what was registered before it raised.
     """
     config = stack_config(stack) if config is None else config
-    recording = Recording()
+    recording = Recording() if recording is None else recording
 
     def evaluate() -> None:
         loop = asyncio.new_event_loop()

@@ -334,7 +334,7 @@ def test_invalid_config_registers_no_resource():
     config["metallb"]["addresses"] = ["10.0.0.0/24", "10.0.0.5-10.0.0.6"]
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        recording = run_program("prod", config)
+        run_program("prod", config, recording=recording)
     assert exc.value.problems == [
         "metallb.addresses[1]: '10.0.0.5-10.0.0.6' overlaps addresses[0] '10.0.0.0/24'"
     ]
