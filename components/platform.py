@@ -61,3 +61,4 @@ def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
     if platform.applications:
         pulumi.export("root_application", gitops.root_app_name(cfg))
         pulumi.export("apps_namespace", gitops.apps_namespace(cfg))
+        pulumi.export("argocd_namespace", cfg.gitops.argocd_namespace)
