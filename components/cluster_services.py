@@ -112,13 +112,10 @@ class ClusterServices(pulumi.ComponentResource):
         )
         self.cert_manager_webhook = WebhookGate(
             "cert-manager-webhook-ready",
-            self.cert_manager_namespace.metadata.name,
-            {
-                "apiVersion": "cert-manager.io/v1",
-                "kind": "Issuer",
-                "metadata": {"name": "webhook-gate-probe", "namespace": "cert-manager"},
-                "spec": {"selfSigned": {}},
-            },
+            self.cert_manager_namespace,
+            "cert-manager.io/v1",
+            "Issuer",
+            {"selfSigned": {}},
             [self.cert_manager],
             child,
         )
@@ -160,14 +157,11 @@ class ClusterServices(pulumi.ComponentResource):
         )
         self.metallb_webhook = WebhookGate(
             "metallb-webhook-ready",
-            self.metallb_namespace.metadata.name,
-            {
-                "apiVersion": "metallb.io/v1beta1",
-                "kind": "IPAddressPool",
-                "metadata": {"name": "webhook-gate-probe", "namespace": "metallb-system"},
-                # TEST-NET-1 (RFC 5737): never a real pool, so the dry run cannot overlap one.
-                "spec": {"addresses": ["192.0.2.0/32"], "autoAssign": False},
-            },
+            self.metallb_namespace,
+            "metallb.io/v1beta1",
+            "IPAddressPool",
+            # TEST-NET-1 (RFC 5737): never a real pool, so the dry run cannot overlap one.
+            {"addresses": ["192.0.2.0/32"], "autoAssign": False},
             [self.metallb],
             child,
         )

@@ -127,22 +127,20 @@ def _email(value: str) -> str:
     return value
 
 
-def _semver(value: str) -> str:
-    if not _SEMVER.match(value):
-        raise ValueError(f"{value!r} is not an exact semantic version (e.g. '1.19.1')")
-    return value
+def _matching(pattern: re.Pattern[str], what: str) -> Any:
+    """A validator that accepts strings matching `pattern`, else names `what` was expected."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return check
 
 
-def _quantity(value: str) -> str:
-    if not _QUANTITY.match(value):
-        raise ValueError(f"{value!r} is not a storage size (e.g. '10Gi'; units Ki, Mi, Gi, Ti)")
-    return value
-
-
-def _duration(value: str) -> str:
-    if not _DURATION.match(value):
-        raise ValueError(f"{value!r} is not a retention period (e.g. '15d'; units h, d, w, y)")
-    return value
+_semver = _matching(_SEMVER, "an exact semantic version (e.g. '1.19.1')")
+_quantity = _matching(_QUANTITY, "a storage size (e.g. '10Gi'; units Ki, Mi, Gi, Ti)")
+_duration = _matching(_DURATION, "a retention period (e.g. '15d'; units h, d, w, y)")
 
 
 def _abs_path(value: str) -> str:

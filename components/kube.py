@@ -129,8 +129,10 @@ class WebhookGate(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        namespace: pulumi.Input[str],
-        probe: dict[str, Any],
+        ns: k8s.core.v1.Namespace,
+        probe_api_version: str,
+        probe_kind: str,
+        probe_spec: dict[str, Any],
         wait_for: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions,
     ):
@@ -141,8 +143,15 @@ class WebhookGate(pulumi.ComponentResource):
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(wait_for))),
         )
         child = pulumi.ResourceOptions(parent=self)
-        api_group = probe["apiVersion"].split("/")[0]
-        plural = probe["kind"].lower() + "s"
+        namespace = ns.metadata.name
+        probe = {
+            "apiVersion": probe_api_version,
+            "kind": probe_kind,
+            "metadata": {"name": "webhook-gate-probe", "namespace": namespace},
+            "spec": probe_spec,
+        }
+        api_group = probe_api_version.split("/")[0]
+        plural = probe_kind.lower() + "s"
         meta = k8s.meta.v1.ObjectMetaArgs(namespace=namespace)
 
         account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta, opts=child)
