@@ -370,3 +370,22 @@ def test_a_stack_that_owns_only_applications_on_a_shared_cluster():
         "pulumi:providers:kubernetes", CR["AppProject"], CR["Application"]
     }
     assert rec.named("root-app").plain("spec", "project") == "plate-stg-bootstrap"
+
+
+def test_protect_stateful_children_transform():
+    import pulumi
+
+    from components.kube import protect_stateful_children
+
+    def run(type_):
+        return protect_stateful_children(
+            pulumi.ResourceTransformArgs(True, type_, "x", {"spec": {}}, pulumi.ResourceOptions())
+        )
+
+    for type_ in ("kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+                  "kubernetes:core/v1:PersistentVolumeClaim"):
+        result = run(type_)
+        assert (result.opts.protect, result.opts.retain_on_delete) == (True, True)
+        assert result.props == {"spec": {}}
+    assert run("kubernetes:apps/v1:Deployment") is None
+    assert run("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding") is None
