@@ -168,7 +168,7 @@ def no_plaintext_secrets(r: Resource) -> list[str]:
             if SECRET_LOOKING_KEY.search(key):
                 out.append(f"ConfigMap key {key!r} looks like a secret: use a Secret")
     if r.type == "kubernetes:core/v1:Secret":
-        for key, value in {**(r.props.get("stringData") or {})}.items():
+        for key, value in (r.props.get("stringData") or {}).items():
             if SECRET_LOOKING_KEY.search(key) and value in DEFAULT_CREDENTIALS:
                 out.append(f"Secret key {key!r} holds a well-known default credential")
     if r.type == "kubernetes:helm.sh/v4:Chart":

@@ -17,7 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pulumi
-from components.config import ConfigError, PlatformConfig, _unwrap_model, parse_platform_config
+from components.config import (
+    ConfigError,
+    PlatformConfig,
+    _unwrap_model,
+    parse_platform_config,
+)
+from components.config import _dotted as dotted
 from tests.harness import Recording, run_program, stack_config
 
 BASES = {env: stack_config(env) for env in ("stg", "prod")}
@@ -34,13 +40,6 @@ def paths(node: Any, prefix: tuple = ()) -> list[tuple]:
         for i, value in enumerate(node):
             out.append((*prefix, i))
             out.extend(paths(value, (*prefix, i)))
-    return out
-
-
-def dotted(path: tuple) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + part
     return out
 
 
