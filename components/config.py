@@ -15,6 +15,7 @@ secret Outputs (see `SECRET_KEYS`).
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import ipaddress
 import json
@@ -143,6 +144,16 @@ _quantity = _matching(_QUANTITY, "a storage size (e.g. '10Gi'; units Ki, Mi, Gi,
 _duration = _matching(_DURATION, "a retention period (e.g. '15d'; units h, d, w, y)")
 
 
+def _date(value: str) -> str:
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD, e.g. '2026-11-26')") from None
+    return value
+
+
 def _abs_path(value: str) -> str:
     if not value.startswith("/") or "//" in value or value != value.strip():
         raise ValueError(f"{value!r} is not an absolute export path (e.g. '/srv/nfs/k8s')")
@@ -264,6 +275,8 @@ class ArgoCDConfig(_Model):
     """Argo CD UI at <host>.<domain>"""
     replicas: Replicas = 1
     """argocd-server and repo-server replicas"""
+    admin_password_rotated: Annotated[str, AfterValidator(_date)] = "2026-01-01"
+    """date (YYYY-MM-DD) the generated `admin` password was last rotated; set today's date to rotate it (sessions issued before that day end)"""
 
 
 class HarborConfig(_Model):
@@ -575,6 +588,23 @@ def split_stack_config(
     return data, present, problems
 
 
+def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
+    """Secret keys this configuration cannot work without -> the setting that needs each.
+
+    Checked with the config, before any resource is registered: a missing one would otherwise
+    deploy something that fails later (an ACME solver without its token, a log shipper whose
+    configuration reads a password nothing defines).
+    """
+    required = {}
+    if cfg.acme.solver == "dns01":
+        required["cloudflare_api_token"] = "acme.solver is 'dns01'"
+    if cfg.dev_tools is not None and cfg.dev_tools.fluentd.output.user is not None:
+        required["fluentd_output_password"] = (
+            "dev_tools.fluentd.output.user is set (or remove dev_tools.fluentd.output.user)"
+        )
+    return required
+
+
 def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
     """Read and validate this stack's configuration; the only reader of pulumi.Config."""
     from pulumi.runtime import config as runtime_config
@@ -588,11 +618,11 @@ def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
         cfg = parse_platform_config(data)
     except ConfigError as exc:
         raise ConfigError(problems + exc.problems) from None
-    if cfg.acme.solver == "dns01" and "cloudflare_api_token" not in present:
-        problems.append(
-            "cloudflare_api_token: required when acme.solver is 'dns01'; "
-            "run `pulumi config set --secret cloudflare_api_token <token>`"
-        )
+    problems += [
+        f"{key}: required when {why}; run `pulumi config set --secret {key} <value>`"
+        for key, why in required_secrets(cfg).items()
+        if key not in present
+    ]
     if problems:
         raise ConfigError(problems)
     conf = pulumi.Config()

@@ -67,19 +67,23 @@ class DevTools(pulumi.ComponentResource):
         self.argocd_namespace = namespace(
             cfg.gitops.argocd_namespace, "baseline", child, production=prod
         )
-        self.argocd_admin_password = _password("argocd-admin-password", 24, self)
+        # rotated by changing `dev_tools.argocd.admin_password_rotated` (its keeper)
+        self.argocd_admin_password = random.RandomPassword(
+            "argocd-admin-password",
+            length=24,
+            special=False,
+            keepers={"rotated": tools.argocd.admin_password_rotated},
+            opts=child,
+        )
         redis_password = _password("argocd-redis-password", 32, self)
         argocd_redis = secret(values.ARGOCD_REDIS_SECRET, self.argocd_namespace, {"auth": redis_password.result})
-        argocd_values = values.argocd_values(cfg)
-        # Argo CD stores the admin password bcrypt-hashed; pulumi-random keeps a stable hash.
-        argocd_values["configs"]["secret"] = {
-            "argocdServerAdminPassword": pulumi.Output.secret(self.argocd_admin_password.bcrypt_hash),
-        }
         self.argocd = helm_chart(
             "argo-cd",
             cfg.chart("argo-cd"),
             self.argocd_namespace,
-            argocd_values,
+            values.argocd_values(
+                cfg, pulumi.Output.secret(self.argocd_admin_password.bcrypt_hash)
+            ),
             child,
             production=prod,
             depends_on=[argocd_redis, *cluster.tls_ready],

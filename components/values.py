@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
+
 from components.config import PlatformConfig
 
 ARGOCD_REDIS_SECRET = "argocd-redis"
@@ -64,8 +66,11 @@ def cert_manager_values(cfg: PlatformConfig) -> dict[str, Any]:
 def metallb_values(cfg: PlatformConfig) -> dict[str, Any]:
     return {
         "controller": {"resources": _requests("20m", "64Mi", "256Mi")},
-        # Layer 2 mode only: no FRR routing daemon in the speaker.
+        # Layer 2 mode only: no FRR routing daemon in the speaker, and no FRR-K8s (0.16 turns
+        # it on by default: a host-network DaemonSet with NET_ADMIN/SYS_ADMIN, four more CRDs
+        # and another webhook, all for BGP the platform does not speak).
         "speaker": {"frr": {"enabled": False}, "resources": _requests("20m", "64Mi", "256Mi")},
+        "frrk8s": {"enabled": False},
     }
 
 
@@ -82,7 +87,7 @@ def csi_driver_nfs_values(cfg: PlatformConfig) -> dict[str, Any]:
 # --- tier 2 ------------------------------------------------------------------------------------
 
 
-def argocd_values(cfg: PlatformConfig) -> dict[str, Any]:
+def argocd_values(cfg: PlatformConfig, admin_password_hash: pulumi.Input[str]) -> dict[str, Any]:
     tools = cfg.dev_tools
     assert tools is not None
     host = cfg.fqdn(tools.argocd.host)
@@ -95,6 +100,15 @@ def argocd_values(cfg: PlatformConfig) -> dict[str, Any]:
             # TLS terminates at the ingress controller.
             "params": {"server.insecure": True},
             "cm": {"admin.enabled": True, "exec.enabled": False},
+            "secret": {
+                # Argo CD stores the admin password bcrypt-hashed; pulumi-random keeps the hash
+                # stable between runs.
+                "argocdServerAdminPassword": admin_password_hash,
+                # Unset, the chart stamps the render time here: every preview would show a
+                # change and every `up` would end all admin sessions. The date changes only
+                # when the password is rotated (it is the password's keeper).
+                "argocdServerAdminPasswordMtime": f"{tools.argocd.admin_password_rotated}T00:00:00Z",
+            },
         },
         "server": {
             "replicas": tools.argocd.replicas,

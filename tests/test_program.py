@@ -295,7 +295,8 @@ def test_every_secret_looking_input_is_a_secret(rec):
                 # only names of Secrets may appear in clear; a name ends the path
                 assert leaf in {"existingSecret", "passwordKey", "userKey", "existingSecretKey",
                                 "existingXsrfSecretKey", "existingSecretAdminPasswordKey",
-                                "secretName", "secretKeyRef"} or is_secret(value), (chart.name, path)
+                                "secretName", "argocdServerAdminPasswordMtime"} or "secretKeyRef" in path or is_secret(value), (
+                    chart.name, path)
     assert checked >= 9
     argocd = rec.one(CHART, "argo-cd").inputs["values"]
     assert is_secret(argocd) or is_secret(
@@ -344,13 +345,17 @@ def test_invalid_config_registers_no_resource():
 def test_dns01_solver_uses_cloudflare_token_secret():
     config = copy.deepcopy(stack_config("stg"))
     config["acme"].update(solver="dns01", dns_zones=["plate.dev"])
+    recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", config)
+        run_program("stg", config, secrets={"fluentd_output_password": "es"}, recording=recording)
     assert exc.value.problems == [
         "cloudflare_api_token: required when acme.solver is 'dns01'; run `pulumi config set "
-        "--secret cloudflare_api_token <token>`"
+        "--secret cloudflare_api_token <value>`"
     ]
-    rec = run_program("stg", config, secrets={"cloudflare_api_token": "cf-token"})
+    assert recording.resources == []
+    rec = run_program(
+        "stg", config, secrets={"cloudflare_api_token": "cf-token", "fluentd_output_password": "es"}
+    )
     issuer = rec.one(CR["ClusterIssuer"], "letsencrypt-production")
     assert issuer.plain("spec", "acme", "solvers") == [
         {
@@ -359,6 +364,25 @@ def test_dns01_solver_uses_cloudflare_token_secret():
         }
     ]
     assert "cloudflare-api-token" in deps_of(rec, "letsencrypt-production")
+
+
+def test_fluentd_user_without_its_password_is_refused_before_any_resource():
+    """The output config reads the password from the environment; without the secret nothing
+    defines it and log shipping stalls at the backend's 401."""
+    recording = Recording()
+    with pytest.raises(ConfigError) as exc:
+        run_program("stg", secrets={}, recording=recording)
+    assert exc.value.problems == [
+        "fluentd_output_password: required when dev_tools.fluentd.output.user is set (or remove "
+        "dev_tools.fluentd.output.user); run `pulumi config set --secret fluentd_output_password "
+        "<value>`"
+    ]
+    assert recording.resources == []
+    config = copy.deepcopy(stack_config("stg"))
+    del config["dev_tools"]["fluentd"]["output"]["user"]
+    rec = run_program("stg", config, secrets={})
+    values = rec.one(CHART, "fluentd").plain("values")
+    assert "env" not in values and "ENV[" not in values["fileConfigs"]["04_outputs.conf"]
 
 
 def test_a_stack_that_owns_only_applications_on_a_shared_cluster():
