@@ -24,6 +24,9 @@ DEFAULT_CREDENTIALS = frozenset(
      "password", "admin", "changeme"}
 )
 SECRET_LOOKING_KEY = re.compile(r"(password|passwd|secret|token|apikey|api_key)", re.I)
+# ...unless the key names where a secret lives or how it is used, not the secret itself
+# (Harbor's TOKEN_SERVICE_URL, a SECRET_FILE path).
+NOT_A_SECRET_KEY = re.compile(r"[_.-]?(url|uri|endpoint|path|file|name|ttl|enabled)$", re.I)
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 PROTECTED_IN_PRODUCTION = {
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
@@ -165,7 +168,7 @@ def no_plaintext_secrets(r: Resource) -> list[str]:
     out = []
     if r.type == "kubernetes:core/v1:ConfigMap":
         for key in (r.props.get("data") or {}):
-            if SECRET_LOOKING_KEY.search(key):
+            if SECRET_LOOKING_KEY.search(key) and not NOT_A_SECRET_KEY.search(key):
                 out.append(f"ConfigMap key {key!r} looks like a secret: use a Secret")
     if r.type == "kubernetes:core/v1:Secret":
         for key, value in (r.props.get("stringData") or {}).items():

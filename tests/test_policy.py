@@ -109,8 +109,14 @@ def test_stateful_protected_in_production():
 
 
 def test_no_plaintext_secrets():
-    cm = Resource("kubernetes:core/v1:ConfigMap", {"data": {"DB_PASSWORD": "x", "LOG_LEVEL": "info"}})
-    assert rules.no_plaintext_secrets(cm) == ["ConfigMap key 'DB_PASSWORD' looks like a secret: use a Secret"]
+    data = {"DB_PASSWORD": "x", "LOG_LEVEL": "info", "ADMIN_TOKEN": "t",
+            # where a secret is served or kept is not a secret (Harbor's core ConfigMap)
+            "TOKEN_SERVICE_URL": "http://harbor-core:80/service/token", "SECRET_FILE": "/a/b"}
+    cm = Resource("kubernetes:core/v1:ConfigMap", {"data": data})
+    assert rules.no_plaintext_secrets(cm) == [
+        "ConfigMap key 'DB_PASSWORD' looks like a secret: use a Secret",
+        "ConfigMap key 'ADMIN_TOKEN' looks like a secret: use a Secret",
+    ]
     secret = Resource("kubernetes:core/v1:Secret", {"stringData": {"HARBOR_ADMIN_PASSWORD": "Harbor12345"}})
     assert rules.no_plaintext_secrets(secret) == ["Secret key 'HARBOR_ADMIN_PASSWORD' holds a well-known default credential"]
     values = {"database": {"internal": {"password": "changeit"}}}

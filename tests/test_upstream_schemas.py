@@ -12,17 +12,15 @@ maps and documented subchart keys listed below.
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
 from components import values as values_builders
 from components.config import parse_platform_config
 from tests.harness import Recording, run_program, stack_config, unwrap
-from tests.schemas import UPSTREAM, crd_errors, kubernetes_errors
+from tests.schemas import crd_errors, kubernetes_errors, upstream_json, upstream_yaml
 
 CORE_PREFIXES = ("kubernetes:core/v1:", "kubernetes:rbac.authorization.k8s.io/v1:",
                  "kubernetes:storage.k8s.io/v1:", "kubernetes:batch/v1:")
@@ -80,7 +78,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def chart_defaults(chart: str) -> dict:
-    return yaml.safe_load((UPSTREAM / "charts" / chart / "values.yaml").read_text())
+    return upstream_yaml(f"charts/{chart}/values.yaml")
 
 
 def chart_values(rec: Recording, chart: str) -> dict:
@@ -89,14 +87,14 @@ def chart_values(rec: Recording, chart: str) -> dict:
 
 @pytest.mark.parametrize("chart", ["cert-manager", "metallb", "openbao"])
 def test_values_pass_the_charts_own_schema(rec, chart):
-    schema = json.loads((UPSTREAM / "chart-schemas" / f"{chart}.values.schema.json").read_text())
+    schema = upstream_json(f"chart-schemas/{chart}.values.schema.json")
     merged = deep_merge(chart_defaults(chart), chart_values(rec, chart))
     errors = sorted(e.message for e in jsonschema.Draft7Validator(schema).iter_errors(merged))
     assert errors == []
 
 
 def test_chart_schema_catches_a_typo():
-    schema = json.loads((UPSTREAM / "chart-schemas" / "cert-manager.values.schema.json").read_text())
+    schema = upstream_json("chart-schemas/cert-manager.values.schema.json")
     cfg = parse_platform_config(stack_config("stg"))
     bad = deep_merge(chart_defaults("cert-manager"), values_builders.cert_manager_values(cfg))
     bad["startupapicheck"]["enabeld"] = False

@@ -1,0 +1,529 @@
+"""What a stack would apply, without a cluster: the program's own objects and every chart's objects.
+
+    uv run python -m components.render --stack stg --out rendered/stg
+    uv run python -m components.render --stack stg --out rendered/stg-new --diff rendered/stg
+
+The program runs under Pulumi's mock runtime (`components.evaluate`) with stand-ins for secrets
+(`placeholder-<key>`, `mock-<password>`: the real ones are never read, so nothing secret can be
+printed or written). Each `kubernetes.helm.sh/v4.Chart` it registers is then rendered the way the
+provider renders it: the chart source at the pinned version (`components.upstream`), the values the
+program computed, release name = resource name, the Chart's namespace, install mode, CRDs from
+`crds/` of the chart and its enabled subcharts included, hooks dropped (v4 Charts never run them;
+they are listed so each can be matched with the program's compensation), Kubernetes 1.34 and the
+API versions of the CRDs the stack installs. Namespaced objects without a namespace get the
+Chart's, as the provider does.
+
+Every object is then checked (`components.verify`): the command reports the problems and exits
+non-zero when there are any. Ref: ../shared/FACTS.md, "What a kubernetes.helm.sh/v4.Chart does".
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import difflib
+import functools
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from components import upstream
+from components.config import ConfigError, PlatformConfig, parse_platform_config
+from components.evaluate import (
+    Recording,
+    Registered,
+    placeholder_secrets,
+    run_program,
+    stack_config,
+    stack_file,
+    unwrap,
+)
+from components.kube import protect_stateful_children
+
+KUBERNETES_VERSION = "v1.34.0"
+CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+TIER_TYPES = {
+    "plate:platform:ClusterServices",
+    "plate:platform:DevTools",
+    "plate:platform:Applications",
+}
+PROGRAM = "program"  # the folder of the program's own objects inside each tier
+# Built-in kinds that have no namespace (custom kinds: the `scope` of their CRD).
+CLUSTER_SCOPED = {
+    "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "CSIDriver",
+    "CSINode", "CustomResourceDefinition", "IngressClass", "MutatingWebhookConfiguration",
+    "Namespace", "Node", "PersistentVolume", "PriorityClass", "RuntimeClass", "StorageClass",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    "ValidatingWebhookConfiguration", "VolumeAttachment",
+}
+
+
+class RenderError(Exception):
+    """A chart cannot be rendered (missing source, values its schema rejects): one line."""
+
+
+@dataclass(frozen=True)
+class Obj:
+    """One object the stack would apply, and where it comes from."""
+
+    tier: str  # the tier component's name, e.g. "dev-tools"
+    source: str  # the chart's release name, or PROGRAM
+    origin: str  # the template path, or the program's resource type and name
+    body: dict[str, Any]
+    protect: bool = False  # what `pulumi up` would register as protected
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body.get("apiVersion", ""))
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    @property
+    def name(self) -> str:
+        return str((self.body.get("metadata") or {}).get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str((self.body.get("metadata") or {}).get("namespace") or "")
+
+    @property
+    def ref(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}"
+
+    @property
+    def pulumi_type(self) -> str:
+        group_version = self.api_version if "/" in self.api_version else f"core/{self.api_version}"
+        return f"kubernetes:{group_version}:{self.kind}"
+
+
+@dataclass(frozen=True)
+class Hook:
+    """An object a chart renders as a Helm hook: Helm would run it, a v4 Chart skips it."""
+
+    source: str
+    kind: str
+    name: str
+    events: str  # the helm.sh/hook annotation, e.g. "pre-install,pre-upgrade"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A v4 Chart as the program registers it."""
+
+    tier: str
+    name: str
+    chart: str
+    version: str
+    namespace: str
+    values: dict[str, Any]
+
+
+@dataclass
+class StackRender:
+    stack: str
+    cfg: PlatformConfig
+    recording: Recording
+    releases: list[Release]
+    objects: list[Obj] = field(default_factory=list)
+    hooks: list[Hook] = field(default_factory=list)
+
+    def files(self) -> dict[str, str]:
+        """Relative path -> YAML text, one file per object, in folders by tier and source."""
+        out: dict[str, str] = {}
+        for obj in sorted(self.objects, key=_sort_key):
+            folder = f"{obj.tier}/{obj.source}"
+            path = f"{folder}/{obj.kind}.{obj.name}.yaml"
+            if path in out:
+                path = f"{folder}/{obj.kind}.{obj.namespace}.{obj.name}.yaml"
+            out[path] = to_yaml(obj.body)
+        return out
+
+
+def _sort_key(obj: Obj) -> tuple[str, ...]:
+    return (obj.tier, obj.source, obj.kind, obj.namespace, obj.name, obj.origin)
+
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def to_yaml(body: dict[str, Any]) -> str:
+    return _yaml_of(json.dumps(body, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=8192)
+def _yaml_of(canonical: str) -> str:
+    """YAML of an object given as canonical JSON (cached: dumping a CRD takes ~50 ms)."""
+    body = json.loads(canonical)
+    return yaml.dump(body, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=100)
+
+
+# --- the program under the mock engine --------------------------------------------------------
+
+
+def secure_keys(stack: str) -> set[str]:
+    """The secret keys a committed stack file sets (`secure:` values; never decrypted here)."""
+    config = (yaml.safe_load(stack_file(stack).read_text()) or {}).get("config") or {}
+    return {
+        key.split(":", 1)[1]
+        for key, value in config.items()
+        if ":" in key and isinstance(value, dict) and "secure" in value
+    }
+
+
+def evaluate(stack: str, config: dict[str, Any] | None = None) -> tuple[PlatformConfig, Recording]:
+    """Run the program for `stack` with placeholder secrets. Raises ConfigError on bad config."""
+    config = stack_config(stack) if config is None else config
+    cfg = parse_platform_config(config)
+    also = secure_keys(stack) if stack_file(stack).exists() else set()
+    return cfg, run_program(stack, config, secrets=placeholder_secrets(config, also))
+
+
+def _tier_of(rec: Recording, r: Registered) -> str:
+    by_urn = {x.urn: x for x in rec.resources}
+    node: Registered | None = r
+    while node is not None:
+        if node.type in TIER_TYPES:
+            return node.name
+        node = by_urn.get(node.parent)
+    return "stack"
+
+
+def releases(rec: Recording) -> list[Release]:
+    return [
+        Release(
+            tier=_tier_of(rec, r),
+            name=r.name,
+            chart=r.plain("chart"),
+            version=r.plain("version"),
+            namespace=r.plain("namespace"),
+            values=r.plain("values") if "values" in r.inputs else {},
+        )
+        for r in rec.by_type(CHART_TYPE)
+    ]
+
+
+def program_object(r: Registered) -> dict[str, Any]:
+    """The Kubernetes object a registration describes (Pulumi inputs are the object's fields).
+
+    Auto-named resources get their logical name here; Pulumi appends a random suffix at apply.
+    """
+    _, api, kind = r.type.split(":")
+    body = {k: unwrap(v) for k, v in r.inputs.items()}
+    body["apiVersion"] = api.removeprefix("core/")
+    body["kind"] = kind
+    metadata = body.setdefault("metadata", {})
+    metadata.setdefault("name", r.name)
+    return body
+
+
+def program_objects(rec: Recording, production: bool) -> list[Obj]:
+    return [
+        Obj(_tier_of(rec, r), PROGRAM, f"{r.type}::{r.name}", program_object(r), r.protect)
+        for r in rec.resources
+        if r.custom and r.type.startswith("kubernetes:") and r.type != CHART_TYPE
+    ]
+
+
+# --- charts -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _load_chart(path: str) -> Any:
+    import helm_python
+
+    return helm_python.Chart.load(path)
+
+
+def _condition_holds(condition: str, values: dict[str, Any]) -> bool:
+    """Helm's `condition:` of a dependency: the first path that resolves to a bool decides."""
+    for path in (p.strip() for p in condition.split(",") if p.strip()):
+        node: Any = values
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, bool):
+            return node
+    return True
+
+
+def _enabled_crds(chart: Any, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(file, text) of the `crds/` files of the chart and of every subchart Helm would keep."""
+    merged = chart.merge_values(values)
+    name = chart.metadata["name"]
+    root = Path(chart_root(chart))
+    out = []
+    for crd in chart.crds:
+        # filename: <chart>/charts/<sub>/charts/<subsub>/crds/<file>
+        parts = crd["filename"].split("/")[1:]
+        node_values, meta_dir, enabled = merged, root, True
+        while enabled and len(parts) > 2 and parts[0] == "charts":
+            sub = parts[1]
+            meta = yaml.safe_load((meta_dir / "Chart.yaml").read_text()) or {}
+            dep = next((d for d in meta.get("dependencies") or [] if d["name"] == sub), {})
+            enabled = _condition_holds(dep.get("condition", ""), node_values)
+            node_values = node_values.get(dep.get("alias", sub)) or {}
+            meta_dir, parts = meta_dir / "charts" / sub, parts[2:]
+        if enabled:
+            out.append((f"{name}/{crd['filename'].split('/', 1)[1]}", crd["data"]))
+    return out
+
+
+def chart_root(chart: Any) -> str:
+    return str(getattr(chart, "_plate_root"))
+
+
+def _load(chart_name: str, version: str) -> Any:
+    try:
+        path = upstream.chart_dir(chart_name, version)
+    except upstream.MissingArtefact as exc:
+        raise RenderError(str(exc)) from None
+    chart = _load_chart(str(path))
+    chart._plate_root = str(path)
+    return chart
+
+
+def _render_templates(chart: Any, rel: Release, api_versions: Iterable[str]) -> dict[str, str]:
+    import helm_python
+
+    options = {
+        "name": rel.name,
+        "namespace": rel.namespace,
+        "is_install": True,
+        "kube_version": KUBERNETES_VERSION,
+        "api_versions": sorted(api_versions),
+    }
+    try:
+        text = helm_python._native.call_string(
+            "helm_render", chart._raw(), json.dumps(rel.values), json.dumps(options)
+        )
+    except helm_python.HelmValuesError as exc:
+        detail = " ".join(str(exc).split())
+        raise RenderError(f"chart {rel.chart} {rel.version} ({rel.name}): {detail}") from None
+    except helm_python.HelmError as exc:
+        detail = " ".join(str(exc).split())
+        raise RenderError(f"chart {rel.chart} {rel.version} ({rel.name}): {detail}") from None
+    return dict(json.loads(text))
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML 1.2 as Kubernetes reads it: a bare `=` is a string, not YAML 1.1's `!!value` (the
+    Prometheus Operator's AlertmanagerConfig CRD has one in an enum)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:value"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+# Helm's own manifest splitter (pkg/releaseutil) cuts at every line that starts with `---`, even
+# `---# note`, which a YAML parser would not take for a document start.
+_SEPARATOR = re.compile(r"(?m)^---")
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str) -> tuple[dict[str, Any], ...]:
+    """The documents of one rendered template (cached: CRDs are large and render the same in
+    both passes and both stacks; callers copy before they change anything)."""
+    docs = (yaml.load(part, Loader=_Loader) for part in _SEPARATOR.split(text) if part.strip())
+    return tuple(doc for doc in docs if isinstance(doc, dict) and doc)
+
+
+def load_documents(text: str) -> list[dict[str, Any]]:
+    return [copy.deepcopy(doc) for doc in _parse(text)]
+
+
+def _shared_documents(text: str) -> list[dict[str, Any]]:
+    """Like load_documents, but each document only shallow-copied with its metadata: the bodies
+    are shared with the cache, so nothing may change them below `metadata`."""
+    return [{**doc, "metadata": dict(doc.get("metadata") or {})} for doc in _parse(text)]
+
+
+def _documents(path: str, text: str) -> list[dict[str, Any]]:
+    return [] if path.endswith(".txt") else _shared_documents(text)
+
+
+def render_release(
+    rel: Release, api_versions: Iterable[str], cluster_scoped: set[str], production: bool
+) -> tuple[list[Obj], list[Hook]]:
+    chart = _load(rel.chart, rel.version)
+    sources = [*_enabled_crds(chart, rel.values), *sorted(_render_templates(chart, rel, api_versions).items())]
+    objects, hooks = [], []
+    for path, text in sources:
+        for body in _documents(path, text):
+            metadata = body.setdefault("metadata", {})
+            hook = (metadata.get("annotations") or {}).get("helm.sh/hook")
+            if hook:
+                hooks.append(Hook(rel.name, body.get("kind", ""), metadata.get("name", ""), hook))
+                continue
+            if body.get("kind") not in cluster_scoped and not metadata.get("namespace"):
+                metadata["namespace"] = rel.namespace
+            obj = Obj(rel.tier, rel.name, path, body)
+            objects.append(Obj(rel.tier, rel.name, path, body, _protected(obj, production)))
+    return objects, hooks
+
+
+def _protected(obj: Obj, production: bool) -> bool:
+    """Whether the program's production transform protects this chart child."""
+    if not production:
+        return False
+    args = pulumi.ResourceTransformArgs(
+        custom=True, type_=obj.pulumi_type, name=obj.name, props={}, opts=pulumi.ResourceOptions()
+    )
+    result = protect_stateful_children(args)
+    return bool(result and result.opts.protect)
+
+
+def _crd_facts(objects: Iterable[Obj]) -> tuple[set[str], set[str]]:
+    """API versions ("group/version" and "group/version/Kind") and cluster-scoped kinds the
+    CustomResourceDefinitions among `objects` add."""
+    versions, scoped = set(), set()
+    for obj in objects:
+        if obj.kind != "CustomResourceDefinition":
+            continue
+        spec = obj.body.get("spec") or {}
+        kind = (spec.get("names") or {}).get("kind", "")
+        if spec.get("scope") == "Cluster":
+            scoped.add(kind)
+        for version in spec.get("versions") or []:
+            if version.get("served", True):
+                versions |= {f"{spec['group']}/{version['name']}", f"{spec['group']}/{version['name']}/{kind}"}
+    return versions, scoped
+
+
+def render_stack(stack: str, config: dict[str, Any] | None = None) -> StackRender:
+    """Everything `stack` would apply. Raises ConfigError or RenderError (one line each)."""
+    cfg, rec = evaluate(stack, config)
+    result = StackRender(stack, cfg, rec, releases(rec))
+    own = program_objects(rec, cfg.production)
+    # Pass 1 finds the CRDs the stack installs; pass 2 renders with their API versions, as the
+    # provider does against a cluster that has them.
+    first: list[Obj] = []
+    for rel in result.releases:
+        first += render_release(rel, (), CLUSTER_SCOPED, cfg.production)[0]
+    api_versions, scoped = _crd_facts(first)
+    for rel in result.releases:
+        objects, hooks = render_release(rel, api_versions, CLUSTER_SCOPED | scoped, cfg.production)
+        result.objects += objects
+        result.hooks += hooks
+    result.objects += own
+    return result
+
+
+# --- output -----------------------------------------------------------------------------------
+
+
+def write_tree(files: dict[str, str], out: Path) -> None:
+    """Write `files` under `out`, replacing it whole; on failure `out` is left as it was."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for rel, text in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        if out.exists():
+            backup = out.with_name(f".{out.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(out, backup)
+            os.replace(staging, out)
+            shutil.rmtree(backup)
+        else:
+            os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_tree(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): p.read_text()
+        for p in sorted(root.rglob("*.yaml"))
+        if p.is_file()
+    }
+
+
+def diff_trees(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Object-by-object differences, as lines: `+ path`, `- path`, `~ path` and a unified diff."""
+    lines = []
+    for path in sorted(old.keys() | new.keys()):
+        if path not in old:
+            lines.append(f"+ {path}")
+        elif path not in new:
+            lines.append(f"- {path}")
+        elif old[path] != new[path]:
+            lines.append(f"~ {path}")
+            body = difflib.unified_diff(
+                old[path].splitlines(), new[path].splitlines(), "before", "after", lineterm="", n=2
+            )
+            lines += [f"    {line}" for line in list(body)[2:]]
+    return lines
+
+
+def summary(render: StackRender) -> list[str]:
+    """Objects per tier and source, with the count of each kind."""
+    groups: dict[tuple[str, str], Counter[str]] = {}
+    for obj in render.objects:
+        groups.setdefault((obj.tier, obj.source), Counter())[obj.kind] += 1
+    width = max((len(f"{t}/{s}") for t, s in groups), default=10)
+    rows = [f"{'tier/source':<{width}}  objects  kinds"]
+    for (tier, source), kinds in sorted(groups.items()):
+        detail = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+        rows.append(f"{tier + '/' + source:<{width}}  {sum(kinds.values()):>7}  {detail}")
+    rows.append(f"{'total':<{width}}  {len(render.objects):>7}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.render", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--out", type=Path, help="write one YAML file per object under this folder")
+    parser.add_argument("--diff", type=Path, help="print what changed against an earlier --out folder")
+    args = parser.parse_args(argv)
+    if not stack_file(args.stack).exists():
+        print(f"error: no stack file {stack_file(args.stack).name} (--stack)", file=sys.stderr)
+        return 2
+    from components import verify
+
+    try:
+        render = render_stack(args.stack)
+        problems = verify.problems(render)
+    except (ConfigError, RenderError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    files = render.files()
+    if args.out:
+        write_tree(files, args.out)
+    print("\n".join(summary(render)))
+    print(f"\nhooks skipped (v4 Charts do not run them): {len(render.hooks)}")
+    for hook in sorted(render.hooks, key=lambda h: (h.source, h.kind, h.name)):
+        print(f"  {hook.source}: {hook.kind} {hook.name} ({hook.events}) -> {verify.hook_compensation(hook)}")
+    if args.diff:
+        changes = diff_trees(read_tree(args.diff), files)
+        print(f"\nchanges against {args.diff}: {sum(1 for c in changes if c[0] in '+-~')} objects")
+        print("\n".join(changes))
+    print(f"\n{len(problems)} problems")
+    for problem in problems:
+        print(f"  {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
