@@ -699,6 +699,19 @@ def fetch(
     return fetched
 
 
+def missing(lock: Lock | None = None) -> set[str]:
+    """Ids of the artefacts that no search root provides whole (what a fetch must bring)."""
+    lock = lock or load_lock()
+    out = set()
+    for artefact in lock.artefacts:
+        try:
+            for relpath in artefact.paths:
+                find(relpath, lock=lock)
+        except MissingArtefact:
+            out.add(artefact.id)
+    return out
+
+
 # --- Command line ------------------------------------------------------------------------------
 
 
@@ -744,6 +757,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--only", action="append", metavar="ARTEFACT", help="artefact id or path (repeatable)"
     )
     fetch_cmd.add_argument("--git-base", default=GIT_BASE, help=f"default {GIT_BASE}")
+    fetch_cmd.add_argument(
+        "--missing",
+        action="store_true",
+        help="only what no root ($PLATE_UPSTREAM_DIR, ../shared/upstream, the cache) has",
+    )
     commands.add_parser("list", help="print the lock as a table")
     commands.add_parser("where", help="print which root each artefact resolves to")
     args = parser.parse_args(argv)
@@ -751,6 +769,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         lock = load_lock(args.lock)
         if args.command == "fetch":
             only = set(args.only) if args.only else None
+            if args.missing:
+                only = missing(lock) & only if only else missing(lock)
+                if not only:
+                    print("nothing missing: every artefact resolves")
+                    return 0
             fetched = fetch(
                 args.dest, git_base=args.git_base, only=only, lock=lock, log=print
             )
