@@ -59,23 +59,23 @@ class Applications(pulumi.ComponentResource):
                 )
             )
 
-        self.apps_project = k8s.apiextensions.CustomResource(
-            "apps-project",
-            api_version="argoproj.io/v1alpha1",
-            kind="AppProject",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=gitops.project_name(cfg), namespace=argocd_ns),
-            spec=gitops.apps_project_spec(cfg),
-            opts=critical(wait_for),
-        )
-        self.bootstrap_project = k8s.apiextensions.CustomResource(
-            "bootstrap-project",
-            api_version="argoproj.io/v1alpha1",
-            kind="AppProject",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=gitops.bootstrap_project_name(cfg), namespace=argocd_ns
-            ),
-            spec=gitops.bootstrap_project_spec(cfg),
-            opts=critical(wait_for),
+        self.apps_project, self.bootstrap_project = (
+            k8s.apiextensions.CustomResource(
+                resource_name,
+                api_version="argoproj.io/v1alpha1",
+                kind="AppProject",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=project, namespace=argocd_ns),
+                spec=spec,
+                opts=critical(wait_for),
+            )
+            for resource_name, project, spec in (
+                ("apps-project", gitops.project_name(cfg), gitops.apps_project_spec(cfg)),
+                (
+                    "bootstrap-project",
+                    gitops.bootstrap_project_name(cfg),
+                    gitops.bootstrap_project_spec(cfg),
+                ),
+            )
         )
         self.root_app = k8s.apiextensions.CustomResource(
             "root-app",

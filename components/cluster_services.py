@@ -14,13 +14,15 @@ expansion and mount options per StorageClass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import values
 from components.config import PlatformConfig, StackSecrets
-from components.kube import WebhookGate, helm_chart, namespace, protected
+from components.kube import TierKit, WebhookGate, protected
+from components.values import ClusterNames
 
 ACME_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -30,33 +32,40 @@ CLOUDFLARE_TOKEN_SECRET = "cloudflare-api-token"
 NFS_PROVISIONER = "nfs.csi.k8s.io"
 
 
+def issuer_name(server: str) -> str:
+    return f"letsencrypt-{server}"
+
+
 @dataclass(frozen=True)
 class ClusterServicesRefs:
-    """What the other tiers need from tier 1: names, and what to wait for.
+    """What the other tiers learn from tier 1, and only from here: names, and what to wait for.
 
     When another stack owns tier 1 on a shared cluster, `external` gives the same names with
     nothing to wait for.
     """
 
-    issuer_name: str
-    storage_class: str
+    names: ClusterNames
     # resources a chart that requests certificates (TLS Ingress) waits for
     tls_ready: list[pulumi.Resource] = field(default_factory=list)
     # resources a chart that creates PVCs waits for
     storage_ready: list[pulumi.Resource] = field(default_factory=list)
     # resources a chart that creates cert-manager objects itself waits for
     cert_manager_ready: list[pulumi.Resource] = field(default_factory=list)
-    # resources a chart with LoadBalancer Services waits for
-    load_balancer_ready: list[pulumi.Resource] = field(default_factory=list)
 
     @staticmethod
     def external(cfg: PlatformConfig) -> ClusterServicesRefs:
-        return ClusterServicesRefs(
-            issuer_name=values.issuer_name(cfg.acme_server), storage_class=cfg.storage_class
-        )
+        return ClusterServicesRefs(_names(cfg))
 
 
-def acme_solver(cfg: PlatformConfig) -> dict:
+def _names(cfg: PlatformConfig) -> ClusterNames:
+    return ClusterNames(
+        issuer=issuer_name(cfg.acme_server),
+        storage_class=cfg.storage_class,
+        ingress_class=cfg.ingress_class,
+    )
+
+
+def acme_solver(cfg: PlatformConfig) -> dict[str, Any]:
     if cfg.acme.solver == "dns01":
         return {
             "selector": {"dnsZones": list(cfg.acme.dns_zones)},
@@ -69,18 +78,18 @@ def acme_solver(cfg: PlatformConfig) -> dict:
     return {"http01": {"ingress": {"ingressClassName": cfg.ingress_class}}}
 
 
-def cluster_issuer_spec(cfg: PlatformConfig, server: str) -> dict:
+def cluster_issuer_spec(cfg: PlatformConfig, server: str) -> dict[str, Any]:
     return {
         "acme": {
             "email": cfg.acme.email,
             "server": ACME_SERVERS[server],
-            "privateKeySecretRef": {"name": f"{values.issuer_name(server)}-account-key"},
+            "privateKeySecretRef": {"name": f"{issuer_name(server)}-account-key"},
             "solvers": [acme_solver(cfg)],
         }
     }
 
 
-def ip_address_pool_spec(cfg: PlatformConfig) -> dict:
+def ip_address_pool_spec(cfg: PlatformConfig) -> dict[str, Any]:
     assert cfg.metallb is not None
     return {"addresses": list(cfg.metallb.addresses), "autoAssign": cfg.metallb.auto_assign}
 
@@ -96,19 +105,39 @@ class ClusterServices(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("plate:platform:ClusterServices", name, None, opts)
-        assert cfg.metallb is not None and cfg.nfs is not None  # guaranteed by the config model
-        child = pulumi.ResourceOptions(parent=self)
-        prod = cfg.production
+        self._kit = TierKit(pulumi.ResourceOptions(parent=self), cfg.production, cfg.chart)
+        self._cert_manager(cfg, secrets)
+        self._metallb(cfg)
+        self._nfs(cfg)
+        self.charts = [self.cert_manager, self.metallb, self.nfs_driver]
+        self.refs = ClusterServicesRefs(
+            _names(cfg),
+            tls_ready=list(self.issuers.values()),
+            storage_ready=[self.nfs_storage_class],
+            cert_manager_ready=[self.cert_manager_webhook],
+        )
+        self.register_outputs(
+            {
+                "issuers": {s: i.metadata["name"] for s, i in self.issuers.items()},
+                "storage_class": self.nfs_storage_class.metadata.name,
+                "metallb_pool": self.address_pool.metadata["name"],
+            }
+        )
 
-        # --- cert-manager and the Let's Encrypt issuers ---
-        self.cert_manager_namespace = namespace("cert-manager", "restricted", child, production=prod)
-        self.cert_manager = helm_chart(
-            "cert-manager",
-            cfg.chart("cert-manager"),
-            self.cert_manager_namespace,
-            values.cert_manager_values(cfg),
-            child,
-            production=prod,
+    def _custom_resource(
+        self, name: str, kind: str, api_version: str, metadata: k8s.meta.v1.ObjectMetaArgs,
+        spec: pulumi.Input[dict[str, Any]], depends_on: list[pulumi.Resource],
+    ) -> k8s.apiextensions.CustomResource:
+        return k8s.apiextensions.CustomResource(
+            name, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
+        )
+
+    def _cert_manager(self, cfg: PlatformConfig, secrets: StackSecrets) -> None:
+        """cert-manager, its webhook gate, and the two Let's Encrypt ClusterIssuers."""
+        kit = self._kit
+        self.cert_manager_namespace, self.cert_manager = kit.tool(
+            "cert-manager", "cert-manager", "restricted", values.cert_manager_values()
         )
         self.cert_manager_webhook = WebhookGate(
             "cert-manager-webhook-ready",
@@ -117,43 +146,28 @@ class ClusterServices(pulumi.ComponentResource):
             "Issuer",
             {"selfSigned": {}},
             [self.cert_manager],
-            child,
+            kit.opts,
         )
         issuer_deps: list[pulumi.Resource] = [self.cert_manager_webhook]
         token = secrets.get("cloudflare_api_token")
         if cfg.acme.solver == "dns01" and token is not None:
             issuer_deps.append(
-                k8s.core.v1.Secret(
-                    "cloudflare-api-token",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=CLOUDFLARE_TOKEN_SECRET,
-                        namespace=self.cert_manager_namespace.metadata.name,
-                    ),
-                    string_data={"api-token": token},
-                    opts=child,
-                )
+                kit.secret(CLOUDFLARE_TOKEN_SECRET, self.cert_manager_namespace, {"api-token": token})
             )
         self.issuers = {
-            server: k8s.apiextensions.CustomResource(
-                values.issuer_name(server),
-                api_version="cert-manager.io/v1",
-                kind="ClusterIssuer",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=values.issuer_name(server)),
-                spec=cluster_issuer_spec(cfg, server),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=issuer_deps),
+            server: self._custom_resource(
+                issuer_name(server), "ClusterIssuer", "cert-manager.io/v1",
+                k8s.meta.v1.ObjectMetaArgs(name=issuer_name(server)),
+                cluster_issuer_spec(cfg, server), issuer_deps,
             )
             for server in ("staging", "production")
         }
 
-        # --- MetalLB ---
-        self.metallb_namespace = namespace("metallb-system", "privileged", child, production=prod)
-        self.metallb = helm_chart(
-            "metallb",
-            cfg.chart("metallb"),
-            self.metallb_namespace,
-            values.metallb_values(cfg),
-            child,
-            production=prod,
+    def _metallb(self, cfg: PlatformConfig) -> None:
+        """MetalLB, its webhook gate, the address pool and its L2 advertisement."""
+        assert cfg.metallb is not None  # guaranteed by the config model
+        self.metallb_namespace, self.metallb = self._kit.tool(
+            "metallb", "metallb-system", "privileged", values.metallb_values()
         )
         self.metallb_webhook = WebhookGate(
             "metallb-webhook-ready",
@@ -163,38 +177,26 @@ class ClusterServices(pulumi.ComponentResource):
             # TEST-NET-1 (RFC 5737): never a real pool, so the dry run cannot overlap one.
             {"addresses": ["192.0.2.0/32"], "autoAssign": False},
             [self.metallb],
-            child,
+            self._kit.opts,
         )
-        self.address_pool = k8s.apiextensions.CustomResource(
-            "metallb-pool",
-            api_version="metallb.io/v1beta1",
-            kind="IPAddressPool",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=cfg.metallb.pool_name, namespace=self.metallb_namespace.metadata.name
-            ),
-            spec=ip_address_pool_spec(cfg),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.metallb_webhook]),
+        metadata = k8s.meta.v1.ObjectMetaArgs(
+            name=cfg.metallb.pool_name, namespace=self.metallb_namespace.metadata.name
         )
-        self.l2_advertisement = k8s.apiextensions.CustomResource(
-            "metallb-l2",
-            api_version="metallb.io/v1beta1",
-            kind="L2Advertisement",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=cfg.metallb.pool_name, namespace=self.metallb_namespace.metadata.name
-            ),
-            spec={"ipAddressPools": [self.address_pool.metadata["name"]]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.metallb_webhook]),
+        self.address_pool = self._custom_resource(
+            "metallb-pool", "IPAddressPool", "metallb.io/v1beta1", metadata,
+            ip_address_pool_spec(cfg), [self.metallb_webhook],
+        )
+        self.l2_advertisement = self._custom_resource(
+            "metallb-l2", "L2Advertisement", "metallb.io/v1beta1", metadata,
+            {"ipAddressPools": [self.address_pool.metadata["name"]]}, [self.metallb_webhook],
         )
 
-        # --- NFS dynamic provisioning ---
-        self.nfs_namespace = namespace("nfs-provisioner", "privileged", child, production=prod)
-        self.nfs_driver = helm_chart(
-            "csi-driver-nfs",
-            cfg.chart("csi-driver-nfs"),
-            self.nfs_namespace,
-            values.csi_driver_nfs_values(cfg),
-            child,
-            production=prod,
+    def _nfs(self, cfg: PlatformConfig) -> None:
+        """csi-driver-nfs and the StorageClass every stateful tool uses."""
+        assert cfg.nfs is not None  # guaranteed by the config model
+        self.nfs_namespace, self.nfs_driver = self._kit.tool(
+            "csi-driver-nfs", "nfs-provisioner", "privileged",
+            values.csi_driver_nfs_values(cfg.production),
         )
         default = "true" if cfg.nfs.default_class else "false"
         self.nfs_storage_class = k8s.storage.v1.StorageClass(
@@ -211,23 +213,6 @@ class ClusterServices(pulumi.ComponentResource):
             mount_options=list(cfg.nfs.mount_options),
             opts=pulumi.ResourceOptions.merge(
                 pulumi.ResourceOptions(parent=self, depends_on=[self.nfs_driver]),
-                protected(prod),
+                protected(cfg.production),
             ),
-        )
-
-        self.charts = [self.cert_manager, self.metallb, self.nfs_driver]
-        self.refs = ClusterServicesRefs(
-            issuer_name=values.issuer_name(cfg.acme_server),
-            storage_class=cfg.storage_class,
-            tls_ready=list(self.issuers.values()),
-            storage_ready=[self.nfs_storage_class],
-            cert_manager_ready=[self.cert_manager_webhook],
-            load_balancer_ready=[self.l2_advertisement],
-        )
-        self.register_outputs(
-            {
-                "issuers": {s: i.metadata["name"] for s, i in self.issuers.items()},
-                "storage_class": self.nfs_storage_class.metadata.name,
-                "metallb_pool": self.address_pool.metadata["name"],
-            }
         )

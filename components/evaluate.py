@@ -97,10 +97,10 @@ class Recording:
         assert len(found) == 1, f"expected one {type_} {name!r}, found {len(found)}"
         return found[0]
 
-    def label(self, r: Registered) -> str:
-        """The resource's name, or `Kind/name` where several resources share the name."""
-        if sum(1 for x in self.resources if x.name == r.name) == 1:
-            return r.name
+    @staticmethod
+    def label(r: Registered) -> str:
+        """`Kind/name`: stable whatever else the program registers (a Pulumi URN is unique by
+        parent chain, type and name; within this program kind and name are, which a test checks)."""
         return f"{r.type.split(':')[-1]}/{r.name}"
 
     def named(self, label: str) -> Registered:

@@ -4,7 +4,8 @@ and the webhook gate that makes custom resources wait for an admission webhook t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
@@ -103,6 +104,55 @@ def helm_chart(
         values=values,
         opts=pulumi.ResourceOptions.merge(opts, chart_opts),
     )
+
+
+@dataclass(frozen=True)
+class TierKit:
+    """What every tool method of a tier shares: the tier as parent, the production flag and the
+    chart pins (with the stack's overrides). One place for "namespace + pinned chart + waits"."""
+
+    opts: pulumi.ResourceOptions  # parent=<the tier component>, and the provider
+    production: bool
+    pin: Callable[[str], versions.ChartPin]
+
+    def namespace(self, name: str, pod_security: PodSecurity) -> k8s.core.v1.Namespace:
+        return namespace(name, pod_security, self.opts, production=self.production)
+
+    def chart(
+        self,
+        chart: str,
+        ns: k8s.core.v1.Namespace,
+        values: pulumi.Input[dict[str, Any]],
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> Chart:
+        """The pinned chart `chart`, as a resource of the same name, in `ns`."""
+        return helm_chart(
+            chart, self.pin(chart), ns, values, self.opts,
+            production=self.production, depends_on=depends_on,
+        )
+
+    def tool(
+        self,
+        chart: str,
+        namespace_name: str,
+        pod_security: PodSecurity,
+        values: pulumi.Input[dict[str, Any]],
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> tuple[k8s.core.v1.Namespace, Chart]:
+        """A namespace and the chart in it, when nothing else must exist in between."""
+        ns = self.namespace(namespace_name, pod_security)
+        return ns, self.chart(chart, ns, values, depends_on)
+
+    def secret(
+        self, name: str, ns: k8s.core.v1.Namespace, data: Mapping[str, pulumi.Input[str]]
+    ) -> k8s.core.v1.Secret:
+        """A Secret `name` (resource and object) in `ns`, from Pulumi secrets."""
+        return k8s.core.v1.Secret(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns.metadata.name),
+            string_data=dict(data),
+            opts=self.opts,
+        )
 
 
 _RESTRICTED_CONTAINER = {

@@ -31,7 +31,9 @@ def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
     provider = k8s.Provider("k8s", context=cfg.cluster.kube_context)
     opts = pulumi.ResourceOptions(providers=[provider])
 
-    cluster = ClusterServices("cluster-services", cfg, secrets, opts) if cfg.owns("cluster_services") else None
+    cluster = None
+    if cfg.owns("cluster_services"):
+        cluster = ClusterServices("cluster-services", cfg, secrets, opts)
     refs = cluster.refs if cluster else ClusterServicesRefs.external(cfg)
     tools = DevTools("dev-tools", cfg, secrets, refs, opts) if cfg.owns("dev_tools") else None
     apps = None
@@ -46,9 +48,10 @@ def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
     pulumi.export("environment", cfg.environment)
     if platform.cluster_services:
         cs = platform.cluster_services
-        pulumi.export("metallb_pool", {"name": cs.address_pool.metadata["name"], "addresses": cfg.metallb.addresses})
+        pool = {"name": cs.address_pool.metadata["name"], "addresses": cfg.metallb.addresses}
+        pulumi.export("metallb_pool", pool)
         pulumi.export("cluster_issuers", {s: i.metadata["name"] for s, i in cs.issuers.items()})
-        pulumi.export("default_issuer", cs.refs.issuer_name)
+        pulumi.export("default_issuer", cs.refs.names.issuer)
         pulumi.export("storage_class", cs.nfs_storage_class.metadata.name)
     if platform.dev_tools:
         tools = platform.dev_tools

@@ -1,18 +1,37 @@
-"""One pure values builder per third-party chart: `PlatformConfig` in, Helm values out.
+"""One pure values builder per third-party chart: what the chart needs in, its whole values out.
 
-No secrets pass through these dicts: credentials live in Kubernetes Secrets the tiers create from
-Pulumi secrets, and the values only name them (`existingSecret`-style keys). That keeps the
-values testable without Pulumi and keeps Helm from generating random passwords, which with a v4
-Chart would re-render on every preview and show a permanent diff.
+Each builder takes exactly its inputs (its config section, the host it serves, the tier-1 names it
+references, the secrets it must carry) and returns the chart's complete values; nothing edits them
+afterwards. Credentials live in Kubernetes Secrets the tiers create from Pulumi secrets and the
+values name them (`existingSecret`-style keys), except where a chart takes a credential only as a
+value (Argo CD's admin hash, Harbor's database password): those arrive as Pulumi secret Outputs
+and stay secret. Helm never generates a password, which with a v4 Chart would re-render on every
+preview and show a permanent diff.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
-from components.config import PlatformConfig
+from components.config import (
+    ArgoCDConfig,
+    FluentdConfig,
+    HarborConfig,
+    MonitoringConfig,
+    OpenBaoConfig,
+)
+
+
+@dataclass(frozen=True)
+class ClusterNames:
+    """The tier-1 names tier-2 charts reference (from ClusterServicesRefs)."""
+
+    issuer: str  # ClusterIssuer of the tools' certificates
+    storage_class: str  # StorageClass of every volume
+    ingress_class: str  # IngressClass of every Ingress
 
 ARGOCD_REDIS_SECRET = "argocd-redis"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
@@ -36,19 +55,15 @@ def _requests(cpu: str, memory: str, memory_limit: str | None = None) -> dict[st
     return out
 
 
-def tls_ingress_annotations(cfg: PlatformConfig) -> dict[str, str]:
+def tls_ingress_annotations(names: ClusterNames) -> dict[str, str]:
     """Annotations that make cert-manager issue the Ingress's TLS certificate."""
-    return {"cert-manager.io/cluster-issuer": issuer_name(cfg.acme_server)}
-
-
-def issuer_name(server: str) -> str:
-    return f"letsencrypt-{server}"
+    return {"cert-manager.io/cluster-issuer": names.issuer}
 
 
 # --- tier 1 ------------------------------------------------------------------------------------
 
 
-def cert_manager_values(cfg: PlatformConfig) -> dict[str, Any]:
+def cert_manager_values() -> dict[str, Any]:
     return {
         # CRDs from the chart, kept by Helm semantics if the release goes (the v4 Chart also
         # protects them in production through protect_stateful_children).
@@ -63,7 +78,7 @@ def cert_manager_values(cfg: PlatformConfig) -> dict[str, Any]:
     }
 
 
-def metallb_values(cfg: PlatformConfig) -> dict[str, Any]:
+def metallb_values() -> dict[str, Any]:
     return {
         "controller": {"resources": _requests("20m", "64Mi", "256Mi")},
         # Layer 2 mode only: no FRR routing daemon in the speaker, and no FRR-K8s (0.16 turns
@@ -74,12 +89,12 @@ def metallb_values(cfg: PlatformConfig) -> dict[str, Any]:
     }
 
 
-def csi_driver_nfs_values(cfg: PlatformConfig) -> dict[str, Any]:
+def csi_driver_nfs_values(production: bool) -> dict[str, Any]:
     # The StorageClass is a Pulumi resource of its own (ClusterServices), not the chart's, so
     # policy and the stack outputs see it and production can protect it.
     return {
         "storageClass": {"create": False},
-        "controller": {"replicas": 2 if cfg.production else 1},
+        "controller": {"replicas": 2 if production else 1},
         "externalSnapshotter": {"enabled": False},
     }
 
@@ -87,10 +102,9 @@ def csi_driver_nfs_values(cfg: PlatformConfig) -> dict[str, Any]:
 # --- tier 2 ------------------------------------------------------------------------------------
 
 
-def argocd_values(cfg: PlatformConfig, admin_password_hash: pulumi.Input[str]) -> dict[str, Any]:
-    tools = cfg.dev_tools
-    assert tools is not None
-    host = cfg.fqdn(tools.argocd.host)
+def argocd_values(
+    argocd: ArgoCDConfig, host: str, names: ClusterNames, admin_password_hash: pulumi.Input[str]
+) -> dict[str, Any]:
     return {
         "global": {"domain": host},
         # The secret-init Job is a pre-install Helm hook that v4 Charts skip; DevTools creates the
@@ -107,22 +121,22 @@ def argocd_values(cfg: PlatformConfig, admin_password_hash: pulumi.Input[str]) -
                 # Unset, the chart stamps the render time here: every preview would show a
                 # change and every `up` would end all admin sessions. The date changes only
                 # when the password is rotated (it is the password's keeper).
-                "argocdServerAdminPasswordMtime": f"{tools.argocd.admin_password_rotated}T00:00:00Z",
+                "argocdServerAdminPasswordMtime": f"{argocd.admin_password_rotated}T00:00:00Z",
             },
         },
         "server": {
-            "replicas": tools.argocd.replicas,
+            "replicas": argocd.replicas,
             "resources": _requests("50m", "128Mi", "512Mi"),
             "ingress": {
                 "enabled": True,
-                "ingressClassName": cfg.ingress_class,
+                "ingressClassName": names.ingress_class,
                 "hostname": host,
-                "annotations": tls_ingress_annotations(cfg),
+                "annotations": tls_ingress_annotations(names),
                 "tls": True,
             },
         },
         "repoServer": {
-            "replicas": tools.argocd.replicas,
+            "replicas": argocd.replicas,
             "resources": _requests("50m", "256Mi", "1Gi"),
         },
         "controller": {"resources": _requests("250m", "512Mi", "2Gi")},
@@ -133,22 +147,21 @@ def argocd_values(cfg: PlatformConfig, admin_password_hash: pulumi.Input[str]) -
     }
 
 
-def harbor_values(cfg: PlatformConfig) -> dict[str, Any]:
-    tools = cfg.dev_tools
-    assert tools is not None
-    host = cfg.fqdn(tools.harbor.host)
-    sc = cfg.storage_class
+def harbor_values(
+    harbor: HarborConfig, host: str, names: ClusterNames, database_password: pulumi.Input[str]
+) -> dict[str, Any]:
+    sc = names.storage_class
     s = HARBOR_SECRETS
-    replicas = tools.harbor.replicas
+    replicas = harbor.replicas
     return {
         "expose": {
             "type": "ingress",
             "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": "harbor-tls"}},
             "ingress": {
                 "hosts": {"core": host},
-                "className": cfg.ingress_class,
+                "className": names.ingress_class,
                 "annotations": {
-                    **tls_ingress_annotations(cfg),
+                    **tls_ingress_annotations(names),
                     # image layers are large: no request size limit at the proxy
                     "nginx.ingress.kubernetes.io/proxy-body-size": "0",
                     "nginx.ingress.kubernetes.io/ssl-redirect": "true",
@@ -160,11 +173,11 @@ def harbor_values(cfg: PlatformConfig) -> dict[str, Any]:
             "enabled": True,
             "resourcePolicy": "keep",
             "persistentVolumeClaim": {
-                "registry": {"storageClass": sc, "size": tools.harbor.registry_size},
+                "registry": {"storageClass": sc, "size": harbor.registry_size},
                 "jobservice": {"jobLog": {"storageClass": sc, "size": "1Gi"}},
-                "database": {"storageClass": sc, "size": tools.harbor.database_size},
+                "database": {"storageClass": sc, "size": harbor.database_size},
                 "redis": {"storageClass": sc, "size": "1Gi"},
-                "trivy": {"storageClass": sc, "size": tools.harbor.trivy_size},
+                "trivy": {"storageClass": sc, "size": harbor.trivy_size},
             },
         },
         "existingSecretAdminPassword": s["admin"],
@@ -192,22 +205,20 @@ def harbor_values(cfg: PlatformConfig) -> dict[str, Any]:
             "registry": {"resources": _requests("100m", "256Mi", "1Gi")},
         },
         "trivy": {"enabled": True, "resources": _requests("100m", "512Mi", "1Gi")},
-        "database": {"type": "internal"},
+        # The chart takes the internal database password only as a value (no existingSecret).
+        "database": {"type": "internal", "internal": {"password": database_password}},
         "redis": {"type": "internal"},
     }
 
 
-def kube_prometheus_stack_values(cfg: PlatformConfig) -> dict[str, Any]:
-    tools = cfg.dev_tools
-    assert tools is not None
-    mon = tools.monitoring
-    grafana_host = cfg.fqdn(mon.grafana_host)
-
+def kube_prometheus_stack_values(
+    mon: MonitoringConfig, grafana_host: str, names: ClusterNames
+) -> dict[str, Any]:
     def volume(size: str) -> dict[str, Any]:
         return {
             "volumeClaimTemplate": {
                 "spec": {
-                    "storageClassName": cfg.storage_class,
+                    "storageClassName": names.storage_class,
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": size}},
                 }
@@ -246,13 +257,13 @@ def kube_prometheus_stack_values(cfg: PlatformConfig) -> dict[str, Any]:
             },
             "persistence": {
                 "enabled": True,
-                "storageClassName": cfg.storage_class,
+                "storageClassName": names.storage_class,
                 "size": mon.grafana_storage,
             },
             "ingress": {
                 "enabled": True,
-                "ingressClassName": cfg.ingress_class,
-                "annotations": tls_ingress_annotations(cfg),
+                "ingressClassName": names.ingress_class,
+                "annotations": tls_ingress_annotations(names),
                 "hosts": [grafana_host],
                 "tls": [{"secretName": "grafana-tls", "hosts": [grafana_host]}],
             },
@@ -261,15 +272,13 @@ def kube_prometheus_stack_values(cfg: PlatformConfig) -> dict[str, Any]:
     }
 
 
-def fluentd_output_config(cfg: PlatformConfig) -> str:
+def fluentd_output_config(fluentd: FluentdConfig, environment: str) -> str:
     """The `04_outputs.conf` of the fluentd chart for the configured destination.
 
     The password is read from the environment (`FLUENT_OUTPUT_PASSWORD`, from a Secret) so it is
     never in the ConfigMap.
     """
-    tools = cfg.dev_tools
-    assert tools is not None
-    out = tools.fluentd.output
+    out = fluentd.output
     buffer = (
         "    <buffer>\n"
         "      @type file\n"
@@ -292,24 +301,28 @@ def fluentd_output_config(cfg: PlatformConfig) -> str:
             f"    port {out.port}\n"
             f"    scheme {out.scheme}\n"
             "    logstash_format true\n"
-            f'    logstash_prefix "{out.index_prefix}-{cfg.environment}"\n'
+            f'    logstash_prefix "{out.index_prefix}-{environment}"\n'
         )
         if out.user:
-            body += f'    user "{out.user}"\n' "    password \"#{ENV['FLUENT_OUTPUT_PASSWORD']}\"\n"
+            body += f'    user "{out.user}"\n    password "#{{ENV[\'FLUENT_OUTPUT_PASSWORD\']}}"\n'
     return "<label @OUTPUT>\n  <match **>\n" + body + buffer + "  </match>\n</label>"
 
 
-def fluentd_values(cfg: PlatformConfig, with_password: bool) -> dict[str, Any]:
-    tools = cfg.dev_tools
-    assert tools is not None
-    variant = {"elasticsearch": "elasticsearch8", "opensearch": "opensearch", "forward": "elasticsearch8"}
+_FLUENTD_VARIANT = {
+    "elasticsearch": "elasticsearch8",
+    "opensearch": "opensearch",
+    "forward": "elasticsearch8",
+}
+
+
+def fluentd_values(fluentd: FluentdConfig, environment: str, with_password: bool) -> dict[str, Any]:
     values: dict[str, Any] = {
         "kind": "DaemonSet",
-        "variant": variant[tools.fluentd.output.type],
+        "variant": _FLUENTD_VARIANT[fluentd.output.type],
         # PodSecurityPolicy was removed in Kubernetes 1.25.
         "podSecurityPolicy": {"enabled": False},
         "resources": _requests("100m", "256Mi", "512Mi"),
-        "fileConfigs": {"04_outputs.conf": fluentd_output_config(cfg)},
+        "fileConfigs": {"04_outputs.conf": fluentd_output_config(fluentd, environment)},
     }
     if with_password:
         values["env"] = [
@@ -344,11 +357,7 @@ def openbao_raft_config(replicas: int, release: str = "openbao") -> str:
     )
 
 
-def openbao_values(cfg: PlatformConfig) -> dict[str, Any]:
-    tools = cfg.dev_tools
-    assert tools is not None
-    bao = tools.openbao
-    host = cfg.fqdn(bao.host)
+def openbao_values(bao: OpenBaoConfig, host: str, names: ClusterNames) -> dict[str, Any]:
     return {
         "injector": {"enabled": False},
         "server": {
@@ -357,19 +366,23 @@ def openbao_values(cfg: PlatformConfig) -> dict[str, Any]:
                 # 3 or 5 voters. Initialise and unseal by hand: keys never enter Pulumi state.
                 "enabled": True,
                 "replicas": bao.replicas,
-                "raft": {"enabled": True, "setNodeId": True, "config": openbao_raft_config(bao.replicas)},
+                "raft": {
+                    "enabled": True,
+                    "setNodeId": True,
+                    "config": openbao_raft_config(bao.replicas),
+                },
                 "disruptionBudget": {"enabled": bao.replicas > 1},
             },
             "dataStorage": {
                 "enabled": True,
                 "size": bao.storage_size,
-                "storageClass": cfg.storage_class,
+                "storageClass": names.storage_class,
             },
             "resources": _requests("100m", "256Mi", "512Mi"),
             "ingress": {
                 "enabled": True,
-                "ingressClassName": cfg.ingress_class,
-                "annotations": tls_ingress_annotations(cfg),
+                "ingressClassName": names.ingress_class,
+                "annotations": tls_ingress_annotations(names),
                 "hosts": [{"host": host, "paths": []}],
                 "tls": [{"secretName": "openbao-tls", "hosts": [host]}],
             },

@@ -326,7 +326,8 @@ def policy_resource(render: StackRender, obj: Obj) -> rules.Resource:
     """The object as the policy pack sees it in a preview."""
     parent = f"{obj.tier}" if obj.source == PROGRAM else f"{obj.tier}$kubernetes:helm.sh/v4:Chart"
     urn = f"urn:pulumi:{render.stack}::plate-platform::{parent}${obj.pulumi_type}::{obj.name}"
-    return rules.Resource(obj.pulumi_type, obj.body, urn, obj.protect)
+    production = {render.stack: render.cfg.production}
+    return rules.Resource(obj.pulumi_type, obj.body, urn, obj.protect, production)
 
 
 def policy_problems(render: StackRender) -> Iterator[str]:

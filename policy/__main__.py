@@ -2,15 +2,11 @@
 
     pulumi preview --stack prod --policy-pack policy
 
-Runs every rule in rules.py on each resource the program and its v4 Charts register.
+Runs every rule in rules.py on each resource the program and its v4 Charts register. A stack is
+held to the production rules when its stack file says `production: true` (policy/platform.json).
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for components.versions
-
-from pulumi_policy import (  # noqa: E402
+from pulumi_policy import (
     EnforcementLevel,
     PolicyPack,
     ReportViolation,
@@ -18,7 +14,9 @@ from pulumi_policy import (  # noqa: E402
     ResourceValidationPolicy,
 )
 
-from policy.rules import RULES, Resource, Rule  # noqa: E402
+# Pulumi runs the pack with `runpy.run_path(<this folder>)` (pulumi/policy/__main__.py), which puts
+# the folder first on sys.path: the sibling module imports by name.
+from rules import RULES, Resource, Rule
 
 
 def _policy(rule: Rule) -> ResourceValidationPolicy:

@@ -7,15 +7,27 @@ advisory ones warn.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
-from components import versions
+# What the rules know of the platform, generated from components/versions.py and every committed
+# Pulumi.<stack>.yaml by `uv run python -m components.policy_data --write` (a test fails when it is
+# stale): the allowed chart repositories, and which stacks set `production: true`. The pack reads
+# a file, not the program, so it imports nothing from it and edits no sys.path.
+PLATFORM = json.loads((Path(__file__).resolve().parent / "platform.json").read_text())
+ALLOWED_CHART_REPOS = frozenset(PLATFORM["allowed_chart_repos"])
+PRODUCTION_BY_STACK: Mapping[str, bool] = PLATFORM["production_by_stack"]
 
-PRODUCTION_STACKS = frozenset({"prod"})
-ALLOWED_CHART_REPOS = frozenset(pin.repo for pin in versions.CHARTS.values())
+
+def stack_is_production(stack: str, production_by_stack: Mapping[str, bool] | None = None) -> bool:
+    """Whether `stack` is a production stack, by its stack file's `production` setting; a stack
+    without a committed stack file is held to the production rules (the safe side)."""
+    known = PRODUCTION_BY_STACK if production_by_stack is None else production_by_stack
+    return known.get(stack, True)
 EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
 STAGING_ISSUER = "letsencrypt-staging"
 # Well-known chart default credentials: a Secret holding one of these is as good as plaintext.
@@ -44,6 +56,8 @@ class Resource:
     props: Mapping[str, Any]
     urn: str = "urn:pulumi:stg::plate-platform::x::y"
     protect: bool = False
+    # stack -> production; None: the committed stacks (platform.json)
+    production_by_stack: Mapping[str, bool] | None = None
 
     @property
     def stack(self) -> str:
@@ -55,7 +69,7 @@ class Resource:
 
     @property
     def production(self) -> bool:
-        return self.stack in PRODUCTION_STACKS
+        return stack_is_production(self.stack, self.production_by_stack)
 
 
 def chart_pinned(r: Resource) -> list[str]:

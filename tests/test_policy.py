@@ -7,6 +7,8 @@ stacks passes every rule (so `pulumi preview --policy-pack policy` is green on o
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from policy import rules
@@ -147,3 +149,44 @@ def test_the_programs_own_resources_pass_every_rule(stack):
         resource = Resource(r.type, unwrap(r.inputs), r.urn, r.protect)
         for rule in rules.RULES:
             assert rule.check(resource) == [], (rule.name, r.name)
+
+
+def test_production_is_the_stack_files_setting_not_the_stack_name():
+    pvc = "kubernetes:core/v1:PersistentVolumeClaim"
+    live = "urn:pulumi:live::plate-platform::x::y"
+    prod = "urn:pulumi:prod::plate-platform::x::y"
+    unprotected = "kubernetes:core/v1:PersistentVolumeClaim must be protected in production (protect=True)"
+    assert rules.stateful_protected_in_production(Resource(pvc, {}, live, False, {"live": True})) == [
+        unprotected
+    ]
+    assert rules.stateful_protected_in_production(Resource(pvc, {}, prod, False, {"prod": False})) == []
+    # no committed stack file: held to the production rules
+    assert rules.stack_is_production("brand-new", {"prod": True, "stg": False}) is True
+    # the committed stacks, from their stack files
+    assert (rules.stack_is_production("prod"), rules.stack_is_production("stg")) == (True, False)
+
+
+def test_policy_data_is_generated_from_the_stack_files():
+    from components import policy_data
+
+    assert policy_data.main([]) == 0, "policy/platform.json is stale"
+    data = policy_data.platform_data({"live": {"production": True}, "prod": {"production": False},
+                                      "dev": {}})
+    assert data["production_by_stack"] == {"dev": False, "live": True, "prod": False}
+    assert "https://helm.goharbor.io" in data["allowed_chart_repos"]
+
+
+def test_the_pack_imports_nothing_from_the_program(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    policy_dir = Path(rules.__file__).parent
+    code = ("import sys, runpy; sys.path.insert(0, sys.argv[1]); import rules; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('components', 'policy')))")
+    result = subprocess.run([sys.executable, "-c", code, str(policy_dir)], cwd=tmp_path,
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+    for module in ("__main__.py", "rules.py"):
+        text = (policy_dir / module).read_text()
+        assert not re.search(r"sys\.path\.(insert|append)|sys\.path\s*=", text), module

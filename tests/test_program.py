@@ -58,7 +58,7 @@ def deps_of(rec: Recording, label: str) -> set[str]:
 
 
 def chart_label(rec: Recording, chart: str) -> str:
-    return rec.label(rec.one(CHART, chart))
+    return Recording.label(rec.one(CHART, chart))
 
 
 def test_tier_components_exist(rec):
@@ -145,22 +145,23 @@ def test_storage_class(stg, prod):
     assert sc.plain("parameters") == {"server": "nfs-prod.lan.plate.dev", "share": "/srv/nfs/k8s-prod"}
     assert sc.plain("reclaimPolicy") == "Retain"
     assert sc.plain("mountOptions") == ["nfsvers=4.1", "hard"]
-    assert stg.named("nfs-storage-class").plain("reclaimPolicy") == "Delete"
+    assert stg.named("StorageClass/nfs-storage-class").plain("reclaimPolicy") == "Delete"
 
 
 def test_custom_resources_wait_for_their_webhook(rec):
     def gate(name):
-        return {f"{name}-sa", f"{name}-role", f"{name}-binding", f"{name}-probe", f"Job/{name}"}
+        return {f"ServiceAccount/{name}-sa", f"Role/{name}-role", f"RoleBinding/{name}-binding",
+                f"ConfigMap/{name}-probe", f"Job/{name}"}
 
     for issuer in ("letsencrypt-staging", "letsencrypt-production"):
-        assert gate("cert-manager-webhook-ready") <= deps_of(rec, issuer)
-    for name in ("metallb-pool", "metallb-l2"):
-        assert gate("metallb-webhook-ready") <= deps_of(rec, name)
+        assert gate("cert-manager-webhook-ready") <= deps_of(rec, f"ClusterIssuer/{issuer}")
+    for kind, name in (("IPAddressPool", "metallb-pool"), ("L2Advertisement", "metallb-l2")):
+        assert gate("metallb-webhook-ready") <= deps_of(rec, f"{kind}/{name}")
     # the gate's Job runs only once the chart is up
     assert "Chart/cert-manager" in deps_of(rec, "WebhookGate/cert-manager-webhook-ready")
     assert chart_label(rec, "metallb") in deps_of(rec, "WebhookGate/metallb-webhook-ready")
     assert "Chart/cert-manager" in deps_of(rec, "Job/cert-manager-webhook-ready")
-    assert chart_label(rec, "csi-driver-nfs") in deps_of(rec, "nfs-storage-class")
+    assert chart_label(rec, "csi-driver-nfs") in deps_of(rec, "StorageClass/nfs-storage-class")
 
 
 def test_webhook_gate_job_dry_runs_the_probe(stg):
@@ -169,19 +170,20 @@ def test_webhook_gate_job_dry_runs_the_probe(stg):
     assert container["image"] == versions.KUBECTL_IMAGE
     assert container["args"] == ["create", "--dry-run=server", "-f", "/probe/probe.json"]
     assert container["securityContext"]["runAsNonRoot"] is True
-    role = stg.named("cert-manager-webhook-ready-role")
+    role = stg.named("Role/cert-manager-webhook-ready-role")
     assert role.plain("rules") == [
         {"apiGroups": ["cert-manager.io"], "resources": ["issuers"], "verbs": ["create"]}
     ]
 
 
-TLS = {"letsencrypt-staging", "letsencrypt-production"}
-STORAGE = {"nfs-storage-class"}
+TLS = {"ClusterIssuer/letsencrypt-staging", "ClusterIssuer/letsencrypt-production"}
+STORAGE = {"StorageClass/nfs-storage-class"}
 
 
 def test_tier2_charts_wait_for_exactly_the_tier1_pieces_they_use(rec):
-    gate = {"Job/cert-manager-webhook-ready", "cert-manager-webhook-ready-sa"}
-    tier1 = TLS | STORAGE | gate | {"metallb-l2", "metallb-pool", "Job/metallb-webhook-ready"}
+    gate = {"Job/cert-manager-webhook-ready", "ServiceAccount/cert-manager-webhook-ready-sa"}
+    tier1 = TLS | STORAGE | gate | {"L2Advertisement/metallb-l2", "IPAddressPool/metallb-pool",
+                                   "Job/metallb-webhook-ready"}
     expected = {
         "argo-cd": TLS,
         "harbor": TLS | STORAGE,
@@ -200,9 +202,9 @@ def test_independent_charts_stay_parallel(rec):
 
 
 def test_root_app_is_last_and_waits_for_every_chart(rec):
-    deps = deps_of(rec, "root-app")
+    deps = deps_of(rec, "Application/root-app")
     assert {chart_label(rec, c) for c in versions.CHARTS} <= deps
-    assert {"apps-project", "bootstrap-project"} <= deps
+    assert {"AppProject/apps-project", "AppProject/bootstrap-project"} <= deps
     assert rec.resources[-1].name == "root-app"
 
 
@@ -227,7 +229,7 @@ def test_root_application_spec(stg, prod):
             "syncOptions": ["CreateNamespace=true"],
         },
     }
-    assert stg.named("root-app").plain("spec", "source", "path") == "environments/argocd/apps/stg"
+    assert stg.named("Application/root-app").plain("spec", "source", "path") == "environments/argocd/apps/stg"
 
 
 def test_app_projects(stg):
@@ -245,16 +247,17 @@ def test_app_projects(stg):
 
 PROTECTED_IN_PROD = {
     # CRD-bearing charts, PVC-holding tools, the GitOps root, storage, namespaces
-    "cert-manager", "metallb", "csi-driver-nfs", "argo-cd", "harbor", "kube-prometheus-stack",
-    "fluentd", "openbao", "root-app", "apps-project", "bootstrap-project", "nfs-storage-class",
+    *(f"Chart/{chart}" for chart in ("cert-manager", "metallb", "csi-driver-nfs", "argo-cd",
+                                     "harbor", "kube-prometheus-stack", "fluentd", "openbao")),
+    "Application/root-app", "AppProject/apps-project", "AppProject/bootstrap-project",
+    "StorageClass/nfs-storage-class",
 }
 
 
 def test_production_protects_stateful_and_critical_resources(prod):
     for name in PROTECTED_IN_PROD:
-        r = prod.one(CHART, name) if name in versions.CHARTS else prod.named(name)
-        assert r.protect, name
-    for name in ("root-app", "nfs-storage-class"):
+        assert prod.named(name).protect, name
+    for name in ("Application/root-app", "StorageClass/nfs-storage-class"):
         assert prod.named(name).retain_on_delete, name
     for ns in prod.by_type("kubernetes:core/v1:Namespace"):
         assert ns.protect and ns.retain_on_delete, ns.name
@@ -317,7 +320,7 @@ def test_configured_secrets_are_used_and_stay_secret():
     assert not [r for r in rec.resources if r.name == "grafana-admin-password"]
     fluentd = rec.one("kubernetes:core/v1:Secret", "fluentd-output")
     assert fluentd.plain("stringData", "password") == "es-pass"
-    assert "fluentd-output" in deps_of(rec, chart_label(rec, "fluentd"))
+    assert "Secret/fluentd-output" in deps_of(rec, chart_label(rec, "fluentd"))
 
 
 def test_a_secret_set_in_plaintext_is_refused_before_any_resource():
@@ -363,7 +366,7 @@ def test_dns01_solver_uses_cloudflare_token_secret():
             "dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cloudflare-api-token", "key": "api-token"}}},
         }
     ]
-    assert "cloudflare-api-token" in deps_of(rec, "letsencrypt-production")
+    assert "Secret/cloudflare-api-token" in deps_of(rec, "ClusterIssuer/letsencrypt-production")
 
 
 def test_fluentd_user_without_its_password_is_refused_before_any_resource():
@@ -393,7 +396,7 @@ def test_a_stack_that_owns_only_applications_on_a_shared_cluster():
     assert {r.type for r in rec.resources if r.custom} == {
         "pulumi:providers:kubernetes", CR["AppProject"], CR["Application"]
     }
-    assert rec.named("root-app").plain("spec", "project") == "plate-stg-bootstrap"
+    assert rec.named("Application/root-app").plain("spec", "project") == "plate-stg-bootstrap"
 
 
 def test_protect_stateful_children_transform():

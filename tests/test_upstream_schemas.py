@@ -96,7 +96,7 @@ def test_values_pass_the_charts_own_schema(rec, chart):
 def test_chart_schema_catches_a_typo():
     schema = upstream_json("chart-schemas/cert-manager.values.schema.json")
     cfg = parse_platform_config(stack_config("stg"))
-    bad = deep_merge(chart_defaults("cert-manager"), values_builders.cert_manager_values(cfg))
+    bad = deep_merge(chart_defaults("cert-manager"), values_builders.cert_manager_values())
     bad["startupapicheck"]["enabeld"] = False
     assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
 
