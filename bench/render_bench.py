@@ -20,7 +20,7 @@ from components import render, verify  # noqa: E402
 
 
 def main(rounds: int = 3) -> None:
-    print(f"{'stack':<6} {'round':>5} {'render s':>9} {'checks s':>9} {'files s':>8} {'objects':>8}")
+    print("stack  round  render s  checks s  files s  objects")
     for stack in ("stg", "prod"):
         totals = []
         for n in range(1, rounds + 1):
@@ -33,7 +33,8 @@ def main(rounds: int = 3) -> None:
             t3 = time.perf_counter()
             totals.append(t3 - t0)
             assert problems == [], problems
-            print(f"{stack:<6} {n:>5} {t1 - t0:>9.2f} {t2 - t1:>9.2f} {t3 - t2:>8.2f} {len(result.objects):>8}")
+            objects = len(result.objects)
+            print(f"{stack:<6} {n:>5} {t1 - t0:>9.2f} {t2 - t1:>9.2f} {t3 - t2:>8.2f} {objects:>8}")
         print(f"{stack:<6} median total {statistics.median(totals):.2f} s")
 
 

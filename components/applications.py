@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components import gitops
 from components.config import PlatformConfig, StackSecrets
-from components.kube import protected
+from components.kube import object_name, protected
 
 
 class Applications(pulumi.ComponentResource):
@@ -91,4 +91,4 @@ class Applications(pulumi.ComponentResource):
             spec=gitops.root_application_spec(cfg),
             opts=critical([*wait_for, self.apps_project, self.bootstrap_project, *before_root]),
         )
-        self.register_outputs({"root_app": self.root_app.metadata["name"]})
+        self.register_outputs({"root_app": object_name(self.root_app)})

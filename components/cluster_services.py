@@ -21,7 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components import values
 from components.config import PlatformConfig, StackSecrets
-from components.kube import TierKit, WebhookGate, protected
+from components.kube import TierKit, object_name, protected
 from components.values import ClusterNames
 
 ACME_SERVERS = {
@@ -118,9 +118,9 @@ class ClusterServices(pulumi.ComponentResource):
         )
         self.register_outputs(
             {
-                "issuers": {s: i.metadata["name"] for s, i in self.issuers.items()},
+                "issuers": {s: object_name(i) for s, i in self.issuers.items()},
                 "storage_class": self.nfs_storage_class.metadata.name,
-                "metallb_pool": self.address_pool.metadata["name"],
+                "metallb_pool": object_name(self.address_pool),
             }
         )
 
@@ -139,20 +139,17 @@ class ClusterServices(pulumi.ComponentResource):
         self.cert_manager_namespace, self.cert_manager = kit.tool(
             "cert-manager", "cert-manager", "restricted", values.cert_manager_values()
         )
-        self.cert_manager_webhook = WebhookGate(
-            "cert-manager-webhook-ready",
-            self.cert_manager_namespace,
-            "cert-manager.io/v1",
-            "Issuer",
-            {"selfSigned": {}},
-            [self.cert_manager],
-            kit.opts,
+        self.cert_manager_webhook = kit.gate(
+            "cert-manager-webhook-ready", self.cert_manager_namespace,
+            ("cert-manager.io/v1", "Issuer", {"selfSigned": {}}), self.cert_manager,
         )
         issuer_deps: list[pulumi.Resource] = [self.cert_manager_webhook]
         token = secrets.get("cloudflare_api_token")
         if cfg.acme.solver == "dns01" and token is not None:
             issuer_deps.append(
-                kit.secret(CLOUDFLARE_TOKEN_SECRET, self.cert_manager_namespace, {"api-token": token})
+                kit.secret(
+                    CLOUDFLARE_TOKEN_SECRET, self.cert_manager_namespace, {"api-token": token}
+                )
             )
         self.issuers = {
             server: self._custom_resource(
@@ -169,15 +166,11 @@ class ClusterServices(pulumi.ComponentResource):
         self.metallb_namespace, self.metallb = self._kit.tool(
             "metallb", "metallb-system", "privileged", values.metallb_values()
         )
-        self.metallb_webhook = WebhookGate(
-            "metallb-webhook-ready",
-            self.metallb_namespace,
-            "metallb.io/v1beta1",
-            "IPAddressPool",
-            # TEST-NET-1 (RFC 5737): never a real pool, so the dry run cannot overlap one.
-            {"addresses": ["192.0.2.0/32"], "autoAssign": False},
-            [self.metallb],
-            self._kit.opts,
+        # TEST-NET-1 (RFC 5737): never a real pool, so the dry run cannot overlap one.
+        probe_pool = {"addresses": ["192.0.2.0/32"], "autoAssign": False}
+        self.metallb_webhook = self._kit.gate(
+            "metallb-webhook-ready", self.metallb_namespace,
+            ("metallb.io/v1beta1", "IPAddressPool", probe_pool), self.metallb,
         )
         metadata = k8s.meta.v1.ObjectMetaArgs(
             name=cfg.metallb.pool_name, namespace=self.metallb_namespace.metadata.name
@@ -188,7 +181,7 @@ class ClusterServices(pulumi.ComponentResource):
         )
         self.l2_advertisement = self._custom_resource(
             "metallb-l2", "L2Advertisement", "metallb.io/v1beta1", metadata,
-            {"ipAddressPools": [self.address_pool.metadata["name"]]}, [self.metallb_webhook],
+            {"ipAddressPools": [object_name(self.address_pool)]}, [self.metallb_webhook],
         )
 
     def _nfs(self, cfg: PlatformConfig) -> None:

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
@@ -35,8 +36,8 @@ from pydantic import (
 
 from components import versions
 
-TIERS = ("cluster_services", "dev_tools", "applications")
 Tier = Literal["cluster_services", "dev_tools", "applications"]
+TIERS: tuple[Tier, ...] = ("cluster_services", "dev_tools", "applications")
 
 # Secrets a stack may set with `pulumi config set --secret <key> ...`; never part of the model.
 # key -> what it is for (the README's secrets table is generated from this).
@@ -162,7 +163,9 @@ def _abs_path(value: str) -> str:
 
 def _repo_url(value: str) -> str:
     if not (re.match(r"^https://[^\s/]+/\S+$", value) or re.match(r"^git@[^\s:]+:\S+$", value)):
-        raise ValueError(f"{value!r} is not a git URL (https://host/org/repo.git or git@host:org/repo)")
+        raise ValueError(
+            f"{value!r} is not a git URL (https://host/org/repo.git or git@host:org/repo)"
+        )
     return value
 
 
@@ -222,9 +225,9 @@ class AcmeConfig(_Model):
     email: Email
     """contact address for the Let's Encrypt account (expiry notices)"""
     server: Literal["staging", "production"] | None = None
-    """which Let's Encrypt server the tools' certificates use; default: production for a production stack, staging otherwise"""
+    """which Let's Encrypt server the tools' certificates use; default: production for a production stack, staging otherwise"""  # noqa: E501
     solver: Literal["http01", "dns01"] = "http01"
-    """http01 answers challenges through `ingress_class`; dns01 (Cloudflare) suits clusters that the internet cannot reach"""
+    """http01 answers challenges through `ingress_class`; dns01 (Cloudflare) suits clusters that the internet cannot reach"""  # noqa: E501
     dns_zones: list[Hostname] = []
     """DNS zones the dns01 solver may answer for (required with dns01)"""
 
@@ -276,7 +279,7 @@ class ArgoCDConfig(_Model):
     replicas: Replicas = 1
     """argocd-server and repo-server replicas"""
     admin_password_rotated: Annotated[str, AfterValidator(_date)] = "2026-01-01"
-    """date (YYYY-MM-DD) the generated `admin` password was last rotated; set today's date to rotate it (sessions issued before that day end)"""
+    """date (YYYY-MM-DD) the generated `admin` password was last rotated; set today's date to rotate it (sessions issued before that day end)"""  # noqa: E501
 
 
 class HarborConfig(_Model):
@@ -372,7 +375,7 @@ class PlatformConfig(_Model):
     storage_class: DnsLabel = "nfs"
     """StorageClass every stateful tool uses (created by cluster_services from `nfs`)"""
     tiers: Annotated[list[Tier], Field(min_length=1)] = list(TIERS)
-    """which tiers this stack owns; two stacks can share a cluster when only one owns the cluster-wide tiers"""
+    """which tiers this stack owns; two stacks can share a cluster when only one owns the cluster-wide tiers"""  # noqa: E501
     cluster: ClusterConfig = ClusterConfig()
     """which cluster the stack deploys to"""
     acme: AcmeConfig
@@ -473,7 +476,7 @@ def _unwrap_model(annotation: Any) -> Any:
     return None if get_origin(annotation) is None else None
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     kind = error["type"]
     ctx = error.get("ctx") or {}
@@ -522,7 +525,9 @@ def _split_subpath(subpath: str) -> list[Any]:
 def parse_platform_config(raw: Any) -> PlatformConfig:
     """Validate a stack's configuration mapping. Raises ConfigError listing every problem."""
     if not isinstance(raw, dict):
-        raise ConfigError([f"(top level): expected a mapping of config keys, got {type(raw).__name__}"])
+        raise ConfigError(
+            [f"(top level): expected a mapping of config keys, got {type(raw).__name__}"]
+        )
     try:
         cfg = PlatformConfig.model_validate(raw)
     except ValidationError as exc:

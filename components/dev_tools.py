@@ -21,6 +21,12 @@ from components.config import DevToolsConfig, PlatformConfig, StackSecrets
 from components.kube import TierKit
 
 
+def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """`value` marked secret (typed: `Output.secret`'s own signature loses the type)."""
+    secret: pulumi.Output[str] = pulumi.Output.secret(value)
+    return secret
+
+
 class DevTools(pulumi.ComponentResource):
     """The platform team's tools, each in its namespace, behind TLS, on NFS where it keeps state."""
 
@@ -90,11 +96,10 @@ class DevTools(pulumi.ComponentResource):
         argocd_redis = kit.secret(
             values.ARGOCD_REDIS_SECRET, self.argocd_namespace, {"auth": redis_password.result}
         )
-        admin_hash = pulumi.Output.secret(self.argocd_admin_password.bcrypt_hash)
+        admin_hash = _secret(self.argocd_admin_password.bcrypt_hash)
+        argocd_values = values.argocd_values(tools.argocd, host, self._cluster.names, admin_hash)
         self.argocd = kit.chart(
-            "argo-cd",
-            self.argocd_namespace,
-            values.argocd_values(tools.argocd, host, self._cluster.names, admin_hash),
+            "argo-cd", self.argocd_namespace, argocd_values,
             depends_on=[argocd_redis, *self._cluster.tls_ready],
         )
 
@@ -105,11 +110,12 @@ class DevTools(pulumi.ComponentResource):
             "harbor_admin_password", "harbor-admin-password"
         )
         self.harbor_database_password = self._password("harbor-database-password", 32)
-        database_password = pulumi.Output.secret(self.harbor_database_password.result)
+        database_password = _secret(self.harbor_database_password.result)
+        harbor_values = values.harbor_values(
+            tools.harbor, host, self._cluster.names, database_password
+        )
         self.harbor = kit.chart(
-            "harbor",
-            self.harbor_namespace,
-            values.harbor_values(tools.harbor, host, self._cluster.names, database_password),
+            "harbor", self.harbor_namespace, harbor_values,
             depends_on=[*self._harbor_secrets(), self._harbor_token_cert(), *self._tls_and_storage],
         )
 
@@ -131,7 +137,9 @@ class DevTools(pulumi.ComponentResource):
             secret(h["xsrf"], ns, {"CSRF_KEY": generated("xsrf-key", 32)}),
             secret(h["jobservice"], ns, {"JOBSERVICE_SECRET": generated("jobservice-secret", 16)}),
             secret(
-                h["registry_http"], ns, {"REGISTRY_HTTP_SECRET": generated("registry-http-secret", 16)}
+                h["registry_http"],
+                ns,
+                {"REGISTRY_HTTP_SECRET": generated("registry-http-secret", 16)},
             ),
             secret(
                 h["registry_credentials"],
@@ -152,7 +160,9 @@ class DevTools(pulumi.ComponentResource):
             "harbor-token-issuer",
             api_version="cert-manager.io/v1",
             kind="Issuer",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="harbor-token-selfsigned", namespace=namespace),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="harbor-token-selfsigned", namespace=namespace
+            ),
             spec={"selfSigned": {}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=self._cluster.cert_manager_ready),
         )
@@ -202,7 +212,9 @@ class DevTools(pulumi.ComponentResource):
         if output_password is not None:
             password_secret.append(
                 kit.secret(
-                    values.FLUENTD_OUTPUT_SECRET, self.logging_namespace, {"password": output_password}
+                    values.FLUENTD_OUTPUT_SECRET,
+                    self.logging_namespace,
+                    {"password": output_password},
                 )
             )
         self.fluentd = kit.chart(

@@ -69,7 +69,8 @@ def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
         key = f"{prefix}{name}"
         sub = _model_of(field.annotation)
         description = (field.description or "").replace("|", "\\|").replace("<", "&lt;")
-        rows.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+        type_name = _type_name(field.annotation)
+        rows.append(f"| `{key}` | {type_name} | {_default(field)} | {description} |")
         if sub is not None:
             rows.extend(_rows(sub, f"{key}."))
     return rows

@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import json
 import runpy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def placeholder(key: str) -> str:
     return f"placeholder-{key.replace('_', '-')}"
 
 
-def placeholder_secrets(config: dict[str, Any], also: set[str] = frozenset()) -> dict[str, str]:
+def placeholder_secrets(config: dict[str, Any], also: Iterable[str] = ()) -> dict[str, str]:
     """Stand-ins for the secrets `config` requires, plus `also` (e.g. those a stack file sets)."""
     try:
         keys = set(required_secrets(parse_platform_config(config)))
@@ -210,9 +211,10 @@ def run_program(
             flat.update({f"{PROJECT}:{k}": _encode(v) for k, v in (plain_keys or {}).items()})
             flat.update({f"{PROJECT}:{k}": v for k, v in secrets.items()})
             set_all_config(flat, [f"{PROJECT}:{k}" for k in secrets])
-            loop.run_until_complete(
-                run_pulumi_func(lambda: runpy.run_path(str(ROOT / "__main__.py")))
-            )
+            def program() -> None:
+                runpy.run_path(str(ROOT / "__main__.py"))
+
+            loop.run_until_complete(run_pulumi_func(program))
         finally:
             loop.close()
             asyncio.set_event_loop(None)

@@ -164,8 +164,11 @@ def child_manifests(cfg: PlatformConfig) -> dict[str, str]:
 
     out = {}
     for app in IN_HOUSE_APPS:
-        body = yaml.safe_dump(child_application(cfg, app), sort_keys=False, default_flow_style=False)
-        out[f"{cfg.apps_path}/{app.name}.yaml"] = GENERATED_HEADER.format(env=cfg.environment) + body
+        body = yaml.safe_dump(
+            child_application(cfg, app), sort_keys=False, default_flow_style=False
+        )
+        header = GENERATED_HEADER.format(env=cfg.environment)
+        out[f"{cfg.apps_path}/{app.name}.yaml"] = header + body
     return out
 
 

@@ -62,7 +62,7 @@ def namespace(
     production: bool,
 ) -> k8s.core.v1.Namespace:
     """A namespace with its Pod Security level enforced (and warned/audited at the same level)."""
-    labels = {
+    labels: dict[str, str] = {
         f"pod-security.kubernetes.io/{mode}": pod_security for mode in ("enforce", "warn", "audit")
     }
     labels["app.kubernetes.io/managed-by"] = "pulumi"
@@ -143,6 +143,14 @@ class TierKit:
         ns = self.namespace(namespace_name, pod_security)
         return ns, self.chart(chart, ns, values, depends_on)
 
+    def gate(
+        self, name: str, ns: k8s.core.v1.Namespace, probe: tuple[str, str, dict[str, Any]],
+        chart: Chart,
+    ) -> WebhookGate:
+        """A WebhookGate after `chart`; `probe` is (apiVersion, kind, spec) of the object to
+        dry-run."""
+        return WebhookGate(name, ns, *probe, [chart], self.opts)
+
     def secret(
         self, name: str, ns: k8s.core.v1.Namespace, data: Mapping[str, pulumi.Input[str]]
     ) -> k8s.core.v1.Secret:
@@ -155,14 +163,22 @@ class TierKit:
         )
 
 
-_RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "runAsUser": 65532,
-    "capabilities": {"drop": ["ALL"]},
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
+_RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
+    allow_privilege_escalation=False,
+    read_only_root_filesystem=True,
+    run_as_non_root=True,
+    run_as_user=65532,
+    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+)
+
+
+def object_name(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[str]:
+    """`metadata.name` of a custom resource, as an Output (a data edge for whoever uses it).
+
+    The SDK sets a CustomResource's outputs at run time without declaring them, hence getattr.
+    """
+    return getattr(resource, "metadata")["name"]  # noqa: B009
 
 
 class WebhookGate(pulumi.ComponentResource):
@@ -192,7 +208,6 @@ class WebhookGate(pulumi.ComponentResource):
             None,
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(wait_for))),
         )
-        child = pulumi.ResourceOptions(parent=self)
         namespace = ns.metadata.name
         probe = {
             "apiVersion": probe_api_version,
@@ -200,10 +215,24 @@ class WebhookGate(pulumi.ComponentResource):
             "metadata": {"name": "webhook-gate-probe", "namespace": namespace},
             "spec": probe_spec,
         }
-        api_group = probe_api_version.split("/")[0]
-        plural = probe_kind.lower() + "s"
-        meta = k8s.meta.v1.ObjectMetaArgs(namespace=namespace)
+        account, binding = self._may_create(name, namespace, probe_api_version, probe_kind)
+        probe_cm = k8s.core.v1.ConfigMap(
+            f"{name}-probe",
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
+            data={"probe.json": pulumi.Output.json_dumps(probe)},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.job = self._job(name, namespace, account, probe_cm, [binding, probe_cm, *wait_for])
+        self.register_outputs({"job": self.job.metadata.name})
 
+    def _may_create(
+        self, name: str, namespace: pulumi.Input[str], api_version: str, kind: str
+    ) -> tuple[k8s.core.v1.ServiceAccount, k8s.rbac.v1.RoleBinding]:
+        """A ServiceAccount that may create (dry-run) objects of the probe's kind, nothing more."""
+        child = pulumi.ResourceOptions(parent=self)
+        meta = k8s.meta.v1.ObjectMetaArgs(namespace=namespace)
+        api_group = api_version.split("/")[0]
+        plural = kind.lower() + "s"
         account = k8s.core.v1.ServiceAccount(f"{name}-sa", metadata=meta, opts=child)
         role = k8s.rbac.v1.Role(
             f"{name}-role",
@@ -228,15 +257,20 @@ class WebhookGate(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        probe_cm = k8s.core.v1.ConfigMap(
-            f"{name}-probe",
-            metadata=meta,
-            data={"probe.json": pulumi.Output.json_dumps(probe)},
-            opts=child,
-        )
-        self.job = k8s.batch.v1.Job(
+        return account, binding
+
+    def _job(
+        self,
+        name: str,
+        namespace: pulumi.Input[str],
+        account: k8s.core.v1.ServiceAccount,
+        probe_cm: k8s.core.v1.ConfigMap,
+        wait_for: list[pulumi.Resource],
+    ) -> k8s.batch.v1.Job:
+        """The Job that dry-runs the probe until the webhook answers."""
+        return k8s.batch.v1.Job(
             name,
-            metadata=meta,
+            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
             spec=k8s.batch.v1.JobSpecArgs(
                 # ~15 minutes of retries with the Job controller's exponential back-off.
                 backoff_limit=8,
@@ -283,8 +317,7 @@ class WebhookGate(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # on the Job itself: children do not inherit the component's depends_on
-                depends_on=[binding, probe_cm, *wait_for],
+                depends_on=wait_for,
                 custom_timeouts=pulumi.CustomTimeouts(create="16m", update="16m"),
             ),
         )
-        self.register_outputs({"job": self.job.metadata.name})

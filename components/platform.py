@@ -17,6 +17,7 @@ from components.applications import Applications
 from components.cluster_services import ClusterServices, ClusterServicesRefs
 from components.config import PlatformConfig, StackSecrets
 from components.dev_tools import DevTools
+from components.kube import object_name
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,10 @@ def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
     pulumi.export("environment", cfg.environment)
     if platform.cluster_services:
         cs = platform.cluster_services
-        pool = {"name": cs.address_pool.metadata["name"], "addresses": cfg.metallb.addresses}
+        assert cfg.metallb is not None  # the config model requires it with this tier
+        pool = {"name": object_name(cs.address_pool), "addresses": cfg.metallb.addresses}
         pulumi.export("metallb_pool", pool)
-        pulumi.export("cluster_issuers", {s: i.metadata["name"] for s, i in cs.issuers.items()})
+        pulumi.export("cluster_issuers", {s: object_name(i) for s, i in cs.issuers.items()})
         pulumi.export("default_issuer", cs.refs.names.issuer)
         pulumi.export("storage_class", cs.nfs_storage_class.metadata.name)
     if platform.dev_tools:

@@ -27,7 +27,8 @@ def platform_data(stack_configs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {
         "allowed_chart_repos": sorted({pin.repo for pin in versions.CHARTS.values()}),
         "production_by_stack": {
-            stack: config.get("production") is True for stack, config in sorted(stack_configs.items())
+            stack: config.get("production") is True
+            for stack, config in sorted(stack_configs.items())
         },
     }
 
@@ -49,7 +50,8 @@ def main(argv: list[str]) -> int:
         OUTPUT.write_text(text)
         return 0
     if not OUTPUT.exists() or OUTPUT.read_text() != text:
-        print(f"{OUTPUT.relative_to(ROOT)} is stale: run `uv run python -m components.policy_data --write`")
+        fix = "uv run python -m components.policy_data --write"
+        print(f"{OUTPUT.relative_to(ROOT)} is stale: run `{fix}`")
         return 1
     return 0
 

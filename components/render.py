@@ -276,7 +276,9 @@ def _enabled_crds(chart: Any, values: dict[str, Any]) -> list[tuple[str, str]]:
         while enabled and len(parts) > 2 and parts[0] == "charts":
             sub = parts[1]
             meta = yaml.safe_load((meta_dir / "Chart.yaml").read_text()) or {}
-            dep = next((d for d in meta.get("dependencies") or [] if d["name"] == sub), {})
+            dep: dict[str, Any] = next(
+                (d for d in meta.get("dependencies") or [] if d["name"] == sub), {}
+            )
             enabled = _condition_holds(dep.get("condition", ""), node_values)
             node_values = node_values.get(dep.get("alias", sub)) or {}
             meta_dir, parts = meta_dir / "charts" / sub, parts[2:]
@@ -364,7 +366,8 @@ def render_release(
     rel: Release, api_versions: Iterable[str], cluster_scoped: set[str], production: bool
 ) -> tuple[list[Obj], list[Hook]]:
     chart = _load(rel.chart, rel.version)
-    sources = [*_enabled_crds(chart, rel.values), *sorted(_render_templates(chart, rel, api_versions).items())]
+    templates = _render_templates(chart, rel, api_versions)
+    sources = [*_enabled_crds(chart, rel.values), *sorted(templates.items())]
     objects, hooks = [], []
     for path, text in sources:
         for body in _documents(path, text):
@@ -404,7 +407,8 @@ def _crd_facts(objects: Iterable[Obj]) -> tuple[set[str], set[str]]:
             scoped.add(kind)
         for version in spec.get("versions") or []:
             if version.get("served", True):
-                versions |= {f"{spec['group']}/{version['name']}", f"{spec['group']}/{version['name']}/{kind}"}
+                group_version = f"{spec['group']}/{version['name']}"
+                versions |= {group_version, f"{group_version}/{kind}"}
     return versions, scoped
 
 
@@ -492,10 +496,14 @@ def summary(render: StackRender) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.render", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m components.render", description=(__doc__ or "").split("\n\n")[0]
+    )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="write one YAML file per object under this folder")
-    parser.add_argument("--diff", type=Path, help="print what changed against an earlier --out folder")
+    parser.add_argument(
+        "--diff", type=Path, help="print what changed against an earlier --out folder"
+    )
     args = parser.parse_args(argv)
     if not stack_file(args.stack).exists():
         print(f"error: no stack file {stack_file(args.stack).name} (--stack)", file=sys.stderr)
@@ -514,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(summary(render)))
     print(f"\nhooks skipped (v4 Charts do not run them): {len(render.hooks)}")
     for hook in sorted(render.hooks, key=lambda h: (h.source, h.kind, h.name)):
-        print(f"  {hook.source}: {hook.kind} {hook.name} ({hook.events}) -> {verify.hook_compensation(hook)}")
+        answer = verify.hook_compensation(hook)
+        print(f"  {hook.source}: {hook.kind} {hook.name} ({hook.events}) -> {answer}")
     if args.diff:
         changes = diff_trees(read_tree(args.diff), files)
         print(f"\nchanges against {args.diff}: {sum(1 for c in changes if c[0] in '+-~')} objects")

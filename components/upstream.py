@@ -283,10 +283,10 @@ def parse_lock(data: object, source: str = LOCK.name) -> Lock:
         sha256 = _text(entry, "sha256", where, required=False)
         if sha256 is not None and not _SHA256.fullmatch(sha256):
             raise LockError(f"{where}.sha256: {sha256!r} is not 64 lowercase hex digits")
-        files = entry.get("files")
-        if not isinstance(files, list) or not files:
+        chart_files = entry.get("files")
+        if not isinstance(chart_files, list) or not chart_files:
             raise LockError(f"{where}.files: expected a non-empty list")
-        for path in files:
+        for path in chart_files:
             if _chart_file_source(name, _relpath(path, f"{where}.files")) is None:
                 raise LockError(
                     f"{where}.files: {path!r} is not chart-sources/{name}, charts/{name}/<file> "
@@ -303,7 +303,7 @@ def parse_lock(data: object, source: str = LOCK.name) -> Lock:
                 tag=_text(provenance, "tag", f"{where}.git", required=False),
                 commit=commit,
                 source=source_path,
-                files=tuple(files),
+                files=tuple(chart_files),
                 sha256=sha256,
             )
         )
@@ -538,7 +538,7 @@ helm_python.pull(a["chart"], repo_url=a["repo_url"], version=a["version"], desti
 (archive,) = pathlib.Path(a["download"]).glob("*.tgz")
 helm_python.expand(a["unpack"], str(archive))
 print(archive)
-"""
+"""  # noqa: E501
 
 
 def _helm_pull(entry: ChartArchive, work: Path) -> tuple[Path, Path]:
@@ -715,7 +715,7 @@ def missing(lock: Lock | None = None) -> set[str]:
 # --- Command line ------------------------------------------------------------------------------
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()

@@ -156,7 +156,11 @@ def harbor_values(
     return {
         "expose": {
             "type": "ingress",
-            "tls": {"enabled": True, "certSource": "secret", "secret": {"secretName": "harbor-tls"}},
+            "tls": {
+                "enabled": True,
+                "certSource": "secret",
+                "secret": {"secretName": "harbor-tls"},
+            },
             "ingress": {
                 "hosts": {"core": host},
                 "className": names.ingress_class,

@@ -38,8 +38,12 @@ SCHEMA_VERSION = "1.34.0"
 # Objects that a workload or Ingress names but nobody renders, because they come into being at
 # run time: (kind, namespace or "*", name pattern) -> why. Keep this list short and exact.
 RUNTIME_OBJECTS: dict[tuple[str, str, str], str] = {
-    ("ServiceAccount", "*", "default"): "every namespace gets one from the ServiceAccount controller",
-    ("ConfigMap", "*", "kube-root-ca.crt"): "published into every namespace by the root CA publisher",
+    ("ServiceAccount", "*", "default"): (
+        "every namespace gets one from the ServiceAccount controller"
+    ),
+    ("ConfigMap", "*", "kube-root-ca.crt"): (
+        "published into every namespace by the root CA publisher"
+    ),
     ("Secret", "metallb-system", "metallb-memberlist"): (
         "the MetalLB controller generates the speakers' memberlist key at start "
         "(METALLB_ML_SECRET_NAME)"
@@ -66,6 +70,10 @@ HOOKS: dict[tuple[str, str, str], str] = {
     ("kube-prometheus-stack", "ConfigMap", "kube-prometheus-stack-grafana-test"): _HELM_TEST,
     ("kube-prometheus-stack", "ServiceAccount", "kube-prometheus-stack-grafana-test"): _HELM_TEST,
 }
+
+
+# Ingress annotations that make cert-manager issue (and write) the Ingress's TLS secrets.
+CERT_MANAGER_ANNOTATIONS = frozenset({"cert-manager.io/cluster-issuer", "cert-manager.io/issuer"})
 
 
 def hook_compensation(hook: Hook) -> str:
@@ -146,7 +154,10 @@ def schema_problems(objects: list[Obj]) -> Iterator[str]:
         if validator is None:
             crd = crds.get((obj.group, obj.kind))
             if crd is None:
-                yield f"schema: {obj.ref} ({obj.source}): no CRD in the stack defines {obj.api_version} {obj.kind}"
+                yield (
+                    f"schema: {obj.ref} ({obj.source}): no CRD in the stack defines "
+                    f"{obj.api_version} {obj.kind}"
+                )
                 continue
             key = (obj.api_version, obj.kind)
             if key not in custom:
@@ -216,7 +227,7 @@ def _refs(obj: Obj) -> Iterator[tuple[str, str, str]]:
                 if service:
                     yield "Service", ns, service["name"]
         for tls in spec.get("tls") or []:
-            if not (annotations.keys() & {"cert-manager.io/cluster-issuer", "cert-manager.io/issuer"}):
+            if not annotations.keys() & CERT_MANAGER_ANNOTATIONS:
                 yield "Secret", ns, tls.get("secretName", "")
     if obj.kind == "Certificate" and obj.group == "cert-manager.io":
         issuer = spec.get("issuerRef") or {}
@@ -240,10 +251,7 @@ def _cert_manager_secrets(objects: list[Obj]) -> set[tuple[str, str]]:
         if obj.kind == "Certificate" and obj.group == "cert-manager.io":
             out.add((obj.namespace, spec.get("secretName", "")))
         annotations = (obj.body.get("metadata") or {}).get("annotations") or {}
-        if obj.kind == "Ingress" and annotations.keys() & {
-            "cert-manager.io/cluster-issuer",
-            "cert-manager.io/issuer",
-        }:
+        if obj.kind == "Ingress" and annotations.keys() & CERT_MANAGER_ANNOTATIONS:
             out |= {(obj.namespace, tls.get("secretName", "")) for tls in spec.get("tls") or []}
     return out
 
@@ -271,7 +279,10 @@ def reference_problems(
             ):
                 continue
             where = f"{ns}/" if ns else ""
-            yield f"references: {obj.ref} ({obj.source}) names {kind} {where}{name}, which nothing creates"
+            yield (
+                f"references: {obj.ref} ({obj.source}) names {kind} {where}{name}, "
+                "which nothing creates"
+            )
 
 
 # --- pods, images, hooks, policy --------------------------------------------------------------
@@ -294,7 +305,10 @@ def pod_security_problems(objects: list[Obj], levels: dict[str, str]) -> Iterato
         if pod is None:
             continue
         if obj.namespace not in levels:
-            yield f"pod-security: {obj.ref} ({obj.source}): namespace {obj.namespace!r} is not created by the stack"
+            yield (
+                f"pod-security: {obj.ref} ({obj.source}): namespace {obj.namespace!r} is not "
+                "created by the stack"
+            )
             continue
         level = levels[obj.namespace]
         for violation in podsecurity.violations(pod[0], pod[1], level):  # type: ignore[arg-type]
@@ -310,7 +324,10 @@ def image_problems(objects: list[Obj]) -> Iterator[str]:
         for container in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
             image = str(container.get("image") or "")
             if not rules.image_pinned(image):
-                yield f"images: {obj.ref} ({obj.source}) container {container.get('name')!r} runs {image!r}: pin a tag or digest"
+                yield (
+                    f"images: {obj.ref} ({obj.source}) container {container.get('name')!r} "
+                    f"runs {image!r}: pin a tag or digest"
+                )
 
 
 def hook_problems(render: StackRender) -> Iterator[str]:

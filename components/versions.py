@@ -4,7 +4,9 @@ This is the one place that answers "what are we running?". Versions are exact (n
 may override one with `chart_versions.<chart>` in its stack file (validated as semver), which is how
 a bump is tried on `stg` before it reaches `prod`.
 
-Ref: ../shared/upstream/README.md lists the current releases these pins were taken from.
+Renovate (renovate.json) reads the ChartPin(chart, repository, version) string literals and
+KUBECTL_IMAGE below: keep that form. upstream.lock.yaml pins the same chart versions for the
+offline render and the tests; a test fails when the two disagree.
 """
 
 from __future__ import annotations
@@ -20,11 +22,8 @@ class ChartPin:
 
 
 # --- Tier 1: cluster services ------------------------------------------------------------------
-# renovate: datasource=helm registryUrl=https://charts.jetstack.io depName=cert-manager
 CERT_MANAGER = ChartPin("cert-manager", "https://charts.jetstack.io", "v1.21.1")
-# renovate: datasource=helm registryUrl=https://metallb.github.io/metallb depName=metallb
 METALLB = ChartPin("metallb", "https://metallb.github.io/metallb", "0.16.1")
-# renovate: datasource=helm depName=csi-driver-nfs
 CSI_DRIVER_NFS = ChartPin(
     "csi-driver-nfs",
     "https://raw.githubusercontent.com/kubernetes-csi/csi-driver-nfs/master/charts",
@@ -32,17 +31,12 @@ CSI_DRIVER_NFS = ChartPin(
 )
 
 # --- Tier 2: developer tools -------------------------------------------------------------------
-# renovate: datasource=helm registryUrl=https://argoproj.github.io/argo-helm depName=argo-cd
 ARGO_CD = ChartPin("argo-cd", "https://argoproj.github.io/argo-helm", "10.1.1")
-# renovate: datasource=helm registryUrl=https://helm.goharbor.io depName=harbor
 HARBOR = ChartPin("harbor", "https://helm.goharbor.io", "1.19.1")
-# renovate: datasource=helm registryUrl=https://prometheus-community.github.io/helm-charts
 KUBE_PROMETHEUS_STACK = ChartPin(
     "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3"
 )
-# renovate: datasource=helm registryUrl=https://fluent.github.io/helm-charts depName=fluentd
 FLUENTD = ChartPin("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
-# renovate: datasource=helm registryUrl=https://openbao.github.io/openbao-helm depName=openbao
 OPENBAO = ChartPin("openbao", "https://openbao.github.io/openbao-helm", "0.29.2")
 
 CHARTS: dict[str, ChartPin] = {

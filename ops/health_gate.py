@@ -62,7 +62,8 @@ def url_problems(outputs: Mapping[str, Any], fetch: Callable[[str], int]) -> lis
 def http_status(url: str, timeout: float = 10.0) -> int:
     request = urllib.request.Request(url, method="GET", headers={"User-Agent": "plate-health-gate"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=ssl.create_default_context()) as r:
+        context = ssl.create_default_context()
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as r:
             return r.status
     except urllib.error.HTTPError as exc:  # 401/403 from a login page still means "up"
         return exc.code
@@ -84,10 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     namespace = outputs.get("argocd_namespace", "argocd")
     deadline = time.monotonic() + args.timeout
     while True:
-        apps = _json_of(["kubectl", "get", "applications.argoproj.io", "-n", namespace, "-o", "json"])
+        apps = _json_of(
+            ["kubectl", "get", "applications.argoproj.io", "-n", namespace, "-o", "json"]
+        )
         problems = application_problems(apps, environment) + url_problems(outputs, http_status)
         if not problems:
-            print(f"healthy: every Application of {environment} is Synced/Healthy, every URL answers")
+            print(
+                f"healthy: every Application of {environment} is Synced/Healthy, "
+                "every URL answers"
+            )
             return 0
         if time.monotonic() >= deadline:
             print(f"UNHEALTHY after {args.timeout}s:", *problems, sep="\n  ", file=sys.stderr)

@@ -16,20 +16,22 @@ from pulumi_policy import (
 
 # Pulumi runs the pack with `runpy.run_path(<this folder>)` (pulumi/policy/__main__.py), which puts
 # the folder first on sys.path: the sibling module imports by name.
-from rules import RULES, Resource, Rule
+from rules import RULES, Resource, Rule  # type: ignore[import-not-found]
 
 
 def _policy(rule: Rule) -> ResourceValidationPolicy:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         resource = Resource(args.resource_type, args.props, args.urn, bool(args.opts.protect))
         for message in rule.check(resource):
-            report_violation(message)
+            report_violation(message, None)
 
     return ResourceValidationPolicy(
         name=rule.name,
         description=rule.description,
         validate=validate,
-        enforcement_level=EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY,
+        enforcement_level=(
+            EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY
+        ),
     )
 
 

@@ -78,10 +78,15 @@ def chart_pinned(r: Resource) -> list[str]:
     out = []
     version = r.props.get("version") or ""
     if not EXACT_VERSION.match(str(version)):
-        out.append(f"chart {r.props.get('chart')!r} is not pinned to an exact version ({version!r})")
+        out.append(
+            f"chart {r.props.get('chart')!r} is not pinned to an exact version ({version!r})"
+        )
     repo = (r.props.get("repositoryOpts") or {}).get("repo")
     if repo not in ALLOWED_CHART_REPOS:
-        out.append(f"chart {r.props.get('chart')!r} comes from {repo!r}, not an allow-listed repository")
+        out.append(
+            f"chart {r.props.get('chart')!r} comes from {repo!r}, "
+            "not an allow-listed repository"
+        )
     return out
 
 
@@ -158,7 +163,9 @@ def load_balancer_via_metallb(r: Resource) -> list[str]:
         return []
     out = []
     if spec.get("loadBalancerIP"):
-        out.append("spec.loadBalancerIP is deprecated: use the metallb.io/loadBalancerIPs annotation")
+        out.append(
+            "spec.loadBalancerIP is deprecated: use the metallb.io/loadBalancerIPs annotation"
+        )
     if spec.get("loadBalancerClass"):
         out.append(f"loadBalancerClass {spec['loadBalancerClass']!r} is not served by MetalLB")
     return out
@@ -172,7 +179,11 @@ def stateful_protected_in_production(r: Resource) -> list[str]:
 
 def _secret_leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
     if isinstance(value, Mapping):
-        return [leaf for k, v in value.items() for leaf in _secret_leaves(v, f"{path}.{k}" if path else str(k))]
+        return [
+            leaf
+            for k, v in value.items()
+            for leaf in _secret_leaves(v, f"{path}.{k}" if path else str(k))
+        ]
     if isinstance(value, (list, tuple)):
         return [leaf for i, v in enumerate(value) for leaf in _secret_leaves(v, f"{path}[{i}]")]
     return [(path, value)]
@@ -205,11 +216,41 @@ class Rule:
 
 
 RULES = (
-    Rule("helm-chart-pinned", "Helm charts are pinned to an exact version from an allow-listed repository", chart_pinned, True),
-    Rule("images-pinned", "Container images carry a version tag or digest, never latest or none", images_pinned, True),
-    Rule("no-staging-issuer-in-prod", "Production never references the Let's Encrypt staging issuer", no_staging_issuer_in_production, True),
+    Rule(
+        "helm-chart-pinned",
+        "Helm charts are pinned to an exact version from an allow-listed repository",
+        chart_pinned,
+        True,
+    ),
+    Rule(
+        "images-pinned",
+        "Container images carry a version tag or digest, never latest or none",
+        images_pinned,
+        True,
+    ),
+    Rule(
+        "no-staging-issuer-in-prod",
+        "Production never references the Let's Encrypt staging issuer",
+        no_staging_issuer_in_production,
+        True,
+    ),
     Rule("ingress-tls", "Every Ingress serves all its hosts over TLS", ingress_has_tls, True),
-    Rule("loadbalancer-metallb", "LoadBalancer Services get addresses the MetalLB way", load_balancer_via_metallb, False),
-    Rule("stateful-protected-in-prod", "Stateful and critical resources are protected in production", stateful_protected_in_production, True),
-    Rule("no-plaintext-secrets", "No secret-looking data in ConfigMaps and no default credentials", no_plaintext_secrets, True),
+    Rule(
+        "loadbalancer-metallb",
+        "LoadBalancer Services get addresses the MetalLB way",
+        load_balancer_via_metallb,
+        False,
+    ),
+    Rule(
+        "stateful-protected-in-prod",
+        "Stateful and critical resources are protected in production",
+        stateful_protected_in_production,
+        True,
+    ),
+    Rule(
+        "no-plaintext-secrets",
+        "No secret-looking data in ConfigMaps and no default credentials",
+        no_plaintext_secrets,
+        True,
+    ),
 )

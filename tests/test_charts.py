@@ -292,4 +292,6 @@ def test_root_app_path_holds_the_children():
     for env in ENVS:
         cfg = config(env)
         assert child_files(env)
-        assert all(str(p.relative_to(ROOT)).startswith(cfg.apps_path + "/") for p in child_files(env))
+        assert all(
+            str(p.relative_to(ROOT)).startswith(cfg.apps_path + "/") for p in child_files(env)
+        )

@@ -137,7 +137,8 @@ def invalid_configs(draw) -> tuple[str, dict, str]:
         (("dev_tools", "argocd", "replicas"), 0), (("dev_tools", "harbor", "replicas"), 11),
         (("dev_tools", "monitoring", "prometheus_replicas"), -1),
         (("dev_tools", "fluentd", "output", "port"), 0),
-        (("dev_tools", "fluentd", "output", "port"), 65536), (("dev_tools", "openbao", "replicas"), 4),
+        (("dev_tools", "fluentd", "output", "port"), 65536),
+        (("dev_tools", "openbao", "replicas"), 4),
     ]))
     put(cfg, path, value)
     return env, cfg, dotted(path)
@@ -173,7 +174,8 @@ def valid_configs(draw) -> tuple[str, dict]:
     tools = cfg["dev_tools"]
     tools["argocd"]["replicas"] = draw(st.integers(1, 10))
     tools["harbor"]["registry_size"] = f"{draw(st.integers(1, 2000))}Gi"
-    tools["monitoring"]["prometheus_retention"] = f"{draw(st.integers(1, 400))}{draw(st.sampled_from('hdwy'))}"
+    retention = f"{draw(st.integers(1, 400))}{draw(st.sampled_from('hdwy'))}"
+    tools["monitoring"]["prometheus_retention"] = retention
     tools["openbao"]["replicas"] = draw(st.sampled_from([1, 3, 5]))
     starts = sorted(draw(st.sets(st.integers(0, 15), min_size=1, max_size=4)))
     cfg["metallb"]["addresses"] = [f"10.99.{s}.0/28" if draw(st.booleans())

@@ -28,7 +28,12 @@ def deployment(image: str) -> Resource:
 def chart(version: str, repo: str, values=None, urn=Resource.urn, protect=False) -> Resource:
     return Resource(
         "kubernetes:helm.sh/v4:Chart",
-        {"chart": "harbor", "version": version, "repositoryOpts": {"repo": repo}, "values": values or {}},
+        {
+            "chart": "harbor",
+            "version": version,
+            "repositoryOpts": {"repo": repo},
+            "values": values or {},
+        },
         urn,
         protect,
     )
@@ -76,7 +81,8 @@ def test_no_staging_issuer_in_production():
     ]
     in_stg = ingress(["a"], ["a"], "letsencrypt-staging", urn="urn:pulumi:stg::p::t::x")
     assert rules.no_staging_issuer_in_production(in_stg) == []
-    values = {"server": {"ingress": {"annotations": {"cert-manager.io/cluster-issuer": "letsencrypt-staging"}}}}
+    annotations = {"cert-manager.io/cluster-issuer": "letsencrypt-staging"}
+    values = {"server": {"ingress": {"annotations": annotations}}}
     prod_chart = chart("1.0.0", "https://helm.goharbor.io", values, urn=PROD_URN)
     assert rules.no_staging_issuer_in_production(prod_chart) == [
         "chart 'harbor' values reference letsencrypt-staging in production"
@@ -94,7 +100,16 @@ def test_ingress_tls():
 def test_load_balancer_via_metallb():
     svc = "kubernetes:core/v1:Service"
     assert rules.load_balancer_via_metallb(Resource(svc, {"spec": {"type": "LoadBalancer"}})) == []
-    bad = Resource(svc, {"spec": {"type": "LoadBalancer", "loadBalancerIP": "10.0.0.1", "loadBalancerClass": "aws"}})
+    bad = Resource(
+        svc,
+        {
+            "spec": {
+                "type": "LoadBalancer",
+                "loadBalancerIP": "10.0.0.1",
+                "loadBalancerClass": "aws",
+            }
+        },
+    )
     assert rules.load_balancer_via_metallb(bad) == [
         "spec.loadBalancerIP is deprecated: use the metallb.io/loadBalancerIPs annotation",
         "loadBalancerClass 'aws' is not served by MetalLB",
@@ -119,8 +134,12 @@ def test_no_plaintext_secrets():
         "ConfigMap key 'DB_PASSWORD' looks like a secret: use a Secret",
         "ConfigMap key 'ADMIN_TOKEN' looks like a secret: use a Secret",
     ]
-    secret = Resource("kubernetes:core/v1:Secret", {"stringData": {"HARBOR_ADMIN_PASSWORD": "Harbor12345"}})
-    assert rules.no_plaintext_secrets(secret) == ["Secret key 'HARBOR_ADMIN_PASSWORD' holds a well-known default credential"]
+    secret = Resource(
+        "kubernetes:core/v1:Secret", {"stringData": {"HARBOR_ADMIN_PASSWORD": "Harbor12345"}}
+    )
+    assert rules.no_plaintext_secrets(secret) == [
+        "Secret key 'HARBOR_ADMIN_PASSWORD' holds a well-known default credential"
+    ]
     values = {"database": {"internal": {"password": "changeit"}}}
     assert rules.no_plaintext_secrets(chart("1.19.1", "https://helm.goharbor.io", values)) == [
         "chart value database.internal.password is a well-known default credential"
@@ -155,11 +174,13 @@ def test_production_is_the_stack_files_setting_not_the_stack_name():
     pvc = "kubernetes:core/v1:PersistentVolumeClaim"
     live = "urn:pulumi:live::plate-platform::x::y"
     prod = "urn:pulumi:prod::plate-platform::x::y"
-    unprotected = "kubernetes:core/v1:PersistentVolumeClaim must be protected in production (protect=True)"
-    assert rules.stateful_protected_in_production(Resource(pvc, {}, live, False, {"live": True})) == [
-        unprotected
-    ]
-    assert rules.stateful_protected_in_production(Resource(pvc, {}, prod, False, {"prod": False})) == []
+    unprotected = (
+        "kubernetes:core/v1:PersistentVolumeClaim must be protected in production (protect=True)"
+    )
+    live_pvc = Resource(pvc, {}, live, False, {"live": True})
+    assert rules.stateful_protected_in_production(live_pvc) == [unprotected]
+    prod_pvc = Resource(pvc, {}, prod, False, {"prod": False})
+    assert rules.stateful_protected_in_production(prod_pvc) == []
     # no committed stack file: held to the production rules
     assert rules.stack_is_production("brand-new", {"prod": True, "stg": False}) is True
     # the committed stacks, from their stack files

@@ -142,7 +142,10 @@ def test_metallb_pool_and_advertisement(stg, prod):
 def test_storage_class(stg, prod):
     sc = prod.one("kubernetes:storage.k8s.io/v1:StorageClass", "nfs-storage-class")
     assert sc.plain("provisioner") == "nfs.csi.k8s.io"
-    assert sc.plain("parameters") == {"server": "nfs-prod.lan.plate.dev", "share": "/srv/nfs/k8s-prod"}
+    assert sc.plain("parameters") == {
+        "server": "nfs-prod.lan.plate.dev",
+        "share": "/srv/nfs/k8s-prod",
+    }
     assert sc.plain("reclaimPolicy") == "Retain"
     assert sc.plain("mountOptions") == ["nfsvers=4.1", "hard"]
     assert stg.named("StorageClass/nfs-storage-class").plain("reclaimPolicy") == "Delete"
@@ -229,7 +232,8 @@ def test_root_application_spec(stg, prod):
             "syncOptions": ["CreateNamespace=true"],
         },
     }
-    assert stg.named("Application/root-app").plain("spec", "source", "path") == "environments/argocd/apps/stg"
+    root_path = stg.named("Application/root-app").plain("spec", "source", "path")
+    assert root_path == "environments/argocd/apps/stg"
 
 
 def test_app_projects(stg):
@@ -294,12 +298,19 @@ def test_every_secret_looking_input_is_a_secret(rec):
     for chart in rec.by_type(CHART):
         for path, value in _secret_looking_leaves(chart.inputs.get("values", {})):
             leaf = str(path[-1]) if path else ""
-            if SECRET_NAME.search(leaf) and not leaf.startswith("existing") and isinstance(value, str):
+            if (
+                SECRET_NAME.search(leaf)
+                and not leaf.startswith("existing")
+                and isinstance(value, str)
+            ):
                 # only names of Secrets may appear in clear; a name ends the path
-                assert leaf in {"existingSecret", "passwordKey", "userKey", "existingSecretKey",
-                                "existingXsrfSecretKey", "existingSecretAdminPasswordKey",
-                                "secretName", "argocdServerAdminPasswordMtime"} or "secretKeyRef" in path or is_secret(value), (
-                    chart.name, path)
+                assert (
+                    leaf in {"existingSecret", "passwordKey", "userKey", "existingSecretKey",
+                             "existingXsrfSecretKey", "existingSecretAdminPasswordKey",
+                             "secretName", "argocdServerAdminPasswordMtime"}
+                    or "secretKeyRef" in path
+                    or is_secret(value)
+                ), (chart.name, path)
     assert checked >= 9
     argocd = rec.one(CHART, "argo-cd").inputs["values"]
     assert is_secret(argocd) or is_secret(
@@ -363,7 +374,11 @@ def test_dns01_solver_uses_cloudflare_token_secret():
     assert issuer.plain("spec", "acme", "solvers") == [
         {
             "selector": {"dnsZones": ["plate.dev"]},
-            "dns01": {"cloudflare": {"apiTokenSecretRef": {"name": "cloudflare-api-token", "key": "api-token"}}},
+            "dns01": {
+                "cloudflare": {
+                    "apiTokenSecretRef": {"name": "cloudflare-api-token", "key": "api-token"}
+                }
+            },
         }
     ]
     assert "Secret/cloudflare-api-token" in deps_of(rec, "ClusterIssuer/letsencrypt-production")

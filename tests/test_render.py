@@ -157,7 +157,8 @@ def test_schema_check_rejects_an_unknown_field_in_a_builtin_and_a_custom_kind():
     objects = [
         *objects,
         Obj("x", "x", "x", {"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
-                            "metadata": {"name": "i", "namespace": "x"}, "spec": {"selfSgned": {}}}),
+                            "metadata": {"name": "i", "namespace": "x"},
+                            "spec": {"selfSgned": {}}}),
         Obj("x", "x", "x", {"apiVersion": "example.com/v1", "kind": "Thing",
                             "metadata": {"name": "t"}}),
     ]
@@ -178,7 +179,8 @@ def test_reference_check_finds_what_nothing_creates():
         spec["serviceAccountName"] = "ghost"
         spec["containers"][0]["env"] = [
             {"name": "A", "valueFrom": {"secretKeyRef": {"name": "missing", "key": "k"}}},
-            {"name": "B", "valueFrom": {"secretKeyRef": {"name": "maybe", "key": "k", "optional": True}}},
+            {"name": "B",
+             "valueFrom": {"secretKeyRef": {"name": "maybe", "key": "k", "optional": True}}},
         ]
 
     objects = _with(stg, "Deployment", "cert-manager", break_refs)
@@ -247,7 +249,8 @@ def test_policy_rules_run_on_chart_children_as_a_preview_would():
         "'DB_PASSWORD' looks like a secret: use a Secret",
         "policy ingress-tls: Ingress harbor/harbor-ingress (harbor): Ingress has no TLS section",
     ]
-    child = verify.policy_resource(prod, one(prod, "CustomResourceDefinition", "issuers.cert-manager.io"))
+    crd = one(prod, "CustomResourceDefinition", "issuers.cert-manager.io")
+    child = verify.policy_resource(prod, crd)
     assert child.production and child.protect
     assert child.urn.startswith("urn:pulumi:prod::plate-platform::")
 
@@ -264,7 +267,8 @@ def test_render_command_writes_one_file_per_object_and_diffs(tmp_path, capsys):
     before["dev-tools/harbor/Service.gone.yaml"] = "kind: Service\n"
     render.write_tree(before, tmp_path / "before")
     out = tmp_path / "after"
-    assert render.main(["--stack", "stg", "--out", str(out), "--diff", str(tmp_path / "before")]) == 0
+    before_dir = str(tmp_path / "before")
+    assert render.main(["--stack", "stg", "--out", str(out), "--diff", before_dir]) == 0
     printed = capsys.readouterr().out
 
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml"))

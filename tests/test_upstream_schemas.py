@@ -18,8 +18,7 @@ import jsonschema
 import pytest
 
 from components import values as values_builders
-from components.config import parse_platform_config
-from tests.harness import Recording, run_program, stack_config, unwrap
+from tests.harness import Recording, run_program, unwrap
 from tests.schemas import crd_errors, kubernetes_errors, upstream_json, upstream_yaml
 
 CORE_PREFIXES = ("kubernetes:core/v1:", "kubernetes:rbac.authorization.k8s.io/v1:",
@@ -42,7 +41,9 @@ def as_object(r) -> dict[str, Any]:
 
 
 def test_custom_resources_match_upstream_crds(rec):
-    custom = [r for r in rec.resources if r.custom and r.type.split(":")[1].startswith(CUSTOM_GROUPS)]
+    custom = [
+        r for r in rec.resources if r.custom and r.type.split(":")[1].startswith(CUSTOM_GROUPS)
+    ]
     kinds = {r.type.split(":")[2] for r in custom}
     assert kinds == {"ClusterIssuer", "Issuer", "Certificate", "IPAddressPool", "L2Advertisement",
                      "AppProject", "Application"}
@@ -95,7 +96,6 @@ def test_values_pass_the_charts_own_schema(rec, chart):
 
 def test_chart_schema_catches_a_typo():
     schema = upstream_json("chart-schemas/cert-manager.values.schema.json")
-    cfg = parse_platform_config(stack_config("stg"))
     bad = deep_merge(chart_defaults("cert-manager"), values_builders.cert_manager_values())
     bad["startupapicheck"]["enabeld"] = False
     assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))

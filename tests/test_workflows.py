@@ -167,7 +167,10 @@ def test_drift_check_refreshes_and_expects_no_changes():
 
 
 def app(name: str, sync: str, health: str) -> dict:
-    return {"metadata": {"name": name}, "status": {"sync": {"status": sync}, "health": {"status": health}}}
+    return {
+        "metadata": {"name": name},
+        "status": {"sync": {"status": sync}, "health": {"status": health}},
+    }
 
 
 def test_health_gate_application_problems():
