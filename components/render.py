@@ -263,11 +263,10 @@ def _condition_holds(condition: str, values: dict[str, Any]) -> bool:
     return True
 
 
-def _enabled_crds(chart: Any, values: dict[str, Any]) -> list[tuple[str, str]]:
+def _enabled_crds(chart: Any, root: Path, values: dict[str, Any]) -> list[tuple[str, str]]:
     """(file, text) of the `crds/` files of the chart and of every subchart Helm would keep."""
     merged = chart.merge_values(values)
     name = chart.metadata["name"]
-    root = Path(chart_root(chart))
     out = []
     for crd in chart.crds:
         # filename: <chart>/charts/<sub>/charts/<subsub>/crds/<file>
@@ -287,18 +286,10 @@ def _enabled_crds(chart: Any, values: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def chart_root(chart: Any) -> str:
-    return str(getattr(chart, "_plate_root"))
-
-
-def _load(chart_name: str, version: str) -> Any:
-    try:
-        path = upstream.chart_dir(chart_name, version)
-    except upstream.MissingArtefact as exc:
-        raise RenderError(str(exc)) from None
-    chart = _load_chart(str(path))
-    chart._plate_root = str(path)
-    return chart
+def _load(chart_name: str, version: str) -> tuple[Any, Path]:
+    """The chart at `version` and its folder (upstream.MissingArtefact, one line, when absent)."""
+    path = upstream.chart_dir(chart_name, version)
+    return _load_chart(str(path)), path
 
 
 def _render_templates(chart: Any, rel: Release, api_versions: Iterable[str]) -> dict[str, str]:
@@ -365,9 +356,9 @@ def _documents(path: str, text: str) -> list[dict[str, Any]]:
 def render_release(
     rel: Release, api_versions: Iterable[str], cluster_scoped: set[str], production: bool
 ) -> tuple[list[Obj], list[Hook]]:
-    chart = _load(rel.chart, rel.version)
+    chart, root = _load(rel.chart, rel.version)
     templates = _render_templates(chart, rel, api_versions)
-    sources = [*_enabled_crds(chart, rel.values), *sorted(templates.items())]
+    sources = [*_enabled_crds(chart, root, rel.values), *sorted(templates.items())]
     objects, hooks = [], []
     for path, text in sources:
         for body in _documents(path, text):
@@ -413,7 +404,8 @@ def _crd_facts(objects: Iterable[Obj]) -> tuple[set[str], set[str]]:
 
 
 def render_stack(stack: str, config: dict[str, Any] | None = None) -> StackRender:
-    """Everything `stack` would apply. Raises ConfigError or RenderError (one line each)."""
+    """Everything `stack` would apply. Raises ConfigError, RenderError or
+    upstream.MissingArtefact (one line each)."""
     cfg, rec = evaluate(stack, config)
     result = StackRender(stack, cfg, rec, releases(rec))
     own = program_objects(rec, cfg.production)
@@ -513,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         render = render_stack(args.stack)
         problems = verify.problems(render)
-    except (ConfigError, RenderError) as exc:
+    except (ConfigError, RenderError, upstream.MissingArtefact) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     files = render.files()
