@@ -3,6 +3,8 @@
 Order inside the tier (three independent chains that run in parallel):
   1. cert-manager (with CRDs) -> webhook gate -> ClusterIssuers letsencrypt-staging/-production
   2. metallb (namespace labelled privileged) -> webhook gate -> IPAddressPool -> L2Advertisement
+     -> Traefik, the ingress controller, on its fixed address from the pool (unless
+     `ingress.controller: external`)
   3. csi-driver-nfs -> StorageClass
 
 NFS provisioner choice: csi-driver-nfs (kubernetes-csi, released in 2026) over
@@ -108,11 +110,15 @@ class ClusterServices(pulumi.ComponentResource):
         self._kit = TierKit(pulumi.ResourceOptions(parent=self), cfg.production, cfg.chart)
         self._cert_manager(cfg, secrets)
         self._metallb(cfg)
+        self._ingress(cfg)
         self._nfs(cfg)
         self.charts = [self.cert_manager, self.metallb, self.nfs_driver]
+        if self.ingress_controller is not None:
+            self.charts.append(self.ingress_controller)
         self.refs = ClusterServicesRefs(
             _names(cfg),
-            tls_ready=list(self.issuers.values()),
+            # a certificate needs its issuer and, for HTTP-01, the ingress that answers
+            tls_ready=[*self.issuers.values(), *self.charts[3:]],
             storage_ready=[self.nfs_storage_class],
             cert_manager_ready=[self.cert_manager_webhook],
         )
@@ -182,6 +188,19 @@ class ClusterServices(pulumi.ComponentResource):
         self.l2_advertisement = self._custom_resource(
             "metallb-l2", "L2Advertisement", "metallb.io/v1beta1", metadata,
             {"ipAddressPools": [object_name(self.address_pool)]}, [self.metallb_webhook],
+        )
+
+    def _ingress(self, cfg: PlatformConfig) -> None:
+        """Traefik on its fixed MetalLB address, serving the stack's IngressClass."""
+        self.ingress_controller = None
+        ingress = cfg.ingress
+        if ingress.controller == "external":
+            return
+        assert ingress.load_balancer_ip is not None  # guaranteed by the config model
+        self.ingress_namespace, self.ingress_controller = self._kit.tool(
+            "traefik", "traefik", "restricted",
+            values.traefik_values(cfg.ingress_class, ingress.load_balancer_ip, ingress.replicas),
+            depends_on=[self.l2_advertisement],
         )
 
     def _nfs(self, cfg: PlatformConfig) -> None:

@@ -48,6 +48,8 @@ SECRET_KEYS: dict[str, str] = {
     "cloudflare_api_token": "Cloudflare API token for the ACME DNS-01 solver "
     "(required when `acme.solver` is `dns01`)",
     "gitops_repo_token": "token Argo CD uses to read `gitops.repo_url` when the repo is private",
+    "openbao_unseal_key": "OpenBao static unseal key you supply (32 bytes: 64 hex or 44 base64 "
+    "characters, no newline); unset, the program generates one",
 }
 
 
@@ -155,6 +157,14 @@ def _date(value: str) -> str:
     return value
 
 
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address (e.g. '10.20.0.200')") from None
+    return value
+
+
 def _abs_path(value: str) -> str:
     if not value.startswith("/") or "//" in value or value != value.strip():
         raise ValueError(f"{value!r} is not an absolute export path (e.g. '/srv/nfs/k8s')")
@@ -224,8 +234,8 @@ class ClusterConfig(_Model):
 class AcmeConfig(_Model):
     email: Email
     """contact address for the Let's Encrypt account (expiry notices)"""
-    server: Literal["staging", "production"] | None = None
-    """which Let's Encrypt server the tools' certificates use; default: production for a production stack, staging otherwise"""  # noqa: E501
+    server: Literal["staging", "production"] = "production"
+    """Let's Encrypt server of the tools' and apps' certificates; 'staging' only to try a new domain (no client trusts staging certificates)"""  # noqa: E501
     solver: Literal["http01", "dns01"] = "http01"
     """http01 answers challenges through `ingress_class`; dns01 (Cloudflare) suits clusters that the internet cannot reach"""  # noqa: E501
     dns_zones: list[Hostname] = []
@@ -273,6 +283,15 @@ class NfsConfig(_Model):
     """NFS mount options of every volume"""
 
 
+class IngressConfig(_Model):
+    controller: Literal["traefik", "external"] = "traefik"
+    """traefik: the platform installs Traefik as the cluster's ingress controller; external: one is already running and serves `ingress_class`"""  # noqa: E501
+    load_balancer_ip: Annotated[str, AfterValidator(_ipv4)] | None = None
+    """the fixed MetalLB address of Traefik's LoadBalancer Service, inside `metallb.addresses`; DNS records of every host point here (required with traefik)"""  # noqa: E501
+    replicas: Replicas = 1
+    """Traefik replicas"""
+
+
 class ArgoCDConfig(_Model):
     host: DnsLabel = "argocd"
     """Argo CD UI at <host>.<domain>"""
@@ -293,6 +312,8 @@ class HarborConfig(_Model):
     """Harbor's internal PostgreSQL volume"""
     trivy_size: Quantity = "5Gi"
     """vulnerability database cache"""
+    rotate_robots: bool = False
+    """true for one `up` gives the pull and CI push robots new secrets (stored in OpenBao); set it back to false afterwards"""  # noqa: E501
 
 
 class MonitoringConfig(_Model):
@@ -337,6 +358,12 @@ class OpenBaoConfig(_Model):
     """raft voters; 1 = single node, 3 or 5 = HA (an odd number keeps quorum)"""
     storage_size: Quantity = "10Gi"
     """raft data volume per replica"""
+    seal: Literal["static", "shamir"] = "static"
+    """static: unseals itself with a key from a Kubernetes Secret and initialises itself; shamir: `bao operator init`/`unseal` by hand on every pod start"""  # noqa: E501
+    unseal_key_secret: DnsLabel | None = None
+    """name of a Secret (key `key`) in the openbao namespace that you create and keep: the unseal key then never enters Pulumi state"""  # noqa: E501
+    environments: list[DnsLabel] = []
+    """environments whose secrets this OpenBao serves (plate/<env>/*, one read-only store each); default: this stack's"""  # noqa: E501
 
 
 class DevToolsConfig(_Model):
@@ -370,8 +397,10 @@ class PlatformConfig(_Model):
     """a production stack: protected resources, Let's Encrypt production, pinned GitOps revision"""
     domain: Hostname
     """base domain; every tool is served at <host>.<domain>"""
-    ingress_class: DnsLabel = "nginx"
-    """IngressClass the tools' Ingresses (and the HTTP-01 solver) use"""
+    ingress_class: DnsLabel = "traefik"
+    """IngressClass of every Ingress (tools, apps, the HTTP-01 solver)"""
+    ingress: IngressConfig = IngressConfig()
+    """the ingress controller (tier 1) and its address"""
     storage_class: DnsLabel = "nfs"
     """StorageClass every stateful tool uses (created by cluster_services from `nfs`)"""
     tiers: Annotated[list[Tier], Field(min_length=1)] = list(TIERS)
@@ -395,9 +424,7 @@ class PlatformConfig(_Model):
 
     @property
     def acme_server(self) -> Literal["staging", "production"]:
-        if self.acme.server is not None:
-            return self.acme.server
-        return "production" if self.production else "staging"
+        return self.acme.server
 
     @property
     def apps_path(self) -> str:
@@ -435,7 +462,55 @@ def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
                 problems.append(f"{key}: required when the stack owns the cluster_services tier")
     if cfg.owns("dev_tools") and cfg.dev_tools is None:
         problems.append("dev_tools: required when the stack owns the dev_tools tier")
+    return problems + _ingress_problems(cfg) + _openbao_problems(cfg)
+
+
+def _ingress_problems(cfg: PlatformConfig) -> list[str]:
+    ingress = cfg.ingress
+    if ingress.controller != "traefik" or not cfg.owns("cluster_services") or cfg.metallb is None:
+        return []
+    if ingress.load_balancer_ip is None:
+        return [
+            "ingress.load_balancer_ip: required when ingress.controller is 'traefik' (an address "
+            f"inside metallb.addresses {cfg.metallb.addresses}), or set ingress.controller: "
+            "external"
+        ]
+    address = ipaddress.IPv4Address(ingress.load_balancer_ip)
+    ranges = [parse_ipv4_range(r) for r in cfg.metallb.addresses]
+    if not any(first <= address <= last for first, last in ranges):
+        return [
+            f"ingress.load_balancer_ip: {address} is not inside metallb.addresses "
+            f"{cfg.metallb.addresses}; pick a free address of the pool"
+        ]
+    return []
+
+
+def _openbao_problems(cfg: PlatformConfig) -> list[str]:
+    if cfg.dev_tools is None:
+        return []
+    bao = cfg.dev_tools.openbao
+    problems = []
+    if bao.seal == "shamir" and bao.unseal_key_secret is not None:
+        problems.append(
+            "dev_tools.openbao.unseal_key_secret: only used with seal 'static'; remove it or set "
+            "dev_tools.openbao.seal: static"
+        )
+    if len(set(bao.environments)) != len(bao.environments):
+        problems.append("dev_tools.openbao.environments: an environment is listed twice")
     return problems
+
+
+def unseal_key_problem(value: str) -> str | None:
+    """Why `value` cannot be OpenBao's static seal key, or None. The server reads the key file
+    verbatim: 64 hex characters or 44 base64 characters (32 bytes), nothing else, no newline."""
+    if re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        return None
+    if re.fullmatch(r"[A-Za-z0-9+/]{43}=", value):
+        return None
+    return (
+        f"openbao_unseal_key: not a 32-byte key ({len(value)} characters); use 64 hex or 44 base64 "
+        "characters without a newline, e.g. `openssl rand -hex 32 | tr -d '\\n'`"
+    )
 
 
 # --- error formatting --------------------------------------------------------------------------
@@ -610,6 +685,20 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
     return required
 
 
+def secret_conflicts(cfg: PlatformConfig, present: set[str]) -> list[str]:
+    """Secrets the configuration cannot use as set."""
+    bao = cfg.dev_tools.openbao if cfg.dev_tools else None
+    if "openbao_unseal_key" not in present or bao is None:
+        return []
+    if bao.seal == "shamir":
+        return ["openbao_unseal_key: only used with dev_tools.openbao.seal 'static'; remove it "
+                "(`pulumi config rm openbao_unseal_key`) or set the seal to static"]
+    if bao.unseal_key_secret is not None:
+        return ["openbao_unseal_key: set, and so is dev_tools.openbao.unseal_key_secret; keep one "
+                "(the Secret keeps the key out of Pulumi state)"]
+    return []
+
+
 def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
     """Read and validate this stack's configuration; the only reader of pulumi.Config."""
     from pulumi.runtime import config as runtime_config
@@ -619,10 +708,14 @@ def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
     secret_keys = {k for k in flat if runtime_config.is_config_secret(k)}
     secret_keys |= set(runtime_config.get_config_secret_keys_env())
     data, present, problems = split_stack_config(project, flat, secret_keys)
+    unseal_key = flat.get(f"{project}:openbao_unseal_key")
+    if isinstance(unseal_key, str) and (problem := unseal_key_problem(unseal_key)):
+        problems.append(problem)
     try:
         cfg = parse_platform_config(data)
     except ConfigError as exc:
         raise ConfigError(problems + exc.problems) from None
+    problems += secret_conflicts(cfg, present)
     problems += [
         f"{key}: required when {why}; run `pulumi config set --secret {key} <value>`"
         for key, why in required_secrets(cfg).items()

@@ -153,6 +153,9 @@ class PlatformMocks(pulumi_mocks.Mocks):
             # stable stand-ins for the provider's generated values (never real credentials)
             outputs["result"] = f"mock-{args.name}"
             outputs["bcryptHash"] = f"$2a$10$mock-{args.name}"
+        if args.typ == "random:index/randomBytes:RandomBytes":
+            outputs["hex"] = "00" * int(args.inputs.get("length", 32))
+            outputs["base64"] = "mock-base64"
         if args.typ.startswith("kubernetes:") and args.typ != "pulumi:providers:kubernetes":
             metadata = dict(outputs.get("metadata") or {})
             metadata.setdefault("name", args.name)

@@ -321,3 +321,62 @@ class WebhookGate(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create="16m", update="16m"),
             ),
         )
+
+
+def run_once_job(
+    name: str,
+    ns: k8s.core.v1.Namespace,
+    account: k8s.core.v1.ServiceAccount,
+    script: k8s.core.v1.ConfigMap,
+    command: list[str],
+    env: Sequence[k8s.core.v1.EnvVarArgs],
+    opts: pulumi.ResourceOptions,
+) -> k8s.batch.v1.Job:
+    """A Job running `command` over a script from `script` (mounted at /script) in the pinned
+    Python image, as `account`, under the restricted Pod Security level. Pulumi waits for it
+    to complete; a change to its spec replaces it, i.e. runs it again."""
+    return k8s.batch.v1.Job(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns.metadata.name),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=4,
+            active_deadline_seconds=1200,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=account.metadata.name,
+                    restart_policy="Never",
+                    security_context=k8s.core.v1.PodSecurityContextArgs(
+                        run_as_non_root=True,
+                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                    ),
+                    containers=[
+                        k8s.core.v1.ContainerArgs(
+                            name=name,
+                            image=versions.PYTHON_IMAGE,
+                            command=command,
+                            env=list(env),
+                            security_context=_RESTRICTED_CONTAINER,
+                            resources=k8s.core.v1.ResourceRequirementsArgs(
+                                requests={"cpu": "10m", "memory": "32Mi"},
+                                limits={"memory": "128Mi"},
+                            ),
+                            volume_mounts=[
+                                k8s.core.v1.VolumeMountArgs(name="script", mount_path="/script"),
+                            ],
+                        )
+                    ],
+                    volumes=[
+                        k8s.core.v1.VolumeArgs(
+                            name="script",
+                            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                                name=script.metadata.name
+                            ),
+                        ),
+                    ],
+                )
+            ),
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="21m"))
+        ),
+    )

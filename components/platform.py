@@ -40,7 +40,10 @@ def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
     apps = None
     if cfg.owns("applications"):
         wait_for = [*(cluster.charts if cluster else []), *refs.tls_ready, *refs.storage_ready]
-        wait_for += tools.charts if tools else []
+        # the stores too: an app's first sync needs its ExternalSecrets to resolve
+        # and the registry's pull robots, written to OpenBao by the bootstrap Job
+        if tools:
+            wait_for += [*tools.charts, *tools.secret_stores.values(), *tools.bootstrap]
         apps = Applications("applications", cfg, secrets, wait_for, opts)
     return Platform(provider, cluster, tools, apps)
 
@@ -54,6 +57,9 @@ def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
         pulumi.export("metallb_pool", pool)
         pulumi.export("cluster_issuers", {s: object_name(i) for s, i in cs.issuers.items()})
         pulumi.export("default_issuer", cs.refs.names.issuer)
+        if cfg.ingress.controller == "traefik":
+            # point the DNS records of every tool and app host here
+            pulumi.export("ingress_address", cfg.ingress.load_balancer_ip)
         pulumi.export("storage_class", cs.nfs_storage_class.metadata.name)
     if platform.dev_tools:
         tools = platform.dev_tools

@@ -38,7 +38,7 @@ from typing import Any
 import pulumi
 import yaml
 
-from components import upstream
+from components import kubeschema, upstream
 from components.config import ConfigError, PlatformConfig, parse_platform_config
 from components.evaluate import (
     Recording,
@@ -51,7 +51,7 @@ from components.evaluate import (
 )
 from components.kube import protect_stateful_children
 
-KUBERNETES_VERSION = "v1.34.0"
+KUBERNETES_VERSION = f"v{kubeschema.KUBERNETES_VERSION}"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
 TIER_TYPES = {
     "plate:platform:ClusterServices",
@@ -161,7 +161,17 @@ def _sort_key(obj: Obj) -> tuple[str, ...]:
     return (obj.tier, obj.source, obj.kind, obj.namespace, obj.name, obj.origin)
 
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Multi-line strings (configuration files in ConfigMaps) as literal blocks, so a diff of
+    the rendered objects shows the lines that changed."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def to_yaml(body: dict[str, Any]) -> str:
@@ -300,7 +310,8 @@ def _render_templates(chart: Any, rel: Release, api_versions: Iterable[str]) -> 
         "namespace": rel.namespace,
         "is_install": True,
         "kube_version": KUBERNETES_VERSION,
-        "api_versions": sorted(api_versions),
+        # what discovery lists on a 1.34 cluster, plus the stack's own CRDs
+        "api_versions": sorted(kubeschema.builtin_api_versions() | set(api_versions)),
     }
     try:
         text = helm_python._native.call_string(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi
 
+from components import openbao, secret_paths
 from components.config import (
     ArgoCDConfig,
     FluentdConfig,
@@ -86,6 +87,38 @@ def metallb_values() -> dict[str, Any]:
         # and another webhook, all for BGP the platform does not speak).
         "speaker": {"frr": {"enabled": False}, "resources": _requests("20m", "64Mi", "256Mi")},
         "frrk8s": {"enabled": False},
+    }
+
+
+def traefik_values(ingress_class: str, load_balancer_ip: str, replicas: int) -> dict[str, Any]:
+    """Traefik as the cluster's ingress controller, on a fixed MetalLB address."""
+    return {
+        "deployment": {"replicas": replicas},
+        "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
+        "ingressClass": {"enabled": True, "isDefaultClass": True, "name": ingress_class},
+        "providers": {
+            # Ingress status carries the Service's address (Argo CD health, external-dns)
+            "kubernetesIngress": {"publishedService": {"enabled": True}},
+        },
+        "ports": {
+            "web": {
+                # plain HTTP only redirects, except ACME HTTP-01 challenges, which must answer
+                "http": {
+                    "redirections": {
+                        "entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}
+                    }
+                },
+                "allowACMEByPass": True,
+            },
+        },
+        "service": {
+            # Ref: https://metallb.io/usage/#requesting-specific-ips (spec.loadBalancerIP is
+            # deprecated)
+            "annotations": {"metallb.io/loadBalancerIPs": load_balancer_ip},
+            # keep client addresses in access logs; MetalLB L2 announces from a node with a pod
+            "spec": {"externalTrafficPolicy": "Local"},
+        },
+        "resources": _requests("100m", "128Mi", "512Mi"),
     }
 
 
@@ -164,12 +197,9 @@ def harbor_values(
             "ingress": {
                 "hosts": {"core": host},
                 "className": names.ingress_class,
-                "annotations": {
-                    **tls_ingress_annotations(names),
-                    # image layers are large: no request size limit at the proxy
-                    "nginx.ingress.kubernetes.io/proxy-body-size": "0",
-                    "nginx.ingress.kubernetes.io/ssl-redirect": "true",
-                },
+                # Traefik sets no request body limit (image layers are large) and redirects
+                # HTTP to HTTPS at its entry point.
+                "annotations": tls_ingress_annotations(names),
             },
         },
         "externalURL": f"https://{host}",
@@ -338,58 +368,90 @@ def fluentd_values(fluentd: FluentdConfig, environment: str, with_password: bool
     return values
 
 
-def openbao_raft_config(replicas: int, release: str = "openbao") -> str:
-    """Server HCL for integrated (raft) storage; every node retries joining the others."""
-    joins = "".join(
-        "  retry_join {\n"
-        f'    leader_api_addr = "http://{release}-{i}.{release}-internal:8200"\n'
-        "  }\n"
-        for i in range(replicas)
-    )
-    return (
-        "ui = true\n"
-        'listener "tcp" {\n'
-        "  tls_disable = 1\n"
-        '  address = "[::]:8200"\n'
-        '  cluster_address = "[::]:8201"\n'
-        "}\n"
-        'storage "raft" {\n'
-        '  path = "/openbao/data"\n'
-        f"{joins}"
-        "}\n"
-        'service_registration "kubernetes" {}\n'
-    )
-
-
-def openbao_values(bao: OpenBaoConfig, host: str, names: ClusterNames) -> dict[str, Any]:
+def external_secrets_values(replicas: int) -> dict[str, Any]:
+    """External Secrets Operator: syncs OpenBao entries into the Secrets the apps read."""
     return {
-        "injector": {"enabled": False},
-        "server": {
-            "ha": {
-                # raft in every environment (same storage engine in stg and prod); prod runs
-                # 3 or 5 voters. Initialise and unseal by hand: keys never enter Pulumi state.
-                "enabled": True,
-                "replicas": bao.replicas,
-                "raft": {
-                    "enabled": True,
-                    "setNodeId": True,
-                    "config": openbao_raft_config(bao.replicas),
-                },
-                "disruptionBudget": {"enabled": bao.replicas > 1},
-            },
-            "dataStorage": {
-                "enabled": True,
-                "size": bao.storage_size,
-                "storageClass": names.storage_class,
-            },
-            "resources": _requests("100m", "256Mi", "512Mi"),
-            "ingress": {
-                "enabled": True,
-                "ingressClassName": names.ingress_class,
-                "annotations": tls_ingress_annotations(names),
-                "hosts": [{"host": host, "paths": []}],
-                "tls": [{"secretName": "openbao-tls", "hosts": [host]}],
-            },
-        },
-        "ui": {"enabled": True},
+        "installCRDs": True,
+        "replicaCount": replicas,
+        "leaderElect": replicas > 1,
+        "resources": _requests("20m", "64Mi", "256Mi"),
+        "webhook": {"replicaCount": replicas, "resources": _requests("10m", "32Mi", "128Mi")},
+        "certController": {"resources": _requests("10m", "32Mi", "128Mi")},
     }
+
+
+def secret_store_spec(environment: str, openbao_address: str, eso_namespace: str) -> dict[str, Any]:
+    """ClusterSecretStore of one environment: OpenBao's kv-v2 `plate` through the Vault provider
+    (Kubernetes auth as `eso-<env>`; the dedicated OpenBao provider is alpha, without it)."""
+    return {
+        "conditions": [{"namespaces": [secret_paths.apps_namespace(environment)]}],
+        "provider": {
+            "vault": {
+                "server": openbao_address,
+                "path": secret_paths.APPS_MOUNT,
+                "version": "v2",
+                "auth": {
+                    "kubernetes": {
+                        "mountPath": "kubernetes",
+                        "role": f"eso-{environment}",
+                        "serviceAccountRef": {
+                            "name": f"eso-{environment}",
+                            "namespace": eso_namespace,
+                        },
+                    }
+                },
+            }
+        },
+    }
+
+
+OPENBAO_INIT_CONFIGMAP = "openbao-init"  # init.hcl and the selector script (no secrets)
+OPENBAO_UNSEAL_KEY_SECRET = "openbao-unseal-key"  # key `key`: the static seal key
+
+
+def openbao_values(
+    bao: OpenBaoConfig, host: str, names: ClusterNames, unseal_key_secret: str
+) -> dict[str, Any]:
+    """OpenBao on raft in every environment (same storage engine in stg and prod; prod runs 3 or
+    5 voters). With the static seal every pod unseals itself from the key Secret and pod 0
+    initialises the cluster once (components/openbao.py); with shamir people do both by hand."""
+    static = bao.seal == "static"
+    key_file = f"/openbao/userconfig/{unseal_key_secret}/{openbao.KEY_FILE_NAME}"
+    server: dict[str, Any] = {
+        "ha": {
+            "enabled": True,
+            "replicas": bao.replicas,
+            "raft": {
+                "enabled": True,
+                "setNodeId": True,
+                "config": openbao.server_config(
+                    replicas=bao.replicas, seal=bao.seal, key_file=key_file
+                ),
+            },
+            "disruptionBudget": {"enabled": bao.replicas > 1},
+        },
+        "dataStorage": {
+            "enabled": True,
+            "size": bao.storage_size,
+            "storageClass": names.storage_class,
+        },
+        "resources": _requests("100m", "256Mi", "512Mi"),
+        "ingress": {
+            "enabled": True,
+            "ingressClassName": names.ingress_class,
+            "annotations": tls_ingress_annotations(names),
+            "hosts": [{"host": host, "paths": []}],
+            "tls": [{"secretName": "openbao-tls", "hosts": [host]}],
+        },
+    }
+    if static:
+        server["extraVolumes"] = [
+            {"type": "secret", "name": unseal_key_secret},
+            {"type": "configMap", "name": OPENBAO_INIT_CONFIGMAP},
+        ]
+        # Ref: ../shared/FACTS.md: extraArgs is pasted unquoted into the server's `sh -ec`
+        # command line; the script adds the self-initialisation file on pod 0 of a new cluster
+        # only (a node with `initialize` and `retry_join` would found a second cluster).
+        selector = f"{openbao.INIT_DIR}/{openbao.SELECTOR_FILE_NAME}"
+        server["extraArgs"] = f"$(sh {selector})"
+    return {"injector": {"enabled": False}, "server": server, "ui": {"enabled": True}}

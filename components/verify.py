@@ -27,13 +27,11 @@ from typing import Any
 import jsonschema
 import referencing
 
-from components import podsecurity
+from components import kubeschema, podsecurity
 from components.config import PlatformConfig
 from components.render import PROGRAM, Hook, Obj, StackRender
 from policy import rules
 
-# Kubernetes version the schemas are taken for (the provider renders against the cluster's).
-SCHEMA_VERSION = "1.34.0"
 
 # Objects that a workload or Ingress names but nobody renders, because they come into being at
 # run time: (kind, namespace or "*", name pattern) -> why. Keep this list short and exact.
@@ -53,6 +51,8 @@ RUNTIME_OBJECTS: dict[tuple[str, str, str], str] = {
 
 def prerequisites(cfg: PlatformConfig) -> dict[tuple[str, str, str], str]:
     """What the stack expects the cluster to have already (README, "Prerequisites")."""
+    if cfg.ingress.controller != "external":
+        return {}  # the stack installs Traefik, whose chart renders the IngressClass
     return {
         ("IngressClass", "", cfg.ingress_class): "installed with the cluster's ingress controller",
     }
@@ -109,30 +109,21 @@ def crd_schema_validator(crd: dict[str, Any], version: str) -> jsonschema.protoc
 
 
 @functools.cache
-def _kubernetes_registry() -> tuple[str, referencing.Registry]:
-    import importlib.resources
-
-    major_minor = ".".join(SCHEMA_VERSION.split(".")[:2])
-    base = importlib.resources.files("kubernetes_validate") / "kubernetes-json-schema"
-    (folder,) = [p for p in base.iterdir() if p.name == f"v{major_minor}.0-local-strict"]
-    definitions = json.loads((folder / "_definitions.json").read_text())
-    resource = referencing.Resource.from_contents(definitions)
+def _kubernetes_registry() -> referencing.Registry:
+    resource = referencing.Resource.from_contents(kubeschema.definitions())
     registry = referencing.Registry().with_resource("/api/_definitions.json", resource)
-    return str(folder), registry.crawl()  # once: an uncrawled registry crawls on every $ref
+    return registry.crawl()  # once: an uncrawled registry crawls on every $ref
 
 
 @functools.cache
 def kubernetes_validator(api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
     """The strict schema validator of a built-in kind (cached: loading one costs ~20 ms)."""
-    from pathlib import Path
-
-    folder, registry = _kubernetes_registry()
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
-    path = Path(folder) / f"{kind.lower()}-{group_version}.json"
+    path = kubeschema.strict_schema_folder() / f"{kind.lower()}-{group_version}.json"
     if not path.exists():
         return None
     schema = json.loads(path.read_text())
-    return jsonschema.Draft202012Validator(schema, registry=registry)
+    return jsonschema.Draft202012Validator(schema, registry=_kubernetes_registry())
 
 
 def validation_errors(validator: jsonschema.protocols.Validator, body: dict[str, Any]) -> list[str]:

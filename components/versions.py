@@ -29,6 +29,7 @@ CSI_DRIVER_NFS = ChartPin(
     "https://raw.githubusercontent.com/kubernetes-csi/csi-driver-nfs/master/charts",
     "4.13.4",
 )
+TRAEFIK = ChartPin("traefik", "https://traefik.github.io/charts", "41.3.0")
 
 # --- Tier 2: developer tools -------------------------------------------------------------------
 ARGO_CD = ChartPin("argo-cd", "https://argoproj.github.io/argo-helm", "10.1.1")
@@ -38,6 +39,7 @@ KUBE_PROMETHEUS_STACK = ChartPin(
 )
 FLUENTD = ChartPin("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
 OPENBAO = ChartPin("openbao", "https://openbao.github.io/openbao-helm", "0.29.2")
+EXTERNAL_SECRETS = ChartPin("external-secrets", "https://charts.external-secrets.io", "2.9.0")
 
 CHARTS: dict[str, ChartPin] = {
     pin.chart: pin
@@ -45,14 +47,18 @@ CHARTS: dict[str, ChartPin] = {
         CERT_MANAGER,
         METALLB,
         CSI_DRIVER_NFS,
+        TRAEFIK,
         ARGO_CD,
         HARBOR,
         KUBE_PROMETHEUS_STACK,
         FLUENTD,
         OPENBAO,
+        EXTERNAL_SECRETS,
     )
 }
 
 # Images the program itself runs (not through a chart), pinned like the charts.
 # The webhook gate runs `kubectl create --dry-run=server` until a webhook answers.
 KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.34.2"
+# The Harbor bootstrap Job runs ops/harbor_bootstrap.py (standard library only) in this image.
+PYTHON_IMAGE = "python:3.13.9-alpine3.22"

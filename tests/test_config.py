@@ -40,7 +40,7 @@ def prod() -> dict:
 def test_committed_stack_files_validate_and_differ():
     stg = parse_platform_config(stack_config("stg"))
     prod = parse_platform_config(stack_config("prod"))
-    assert (stg.environment, stg.production, stg.acme_server) == ("stg", False, "staging")
+    assert (stg.environment, stg.production, stg.acme_server) == ("stg", False, "production")
     assert (prod.environment, prod.production, prod.acme_server) == ("prod", True, "production")
     assert stg.domain == "stg.plate.dev" and prod.domain == "plate.dev"
     assert stg.dev_tools.openbao.replicas == 1 and prod.dev_tools.openbao.replicas == 3
@@ -106,6 +106,7 @@ def test_metallb_ranges(stg, addresses, message):
 
 def test_adjacent_ranges_do_not_overlap(stg):
     stg["metallb"]["addresses"] = ["10.0.0.0/28", "10.0.0.16-10.0.0.20"]
+    stg["ingress"]["load_balancer_ip"] = "10.0.0.20"
     assert parse_platform_config(stg).metallb.addresses == ["10.0.0.0/28", "10.0.0.16-10.0.0.20"]
 
 
@@ -170,10 +171,66 @@ def test_production_accepts_a_commit_pin_and_defaults_to_production_issuer(prod)
     assert parse_platform_config(prod).acme_server == "production"
 
 
-def test_staging_uses_staging_server_unless_explicitly_set(stg):
-    assert parse_platform_config(stg).acme_server == "staging"
-    stg["acme"]["server"] = "production"
+def test_every_stack_uses_the_production_issuer_unless_trying_a_new_domain(stg):
+    """Staging certificates are trusted by no browser, container runtime or health check: a
+    registry served with one cannot be pulled from. Staging is for trying a new domain only."""
     assert parse_platform_config(stg).acme_server == "production"
+    stg["acme"]["server"] = "staging"
+    assert parse_platform_config(stg).acme_server == "staging"
+
+
+def test_the_ingress_address_must_lie_in_the_metallb_pool(stg):
+    stg["ingress"]["load_balancer_ip"] = "10.20.1.5"
+    assert problems(stg) == [
+        "ingress.load_balancer_ip: 10.20.1.5 is not inside metallb.addresses "
+        "['10.20.0.200-10.20.0.219']; pick a free address of the pool"
+    ]
+    stg["ingress"]["load_balancer_ip"] = "10.20.0.300"
+    assert problems(stg) == [
+        "ingress.load_balancer_ip: '10.20.0.300' is not an IPv4 address (e.g. '10.20.0.200')"
+    ]
+    del stg["ingress"]["load_balancer_ip"]
+    assert problems(stg) == [
+        "ingress.load_balancer_ip: required when ingress.controller is 'traefik' (an address "
+        "inside metallb.addresses ['10.20.0.200-10.20.0.219']), or set ingress.controller: "
+        "external"
+    ]
+    stg["ingress"]["controller"] = "external"  # a controller already runs: no address needed
+    assert parse_platform_config(stg).ingress.controller == "external"
+    stg["ingress"]["controller"] = "nginx-ingress"
+    assert problems(stg) == [
+        "ingress.controller: 'nginx-ingress' is not allowed; expected 'traefik' or 'external'"
+    ]
+
+
+def test_openbao_seal_settings(stg):
+    stg["dev_tools"]["openbao"].update(seal="shamir", unseal_key_secret="my-key")
+    stg["dev_tools"]["openbao"]["environments"] = ["stg", "stg"]
+    assert problems(stg) == [
+        "dev_tools.openbao.unseal_key_secret: only used with seal 'static'; remove it or set "
+        "dev_tools.openbao.seal: static",
+        "dev_tools.openbao.environments: an environment is listed twice",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "ok"),
+    [
+        ("0123456789abcdef" * 4, True),
+        ("A" * 43 + "=", True),  # 44 base64 characters: 32 bytes
+        ("0123456789abcdef" * 4 + "\n", False),  # the server reads the file verbatim
+        ("0123456789abcdef" * 2, False),
+        ("not a key", False),
+    ],
+)
+def test_operator_supplied_unseal_key_must_be_32_bytes(key, ok):
+    from components.config import unseal_key_problem
+
+    problem = unseal_key_problem(key)
+    assert (problem is None) == ok
+    if not ok:
+        assert problem.startswith("openbao_unseal_key: not a 32-byte key (")
+
 
 
 def test_tier_requirements(stg):
@@ -219,7 +276,7 @@ def test_secrets_must_be_encrypted_top_level_keys():
         "harbor_admin_password <value>`",
         "dev_tools: holds a secret value, but only these keys may be secrets: "
         "grafana_admin_password, harbor_admin_password, fluentd_output_password, "
-        "cloudflare_api_token, gitops_repo_token",
+        "cloudflare_api_token, gitops_repo_token, openbao_unseal_key",
     ]
 
 

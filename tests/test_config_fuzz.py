@@ -181,6 +181,7 @@ def valid_configs(draw) -> tuple[str, dict]:
     cfg["metallb"]["addresses"] = [f"10.99.{s}.0/28" if draw(st.booleans())
                                    else f"10.99.{s}.1-10.99.{s}.{draw(st.integers(1, 254))}"
                                    for s in starts]
+    cfg["ingress"]["load_balancer_ip"] = f"10.99.{starts[0]}.1"  # inside the first range
     cfg["tiers"] = draw(st.sampled_from([["cluster_services", "dev_tools", "applications"],
                                          ["applications"], ["cluster_services"],
                                          ["dev_tools", "applications"]]))

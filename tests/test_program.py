@@ -35,6 +35,8 @@ CHART_NAMESPACES = {
     "kube-prometheus-stack": "monitoring",
     "fluentd": "logging",
     "openbao": "openbao",
+    "traefik": "traefik",
+    "external-secrets": "external-secrets",
 }
 
 
@@ -105,7 +107,7 @@ def test_cluster_issuers(stg, prod):
                     "email": "platform-team@plate.dev",
                     "server": "https://acme-staging-v02.api.letsencrypt.org/directory",
                     "privateKeySecretRef": {"name": "letsencrypt-staging-account-key"},
-                    "solvers": [{"http01": {"ingress": {"ingressClassName": "nginx"}}}],
+                    "solvers": [{"http01": {"ingress": {"ingressClassName": "traefik"}}}],
                 }
             },
             "letsencrypt-production": {
@@ -113,7 +115,7 @@ def test_cluster_issuers(stg, prod):
                     "email": "platform-team@plate.dev",
                     "server": "https://acme-v02.api.letsencrypt.org/directory",
                     "privateKeySecretRef": {"name": "letsencrypt-production-account-key"},
-                    "solvers": [{"http01": {"ingress": {"ingressClassName": "nginx"}}}],
+                    "solvers": [{"http01": {"ingress": {"ingressClassName": "traefik"}}}],
                 }
             },
         }
@@ -124,8 +126,12 @@ def test_tools_use_the_environments_issuer(stg, prod):
         values = rec.one(CHART, "argo-cd").plain("values")
         return values["server"]["ingress"]["annotations"]["cert-manager.io/cluster-issuer"]
 
-    assert issuer(stg) == "letsencrypt-staging"
+    # production in every stack: no browser, runtime or health check trusts staging certificates
+    assert issuer(stg) == "letsencrypt-production"
     assert issuer(prod) == "letsencrypt-production"
+    config = copy.deepcopy(stack_config("stg"))
+    config["acme"]["server"] = "staging"  # trying a new domain
+    assert issuer(run_program("stg", config)) == "letsencrypt-staging"
 
 
 def test_metallb_pool_and_advertisement(stg, prod):
@@ -179,29 +185,36 @@ def test_webhook_gate_job_dry_runs_the_probe(stg):
     ]
 
 
-TLS = {"ClusterIssuer/letsencrypt-staging", "ClusterIssuer/letsencrypt-production"}
+# what a certificate needs: its issuer, and the ingress controller that answers HTTP-01
+TLS = {"ClusterIssuer/letsencrypt-staging", "ClusterIssuer/letsencrypt-production",
+       "Chart/traefik"}
 STORAGE = {"StorageClass/nfs-storage-class"}
 
 
 def test_tier2_charts_wait_for_exactly_the_tier1_pieces_they_use(rec):
     gate = {"Job/cert-manager-webhook-ready", "ServiceAccount/cert-manager-webhook-ready-sa"}
     tier1 = TLS | STORAGE | gate | {"L2Advertisement/metallb-l2", "IPAddressPool/metallb-pool",
-                                   "Job/metallb-webhook-ready"}
+                                   "Job/metallb-webhook-ready", "Chart/cert-manager",
+                                   "Chart/metallb", "Chart/csi-driver-nfs"}
     expected = {
         "argo-cd": TLS,
         "harbor": TLS | STORAGE,
         "kube-prometheus-stack": TLS | STORAGE | gate,
         "openbao": TLS | STORAGE,
         "fluentd": set(),
+        "external-secrets": set(),
     }
     for chart, wanted in expected.items():
         assert deps_of(rec, chart_label(rec, chart)) & tier1 == wanted, chart
 
 
 def test_independent_charts_stay_parallel(rec):
+    """Charts wait for no other chart, except the ingress controller, which a chart with a TLS
+    Ingress needs to answer its HTTP-01 challenge."""
     charts = {chart_label(rec, c) for c in versions.CHARTS}
     for chart in charts:
-        assert not deps_of(rec, chart) & charts, f"{chart} waits for another chart"
+        assert not deps_of(rec, chart) & (charts - {"Chart/traefik"}), f"{chart} waits"
+    assert deps_of(rec, "Chart/traefik") & {"L2Advertisement/metallb-l2"}  # its address
 
 
 def test_root_app_is_last_and_waits_for_every_chart(rec):

@@ -1,0 +1,343 @@
+"""OpenBao that needs no hands: static-key auto-unseal and declarative self-initialisation.
+
+Pure functions that generate the three files the openbao chart runs with:
+
+* `server_config` - the server HCL every pod gets (the chart's `server.ha.raft.config`): a plain
+  HTTP listener (TLS ends at the ingress), raft storage that retries joining every replica, a
+  stdout audit device, Kubernetes service registration and the `static` seal, which reads a
+  32-byte key (64 hex characters, read verbatim: no trailing newline) from a mounted Secret.
+* `init_config` - the `initialize` stanza (one pod only, see below): kv-v2 mounts for the app and
+  platform secrets, Kubernetes auth, and the policies and roles of External Secrets (one per
+  environment), the Harbor bootstrap Job and the people who run the platform. OpenBao runs it
+  once, on an empty storage, as the root token it then revokes: no root token and no recovery key
+  ever exist, people log in with a ServiceAccount token of `platform-admin`.
+* `init_selector_script` - a POSIX sh script whose output the chart pastes into the server's
+  command line (`server.extraArgs = "$(sh <path>)"`): it adds `-config=<init file>` only on pod 0,
+  only when that pod has no raft data yet and no peer answers as initialised. A node carrying
+  both `initialize` and `retry_join` starts a cluster of its own instead of joining, so a second
+  carrier would split the cluster; with the chart's default `OrderedReady` pod management pod 0
+  starts alone, initialises, and the others join it.
+
+The chart passes the server HCL through `tpl` and rewrites the words in `CHART_SED_WORDS` with
+`sed`: the generated HCL contains neither `{{` nor those words. Everything was checked against the
+real OpenBao 2.6.2 binary (tests/test_openbao.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from components import secret_paths
+
+KEY_DIR = "/openbao/userconfig/openbao-unseal-key"  # the Secret holding the static seal key
+INIT_DIR = "/openbao/userconfig/openbao-init"  # the ConfigMap with init.hcl and the selector
+KEY_FILE_NAME = "key"
+INIT_FILE_NAME = "init.hcl"
+SELECTOR_FILE_NAME = "select-init.sh"
+# the seal's key id is stored with every value it wraps; rotating the key means a new id (and the
+# old key as `previous_key`), so a fixed id names "the first key" of this platform
+SEAL_KEY_ID = "plate-unseal-1"
+AUDIT_DEVICE_PATH = "stdout"
+
+ESO_ROLE_PREFIX = "eso-"  # policy, role and ServiceAccount eso-<env>
+HARBOR_BOOTSTRAP = "harbor-bootstrap"  # policy, role and ServiceAccount of the bootstrap Job
+PLATFORM_ADMIN = "platform-admin"  # policy, role and ServiceAccount people log in with
+KUBERNETES_AUTH_PATH = "kubernetes"
+ESO_TOKEN_TTL = "10m"
+HARBOR_BOOTSTRAP_TOKEN_TTL = "10m"
+PLATFORM_ADMIN_TOKEN_TTL = "1h"
+
+# words the chart's start-up command rewrites in the server HCL (`sed -Ei "s|WORD|...|g"`)
+CHART_SED_WORDS = ("HOST_IP", "POD_IP", "HOSTNAME", "API_ADDR", "TRANSIT_ADDR", "RAFT_ADDR")
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_HCL_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9_./-]+$")
+_HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
+_ALL_CAPABILITIES = ("create", "read", "update", "patch", "delete", "list", "scan", "sudo")
+
+
+def eso_role(environment: str) -> str:
+    """Policy, Kubernetes auth role and ServiceAccount External Secrets reads <env> with."""
+    return f"{ESO_ROLE_PREFIX}{environment}"
+
+
+def seal_key(raw: str) -> str:
+    """The static seal key as the key file must hold it: 64 hex characters, nothing else.
+
+    OpenBao reads the file verbatim and accepts exactly 32 raw bytes, 64 hex or 44 base64
+    characters: with the trailing newline `echo` or an editor adds, the server refuses to start
+    ("unknown encoding for AES-256 key"), so surrounding whitespace is stripped here.
+    """
+    key = raw.strip()
+    if not _HEX_KEY.match(key):
+        raise ValueError("the OpenBao seal key must be 64 hex characters (32 random bytes)")
+    return key.lower()
+
+
+def _hcl(value: str) -> str:
+    """A quoted HCL string (JSON's escapes are HCL's); never `{{`, which the chart's tpl runs."""
+    if "{{" in value:
+        raise ValueError(f"{value!r}: the chart's tpl would evaluate '{{{{'")
+    return json.dumps(value)
+
+
+def _hcl_list(values: Sequence[str]) -> str:
+    return "[" + ", ".join(_hcl(v) for v in values) + "]"
+
+
+def _dns_label(value: str, what: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{what} {value!r} is not a DNS label")
+    return value
+
+
+def _peer_addrs(template: str, release: str, replicas: int) -> list[str]:
+    return [template.format(release=release, i=i) for i in range(replicas)]
+
+
+def server_config(
+    *,
+    replicas: int,
+    seal: Literal["static", "shamir"],
+    release: str = "openbao",
+    listen: str = "[::]:8200",
+    cluster_listen: str = "[::]:8201",
+    storage_path: str = "/openbao/data",
+    kubernetes_registration: bool = True,
+    key_file: str = f"{KEY_DIR}/{KEY_FILE_NAME}",
+    peer_addr_template: str = "http://{release}-{i}.{release}-internal:8200",
+) -> str:
+    """The server HCL of every pod.
+
+    One `retry_join` per replica (itself included: the file is the same for every pod, and a node
+    skips joining once it has raft data). A single replica gets none - there is nothing to join,
+    and a lone pod 0 self-initialises anyway. `performance_multiplier = 1` (the value upstream
+    recommends for production) shortens raft's timeouts (5 s by default) to 1 s.
+    `api_addr`/`cluster_addr` come from the chart's BAO_API_ADDR/BAO_CLUSTER_ADDR environment, the
+    raft node id from BAO_RAFT_NODE_ID (`server.ha.raft.setNodeId`). The stdout audit device is
+    declared here, on every pod: OpenBao refuses audit devices created through the API
+    (self-initialisation included), and a declarative device missing from the active node's
+    configuration is removed.
+    """
+    if replicas < 1:
+        raise ValueError(f"replicas must be at least 1, not {replicas}")
+    _dns_label(release, "release")
+    joins = "".join(
+        f"  retry_join {{\n    leader_api_addr = {_hcl(addr)}\n  }}\n"
+        for addr in (_peer_addrs(peer_addr_template, release, replicas) if replicas > 1 else [])
+    )
+    parts = [
+        "ui = true\n",
+        'listener "tcp" {\n'
+        f"  address = {_hcl(listen)}\n"
+        f"  cluster_address = {_hcl(cluster_listen)}\n"
+        "  tls_disable = true\n"
+        "}\n",
+        'storage "raft" {\n'
+        f"  path = {_hcl(storage_path)}\n"
+        "  performance_multiplier = 1\n"
+        f"{joins}"
+        "}\n",
+        f'audit "file" {_hcl(AUDIT_DEVICE_PATH)} {{\n'
+        '  description = "every request and response, HMAC-ed, on the pod log"\n'
+        "  options {\n"
+        '    file_path = "stdout"\n'
+        "  }\n"
+        "}\n",
+    ]
+    if kubernetes_registration:
+        parts.append('service_registration "kubernetes" {}\n')
+    if seal == "static":
+        parts.append(
+            'seal "static" {\n'
+            f"  current_key_id = {_hcl(SEAL_KEY_ID)}\n"
+            f"  current_key = {_hcl('file://' + key_file)}\n"
+            "}\n"
+        )
+    text = "\n".join(parts)
+    for word in CHART_SED_WORDS:
+        if word in text:
+            raise ValueError(f"{word!r} in the server HCL would be rewritten by the chart's sed")
+    return text
+
+
+def _request(name: str, path: str, data: str, operation: str = "update") -> str:
+    body = "".join(f"      {line}\n" if line else "\n" for line in data.splitlines())
+    return (
+        f"  request {_hcl(name)} {{\n"
+        f"    operation = {_hcl(operation)}\n"
+        f"    path = {_hcl(path)}\n"
+        f"    data = {{\n{body}    }}\n"
+        "  }\n"
+    )
+
+
+def _policy_rules(rules: Sequence[tuple[str, Sequence[str]]]) -> str:
+    return "".join(
+        f"path {_hcl(path)} {{\n  capabilities = {_hcl_list(caps)}\n}}\n" for path, caps in rules
+    )
+
+
+def _policy_request(name: str, rules: Sequence[tuple[str, Sequence[str]]]) -> str:
+    # a heredoc keeps the policy readable in the file; its text is itself HCL
+    body = f"policy = <<-EOT\n{_policy_rules(rules)}EOT"
+    return _request(f"policy-{name}", f"sys/policies/acl/{name}", body)
+
+
+def _role_request(name: str, namespace: str, ttl: str) -> str:
+    body = (
+        f"bound_service_account_names = {_hcl_list([name])}\n"
+        f"bound_service_account_namespaces = {_hcl_list([namespace])}\n"
+        f"token_policies = {_hcl_list([name])}\n"
+        f"token_ttl = {_hcl(ttl)}\n"
+        f"token_max_ttl = {_hcl(ttl)}\n"
+    )
+    return _request(f"role-{name}", f"auth/{KUBERNETES_AUTH_PATH}/role/{name}", body)
+
+
+_Rules = list[tuple[str, Sequence[str]]]
+
+
+def _kv(mount: str, sub: str, caps: Sequence[str], metadata: Sequence[str]) -> _Rules:
+    """Rules on a kv-v2 secret: `caps` on its data, `metadata` on its metadata."""
+    return [(f"{mount}/data/{sub}", caps), (f"{mount}/metadata/{sub}", metadata)]
+
+
+def _environments(environments: Sequence[str]) -> list[str]:
+    if isinstance(environments, str) or not environments:
+        raise ValueError("environments must be a non-empty list of DNS labels")
+    seen: list[str] = []
+    for env in environments:
+        if not isinstance(env, str) or not _DNS_LABEL.match(env):
+            raise ValueError(f"environment {env!r} is not a DNS label")
+        if env in seen:
+            raise ValueError(f"environment {env!r} is listed twice")
+        seen.append(env)
+    return seen
+
+
+def _policies(envs: Sequence[str]) -> list[str]:
+    apps, platform = secret_paths.APPS_MOUNT, secret_paths.PLATFORM_MOUNT
+    writer = ("create", "update", "read")
+    harbor = [
+        rule
+        for env in envs
+        for rule in _kv(apps, secret_paths.pull_secret_path(env), writer, ["read"])
+    ] + _kv(platform, secret_paths.CI_PUSH_PATH, writer, ["read"])
+    return [
+        *(_policy_request(eso_role(env), _kv(apps, f"{env}/*", ["read"], ["read", "list"]))
+          for env in envs),
+        _policy_request(HARBOR_BOOTSTRAP, harbor),
+        _policy_request(PLATFORM_ADMIN, [("*", _ALL_CAPABILITIES)]),
+    ]
+
+
+def _kubernetes_config(host: str, extra: Mapping[str, str] | None) -> str:
+    fields = {"kubernetes_host": host, **(extra or {})}
+    for key in fields:
+        if not _HCL_KEY.match(key):
+            raise ValueError(f"{key!r} is not a Kubernetes auth config field name")
+    body = "".join(f"{key} = {_hcl(value)}\n" for key, value in fields.items())
+    return _request("kubernetes-config", f"auth/{KUBERNETES_AUTH_PATH}/config", body)
+
+
+def init_config(
+    *,
+    environments: Sequence[str],
+    kubernetes_host: str = "https://kubernetes.default.svc",
+    eso_namespace: str = "external-secrets",
+    harbor_namespace: str = "harbor",
+    openbao_namespace: str = "openbao",
+    extra_kubernetes_config: Mapping[str, str] | None = None,
+    extra_requests: str = "",
+) -> str:
+    """The self-initialisation HCL, for pod 0 of a cluster that does not exist yet.
+
+    In order: the two kv-v2 mounts, Kubernetes auth and its config, then per role its policy and
+    its Kubernetes auth role (same name for the policy, the role and the ServiceAccount), then
+    `extra_requests` (HCL `request` blocks, inside the same `initialize` block). The stdout audit
+    device is in `server_config`: OpenBao does not let requests create one. In a pod the
+    Kubernetes config needs only the host; `extra_kubernetes_config` adds fields (a test off
+    Kubernetes passes `kubernetes_ca_cert` and `disable_local_ca_jwt = "true"`).
+    """
+    envs = _environments(environments)
+    for namespace in (eso_namespace, harbor_namespace, openbao_namespace):
+        _dns_label(namespace, "namespace")
+    kv2 = 'type = "kv"\noptions = {\n  version = "2"\n}\n'
+    roles = [
+        *(_role_request(eso_role(env), eso_namespace, ESO_TOKEN_TTL) for env in envs),
+        _role_request(HARBOR_BOOTSTRAP, harbor_namespace, HARBOR_BOOTSTRAP_TOKEN_TTL),
+        _role_request(PLATFORM_ADMIN, openbao_namespace, PLATFORM_ADMIN_TOKEN_TTL),
+    ]
+    requests = [
+        _request("mount-apps", f"sys/mounts/{secret_paths.APPS_MOUNT}", kv2),
+        _request("mount-platform", f"sys/mounts/{secret_paths.PLATFORM_MOUNT}", kv2),
+        _request("auth-kubernetes", f"sys/auth/{KUBERNETES_AUTH_PATH}", 'type = "kubernetes"\n'),
+        _kubernetes_config(kubernetes_host, extra_kubernetes_config),
+        *_policies(envs),
+        *roles,
+    ]
+    text = 'initialize "plate" {\n' + "".join(requests) + extra_requests + "}\n"
+    if "{{" in text:
+        raise ValueError("the self-initialisation HCL must not contain '{{'")
+    return text
+
+
+def init_selector_script(
+    *,
+    release: str = "openbao",
+    replicas: int,
+    init_file: str = f"{INIT_DIR}/{INIT_FILE_NAME}",
+    peer_addr_template: str = "http://{release}-{i}.{release}-internal:8200",
+    storage_path: str = "/openbao/data",
+    timeout: str = "5s",
+) -> str:
+    """POSIX sh printing `-config=<init_file>` when this pod may self-initialise, else nothing.
+
+    Only on a pod whose name ends in `-0`; only when its own storage holds no initialised
+    barrier (re-initialising must never happen - the raft files alone prove nothing, a server
+    creates `vault.db` and `raft/raft.db` on every start, so the script looks for the
+    `core/seal-config` entry an initialised or joined node has in `vault.db`); and only when no
+    peer (ordinals 1..replicas-1) answers `bao status` as initialised. A peer that does not
+    answer counts as uninitialised only when none answers (a first start: with the chart's
+    OrderedReady policy the peers do not exist yet); if some answer "not initialised" and others
+    do not answer, the silent ones might hold the cluster, so the pod starts without the stanza.
+    Without a `bao` CLI the script prints nothing rather than treat every peer as silent.
+    """
+    _dns_label(release, "release")
+    if replicas < 1:
+        raise ValueError(f"replicas must be at least 1, not {replicas}")
+    for path in (init_file, storage_path):
+        # the output is pasted unquoted into the server's command line: no spaces, no globs
+        if not _SAFE_PATH.match(path):
+            raise ValueError(f"{path!r}: only letters, digits and _ . / - are allowed")
+    peers = " ".join(
+        shlex.quote(addr) for addr in _peer_addrs(peer_addr_template, release, replicas)[1:]
+    )
+    q = shlex.quote
+    return f"""#!/bin/sh
+# -config={init_file} on the first start of a new cluster only (components/openbao.py)
+host="${{HOSTNAME:-$(hostname)}}"
+case "$host" in *-0) ;; *) exit 0 ;; esac
+command -v bao >/dev/null 2>&1 || exit 0
+grep -qs core/seal-config {q(storage_path + "/vault.db")} && exit 0
+peers=0 silent=0
+for addr in {peers}; do
+  peers=$((peers + 1))
+  status="$(BAO_ADDR="$addr" BAO_CLIENT_TIMEOUT={q(timeout)} BAO_MAX_RETRIES=0 \\
+    bao status -format=json 2>/dev/null || true)"
+  case "$status" in
+    *'"initialized": true'*) exit 0 ;;
+    *'"initialized": false'*) ;;
+    *) silent=$((silent + 1)) ;;
+  esac
+done
+if [ "$silent" -eq 0 ] || [ "$silent" -eq "$peers" ]; then
+  printf '%s\\n' {q("-config=" + init_file)}
+fi
+"""

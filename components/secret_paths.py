@@ -1,0 +1,54 @@
+"""Where secrets live in OpenBao and how they reach the cluster: the names every part agrees on.
+
+OpenBao (self-initialised, see components/openbao.py) mounts two kv-v2 engines:
+
+    plate/<env>/<app>            an application's environment (written by people: `bao kv put`)
+    plate/<env>/harbor-pull      the pull-only Harbor robot of <env> (written by the bootstrap Job)
+    platform/harbor/ci-push      the CI push robot (written by the bootstrap Job, read by CI)
+
+External Secrets reads `plate/<env>/*` through one ClusterSecretStore per environment,
+`openbao-<env>`, usable only from the namespace `plate-<env>`; each app chart's ExternalSecrets
+turn those entries into the Secrets its pods read (`<app>-env`) and pull with (`harbor-pull`).
+"""
+
+from __future__ import annotations
+
+import re
+
+APPS_MOUNT = "plate"  # kv-v2
+PLATFORM_MOUNT = "platform"  # kv-v2
+HARBOR_PROJECT = "plate"  # the private Harbor project the app images live in
+CI_PUSH_PATH = "harbor/ci-push"  # in PLATFORM_MOUNT
+PULL_SECRET_NAME = "harbor-pull"  # the dockerconfigjson Secret in plate-<env>
+# fields of plate/<env>/harbor-pull and platform/harbor/ci-push
+ROBOT_FIELDS = ("registry", "username", "password", "dockerconfigjson")
+
+_SEGMENT = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+def secret_store_name(environment: str) -> str:
+    return f"openbao-{environment}"
+
+
+def apps_namespace(environment: str) -> str:
+    return f"plate-{environment}"
+
+
+def app_secret_path(environment: str, app: str) -> str:
+    """Path of an app's secret inside APPS_MOUNT. Both parts must be DNS labels (the naming
+    scheme the per-environment policies rely on: a reader of <env> may read <env>/* only)."""
+    for part in (environment, app):
+        if not _SEGMENT.match(part):
+            raise ValueError(f"{part!r} is not a DNS label; secret paths are <env>/<app>")
+    if app == PULL_SECRET_NAME:
+        raise ValueError(f"{app!r} is reserved for the Harbor pull robot")
+    return f"{environment}/{app}"
+
+
+def pull_secret_path(environment: str) -> str:
+    return f"{environment}/{PULL_SECRET_NAME}"
+
+
+def app_env_secret_name(app: str) -> str:
+    """The Kubernetes Secret an app's pods read their environment from."""
+    return f"{app}-env"
