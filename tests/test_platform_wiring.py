@@ -1,0 +1,182 @@
+"""How an image pushed by CI and a secret written to OpenBao reach a plate pod: the program's side.
+
+Verifies, for both stacks, under the mock runtime: Traefik is the ingress controller on the fixed
+MetalLB address and waits for it; OpenBao gets the generated server config, self-initialisation
+and unseal key (secret, protected and retained in production), or none of them with the shamir
+seal, or no key Secret when the operator keeps it; the operator-supplied key is used and a
+malformed one is refused before any resource; External Secrets sits behind a webhook gate and each
+environment's ClusterSecretStore reads plate/<env> as eso-<env>, only for plate-<env>, and is
+awaited; the Harbor bootstrap Job gets what it needs and waits for Harbor and OpenBao; the root
+Application waits for the stores and the bootstrap.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from components import openbao, versions
+from components.config import ConfigError
+from components.evaluate import Recording, is_secret, run_program, stack_config
+
+CHART = "kubernetes:helm.sh/v4:Chart"
+SECRET = "kubernetes:core/v1:Secret"
+STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
+KEY = "0123456789abcdef" * 4
+PASSWORDS = {"fluentd_output_password": "es"}
+
+
+@pytest.fixture(scope="module")
+def stg() -> Recording:
+    return run_program("stg")
+
+
+@pytest.fixture(scope="module")
+def prod() -> Recording:
+    return run_program("prod")
+
+
+def with_openbao(**settings) -> dict:
+    config = copy.deepcopy(stack_config("stg"))
+    config["dev_tools"]["openbao"].update(settings)
+    return config
+
+
+def test_traefik_is_the_ingress_controller_on_its_fixed_address(stg, prod):
+    for rec, address in ((stg, "10.20.0.200"), (prod, "10.30.0.200")):
+        chart = rec.one(CHART, "traefik")
+        pinned = ("traefik", versions.TRAEFIK.version)
+        assert (chart.plain("chart"), chart.plain("version")) == pinned
+        values = chart.plain("values")
+        assert values["service"]["annotations"] == {"metallb.io/loadBalancerIPs": address}
+        assert values["ingressClass"] == {
+            "enabled": True, "isDefaultClass": True, "name": "traefik",
+        }
+        web = values["ports"]["web"]
+        assert web["http"]["redirections"]["entryPoint"]["to"] == "websecure"
+        assert web["allowACMEByPass"] is True  # HTTP-01 challenges still answer on port 80
+        assert "L2Advertisement/metallb-l2" in rec.deps("Chart/traefik")
+    assert prod.one(CHART, "traefik").plain("values")["deployment"]["replicas"] == 2
+    harbor = stg.one(CHART, "harbor").plain("values")["expose"]["ingress"]
+    assert harbor["className"] == "traefik" and not any("nginx" in k for k in harbor["annotations"])
+
+
+def test_an_external_ingress_controller_installs_nothing():
+    config = copy.deepcopy(stack_config("stg"))
+    config["ingress"] = {"controller": "external"}
+    rec = run_program("stg", config)
+    assert not [r for r in rec.by_type(CHART) if r.name == "traefik"]
+
+
+def test_openbao_unseals_and_initialises_itself(stg, prod):
+    for rec, replicas, environment in ((stg, 1, "stg"), (prod, 3, "prod")):
+        server = rec.one(CHART, "openbao").plain("values")["server"]
+        key_file = "/openbao/userconfig/openbao-unseal-key/key"
+        assert server["ha"]["raft"]["config"] == openbao.server_config(
+            replicas=replicas, seal="static", key_file=key_file
+        )
+        assert server["extraArgs"] == "$(sh /openbao/userconfig/openbao-init/select-init.sh)"
+        assert server["extraVolumes"] == [
+            {"type": "secret", "name": "openbao-unseal-key"},
+            {"type": "configMap", "name": "openbao-init"},
+        ]
+        init = rec.one("kubernetes:core/v1:ConfigMap", "openbao-init").plain("data")
+        assert init == {
+            "init.hcl": openbao.init_config(environments=[environment]),
+            "select-init.sh": openbao.init_selector_script(replicas=replicas),
+        }
+        assert {"Secret/openbao-unseal-key", "ConfigMap/openbao-init"} <= rec.deps("Chart/openbao")
+    key = stg.one(SECRET, "openbao-unseal-key")
+    assert is_secret(key.inputs["stringData"]) or is_secret(key.inputs["stringData"]["key"])
+    assert key.plain("stringData") == {"key": "00" * 32}  # the mock's stand-in for 32 bytes
+    assert not key.protect
+    prod_key = prod.one(SECRET, "openbao-unseal-key")
+    assert prod_key.protect and prod_key.retain_on_delete
+
+
+def test_an_operator_supplied_unseal_key_is_used_and_a_malformed_one_refused():
+    rec = run_program("stg", secrets={**PASSWORDS, "openbao_unseal_key": KEY})
+    assert not rec.by_type("random:index/randomBytes:RandomBytes")
+    assert rec.one(SECRET, "openbao-unseal-key").plain("stringData") == {"key": KEY}
+    recording = Recording()
+    with pytest.raises(ConfigError) as exc:
+        run_program("stg", secrets={**PASSWORDS, "openbao_unseal_key": KEY + "\n"},
+                    recording=recording)
+    assert exc.value.problems == [
+        "openbao_unseal_key: not a 32-byte key (65 characters); use 64 hex or 44 base64 "
+        "characters without a newline, e.g. `openssl rand -hex 32 | tr -d '\\n'`"
+    ]
+    assert recording.resources == []
+
+
+def test_an_operator_kept_key_secret_never_enters_pulumi():
+    rec = run_program("stg", with_openbao(unseal_key_secret="bao-key-kept-offline"))
+    assert not [r for r in rec.by_type(SECRET) if r.name == "openbao-unseal-key"]
+    server = rec.one(CHART, "openbao").plain("values")["server"]
+    assert {"type": "secret", "name": "bao-key-kept-offline"} in server["extraVolumes"]
+    assert "/openbao/userconfig/bao-key-kept-offline/key" in server["ha"]["raft"]["config"]
+
+
+def test_shamir_keeps_the_manual_mode():
+    rec = run_program("stg", with_openbao(seal="shamir"))
+    server = rec.one(CHART, "openbao").plain("values")["server"]
+    assert "extraArgs" not in server and "extraVolumes" not in server
+    assert 'seal "static"' not in server["ha"]["raft"]["config"]
+    names = {r.name for r in rec.resources}
+    assert not names & {"openbao-init", "openbao-unseal-key", "harbor-bootstrap"}
+
+
+def test_each_environment_gets_a_read_only_store_for_its_namespace_only(stg):
+    gate = "Job/external-secrets-webhook-ready"
+    assert "Chart/external-secrets" in stg.deps(gate)
+    store = stg.one(STORE, "openbao-stg")
+    assert store.plain("metadata", "annotations") == {
+        "pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "900",
+    }
+    assert store.plain("spec") == {
+        "conditions": [{"namespaces": ["plate-stg"]}],
+        "provider": {"vault": {
+            "server": "http://openbao.openbao.svc:8200", "path": "plate", "version": "v2",
+            "auth": {"kubernetes": {
+                "mountPath": "kubernetes", "role": "eso-stg",
+                "serviceAccountRef": {"name": "eso-stg", "namespace": "external-secrets"},
+            }},
+        }},
+    }
+    store_deps = stg.deps("ClusterSecretStore/openbao-stg")
+    assert {gate, "Chart/openbao", "ServiceAccount/eso-stg"} <= store_deps
+    shared = run_program("stg", with_openbao(environments=["stg", "qa"]))
+    assert {r.name for r in shared.by_type(STORE)} == {"openbao-stg", "openbao-qa"}
+    init = shared.one("kubernetes:core/v1:ConfigMap", "openbao-init").plain("data")["init.hcl"]
+    assert init == openbao.init_config(environments=["stg", "qa"])
+
+
+def test_the_harbor_bootstrap_job(stg):
+    job = stg.one("kubernetes:batch/v1:Job", "harbor-bootstrap")
+    pod = job.plain("spec", "template", "spec")
+    assert pod["serviceAccountName"] == "harbor-bootstrap"
+    (container,) = pod["containers"]
+    assert container["image"] == versions.PYTHON_IMAGE
+    assert container["command"] == ["python", "-I", "/script/harbor_bootstrap.py"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env == {
+        "HARBOR_URL": "http://harbor-core.harbor.svc",
+        "BAO_ADDR": "http://openbao.openbao.svc:8200",
+        "ENVIRONMENTS": "stg",
+        "REGISTRY": "harbor.stg.plate.dev",
+        "ROTATE": "false",
+        "HARBOR_PASSWORD": {
+            "secretKeyRef": {"name": "harbor-admin", "key": "HARBOR_ADMIN_PASSWORD"},
+        },
+    }
+    script = stg.one("kubernetes:core/v1:ConfigMap", "harbor-bootstrap-script").plain("data")
+    assert script["harbor_bootstrap.py"].startswith('"""')
+    assert {"Chart/harbor", "Chart/openbao"} <= stg.deps("Job/harbor-bootstrap")
+
+
+def test_the_root_application_waits_for_stores_and_the_bootstrap(stg, prod):
+    for rec, environment in ((stg, "stg"), (prod, "prod")):
+        deps = rec.deps("Application/root-app")
+        assert {f"ClusterSecretStore/openbao-{environment}",
+                "Job/harbor-bootstrap", "Chart/external-secrets", "Chart/traefik"} <= deps
