@@ -50,6 +50,8 @@ def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
 
 def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
     pulumi.export("environment", cfg.environment)
+    # the health gate runs kubectl against the stack's own cluster
+    pulumi.export("kube_context", cfg.cluster.kube_context)
     if platform.cluster_services:
         cs = platform.cluster_services
         assert cfg.metallb is not None  # the config model requires it with this tier

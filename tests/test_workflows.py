@@ -12,6 +12,7 @@ tested as functions.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ops.health_gate import application_problems, url_problems
+from ops.health_gate import application_problems, endpoint_problems, external_secret_problems
 from ops.release_check import release_problem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,18 +191,50 @@ def test_health_gate_application_problems():
     ]
 
 
-def test_health_gate_url_problems():
+def test_health_gate_endpoint_problems():
     outputs = {"argocd_url": "https://argocd.plate.dev", "grafana_url": "https://grafana.plate.dev",
-               "harbor_url": "https://harbor.plate.dev", "environment": "prod"}
+               "harbor_url": "https://harbor.plate.dev", "openbao_url": "https://bao.plate.dev",
+               "environment": "prod"}
+    asked = []
+    harbor = {"status": "unhealthy", "components": [
+        {"name": "core", "status": "healthy"}, {"name": "registry", "status": "unhealthy"}]}
 
     def fetch(url):
+        asked.append(url)
         if "grafana" in url:
             raise ConnectionError("refused")
-        return 503 if "harbor" in url else 200
+        if "argocd" in url:
+            return 401, ""  # a login page is not health
+        if "bao" in url:
+            return 503, ""
+        return 200, json.dumps(harbor)
 
-    assert url_problems(outputs, fetch) == [
-        "grafana_url https://grafana.plate.dev: ConnectionError: refused",
-        "harbor_url https://harbor.plate.dev: HTTP 503",
+    assert endpoint_problems(outputs, fetch) == [
+        "https://argocd.plate.dev/healthz: HTTP 401",
+        "https://grafana.plate.dev/api/health: ConnectionError: refused",
+        "https://harbor.plate.dev/api/v2.0/health: unhealthy, unhealthy: registry",
+        "https://bao.plate.dev/v1/sys/health?standbyok=true: HTTP 503 (sealed)",
+    ]
+    assert len(asked) == 4
+    healthy = {"status": "healthy", "components": [{"name": "core", "status": "healthy"}]}
+    assert endpoint_problems(outputs, lambda url: (200, json.dumps(healthy))) == []
+
+
+def test_health_gate_external_secret_problems():
+    def es(name, conditions):
+        return {"metadata": {"name": name, "namespace": "plate-prod"},
+                "status": {"conditions": conditions}}
+
+    secrets = {"items": [
+        es("plate-web-env", [{"type": "Ready", "status": "True"}]),
+        es("plate-api-env", [{"type": "Ready", "status": "False",
+                              "message": "could not get secret data from provider"}]),
+        {"metadata": {"name": "harbor-pull", "namespace": "plate-prod"}},
+    ]}
+    assert external_secret_problems(secrets) == [
+        "ExternalSecret plate-prod/harbor-pull: not Ready (no Ready condition yet)",
+        "ExternalSecret plate-prod/plate-api-env: not Ready (could not get secret data from "
+        "provider)",
     ]
 
 
