@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import openbao, secret_paths, values
+from components import gitops, openbao, secret_paths, values
 from components.cluster_services import ClusterServicesRefs
 from components.config import DevToolsConfig, PlatformConfig, StackSecrets
 from components.kube import TierKit, protected, run_once_job
@@ -259,7 +259,9 @@ class DevTools(pulumi.ComponentResource):
         waits: list[pulumi.Resource] = list(self._tls_and_storage)
         if bao.seal == "static":
             init = {
-                openbao.INIT_FILE_NAME: openbao.init_config(environments=environments),
+                openbao.INIT_FILE_NAME: openbao.init_config(
+                    environments=environments, apps=[app.name for app in gitops.IN_HOUSE_APPS]
+                ),
                 openbao.SELECTOR_FILE_NAME: openbao.init_selector_script(replicas=bao.replicas),
             }
             waits.append(

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.config import PlatformConfig
+from components.cluster_services import ClusterServicesRefs
+from components.config import HarborConfig, PlatformConfig
+from components.secret_paths import secret_store_name
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -39,6 +41,8 @@ APP_NAMESPACED_KINDS = (
     ("apps", "Deployment"),
     ("apps", "StatefulSet"),
     ("autoscaling", "HorizontalPodAutoscaler"),
+    # the app's environment and the Harbor pull secret, synced from OpenBao (helm/plate-common)
+    ("external-secrets.io", "ExternalSecret"),
     ("networking.k8s.io", "Ingress"),
     ("networking.k8s.io", "NetworkPolicy"),
     ("policy", "PodDisruptionBudget"),
@@ -59,6 +63,26 @@ def bootstrap_project_name(cfg: PlatformConfig) -> str:
 
 def root_app_name(cfg: PlatformConfig) -> str:
     return f"plate-{cfg.environment}-apps"
+
+
+def app_globals(cfg: PlatformConfig) -> dict[str, str]:
+    """The environment facts every in-house chart reads as `.Values.global.*` (helm/plate-common).
+
+    Computed from the stack file and handed to the charts in each child Application, so no
+    values file repeats a domain, registry, issuer or class by hand.
+    """
+    names = ClusterServicesRefs.external(cfg).names  # tier-1 names, also when another stack owns it
+    # a stack that does not own dev_tools still pulls from the Harbor at its default host
+    harbor = cfg.dev_tools.harbor if cfg.dev_tools is not None else HarborConfig()
+    return {
+        "environment": cfg.environment,
+        "domain": cfg.domain,
+        "registry": cfg.fqdn(harbor.host),
+        "issuer": names.issuer,
+        "ingressClass": names.ingress_class,
+        "storageClass": names.storage_class,
+        "secretStore": secret_store_name(cfg.environment),
+    }
 
 
 def _sync_policy() -> dict[str, Any]:
@@ -135,6 +159,7 @@ def child_application(cfg: PlatformConfig, app: InHouseApp) -> dict[str, Any]:
                 "helm": {
                     "releaseName": app.name,
                     "valueFiles": ["values.yaml", f"values-{cfg.environment}.yaml"],
+                    "valuesObject": {"global": app_globals(cfg)},
                 },
             },
             "destination": {"server": IN_CLUSTER, "namespace": apps_namespace(cfg)},

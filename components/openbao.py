@@ -255,12 +255,15 @@ def init_config(
     openbao_namespace: str = "openbao",
     extra_kubernetes_config: Mapping[str, str] | None = None,
     extra_requests: str = "",
+    apps: Sequence[str] = (),
 ) -> str:
     """The self-initialisation HCL, for pod 0 of a cluster that does not exist yet.
 
     In order: the two kv-v2 mounts, Kubernetes auth and its config, then per role its policy and
     its Kubernetes auth role (same name for the policy, the role and the ServiceAccount), then
-    `extra_requests` (HCL `request` blocks, inside the same `initialize` block). The stdout audit
+    `extra_requests` (HCL `request` blocks, inside the same `initialize` block). Each of `apps`
+    gets an empty entry `plate/<env>/<app>` in every environment, so its ExternalSecret resolves
+    (and the app's first sync proceeds) before anyone has written a value. The stdout audit
     device is in `server_config`: OpenBao does not let requests create one. In a pod the
     Kubernetes config needs only the host; `extra_kubernetes_config` adds fields (a test off
     Kubernetes passes `kubernetes_ca_cert` and `disable_local_ca_jwt = "true"`).
@@ -281,6 +284,15 @@ def init_config(
         _kubernetes_config(kubernetes_host, extra_kubernetes_config),
         *_policies(envs),
         *roles,
+        *(
+            _request(
+                f"seed-{env}-{app}",
+                f"{secret_paths.APPS_MOUNT}/data/{secret_paths.app_secret_path(env, app)}",
+                "data = {}\n",
+            )
+            for env in envs
+            for app in apps
+        ),
     ]
     text = 'initialize "plate" {\n' + "".join(requests) + extra_requests + "}\n"
     if "{{" in text:

@@ -1,33 +1,61 @@
-"""The four in-house charts and their child Applications, checked with real engines.
+"""The four in-house charts, their library chart and their child Applications, checked with real
+engines.
 
-Verifies, for every chart and environment: strict `helm lint` passes; the real Helm engine
-renders it; every rendered object passes the Kubernetes strict JSON schemas; every workload runs
-under Pod Security "restricted" with requests, limits and probes, pulls from the environment's
-Harbor with a pinned tag in prod, and mounts no ServiceAccount token; Ingresses carry TLS from the
-environment's ClusterIssuer; only kinds the AppProject allows are rendered; a value file with a
-typo is rejected by the schema. Every child Application validates against the upstream Argo CD
-CRD, points at an existing chart and value files, and equals what the generator produces.
+The charts depend on the library chart `helm/plate-common` by `file://`; like Argo CD (which runs
+`helm dependency build` when `charts/` lacks a dependency), the tests build each chart's
+dependencies, in a temporary copy of `helm/` so the working tree gets no build products. Each
+chart is rendered with exactly the values its child Application carries: `values-<env>.yaml`
+plus the `global` block read from the generated Application file, so the tests prove the
+environment facts flow from the stack file into the objects.
+
+Verifies, for every chart and environment: strict `helm lint` passes with no warnings; every
+rendered object passes the Kubernetes strict JSON schemas or, for ExternalSecrets, the upstream
+CRD with unknown fields as errors; every workload runs under Pod Security "restricted" with
+requests, limits and probes, pulls from the stack's Harbor through `harbor-pull` with a pinned tag
+in prod, and mounts no ServiceAccount token; each app syncs its environment (`plate/<env>/<app>`)
+and the pull secret (`plate/<env>/harbor-pull`) from OpenBao through `openbao-<env>`, in an
+earlier Argo CD sync wave than its workload; Ingresses use the stack's IngressClass and
+ClusterIssuer and no controller-specific (nginx) annotation; only (group, kind) pairs the
+AppProject allows are rendered and no two Applications render the same object; a render without
+the environment facts, or with a typo, is rejected by the schema; no values file repeats a stack
+fact; the shared helpers live only in the library chart. Every child Application validates
+against the upstream Argo CD CRD, carries the facts computed from the stack file, points at an
+existing chart and value files, and equals what the generator produces.
 """
 
 from __future__ import annotations
 
+import atexit
+import copy
 import re
+import shutil
+import tempfile
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import helm_python
 import pytest
 import yaml
 
-from components import gitops
+from components import gitops, secret_paths
 from components.config import PlatformConfig, parse_platform_config, read_stack_file
 from tests.schemas import crd_errors, kubernetes_errors
+from tests.test_upstream_schemas import deep_merge as merged
 
 ROOT = Path(__file__).resolve().parent.parent
+HELM = ROOT / "helm"
+LIBRARY = HELM / "plate-common"
 ENVS = ("stg", "prod")
 APPS = [app.name for app in gitops.IN_HOUSE_APPS]
 WORKLOAD_KINDS = {"Deployment", "StatefulSet"}
 PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+$")
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+# the helpers `helm create` writes into every chart's _helpers.tpl, now only in the library
+SHARED_HELPERS = ("name", "fullname", "chart", "labels", "selectorLabels", "serviceAccountName",
+                  "image", "podSecurityContext", "securityContext")
+# API groups whose objects are checked against an upstream CRD instead of Kubernetes' schemas
+CRD_GROUPS = {"external-secrets.io"}
 
 
 @cache
@@ -36,25 +64,84 @@ def config(env: str) -> PlatformConfig:
 
 
 def chart_dir(app: str) -> Path:
-    return ROOT / "helm" / "applications" / app
+    """The chart's sources (values files, templates) in the working tree."""
+    return HELM / "applications" / app
+
+
+@cache
+def built_helm_tree() -> Path:
+    """A copy of helm/ in which every app chart's dependencies are built, as Argo CD builds them.
+
+    The copy keeps the layout, so `file://../../plate-common` resolves; any `charts/` or
+    `Chart.lock` left in the working tree by a local `helm dependency build` is not copied, so
+    the build always packs the library as it is now. `dependency_build` without a Chart.lock
+    resolves Chart.yaml (Helm falls back to `dependency update`), offline for file:// charts.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="plate-charts-"))
+    atexit.register(shutil.rmtree, tmp, True)
+    shutil.copytree(HELM, tmp / "helm", ignore=shutil.ignore_patterns("charts", "Chart.lock"))
+    for app in APPS:
+        helm_python.dependency_build(str(tmp / "helm" / "applications" / app))
+    return tmp / "helm"
+
+
+def built_chart(app: str) -> Path:
+    return built_helm_tree() / "applications" / app
 
 
 def env_values(app: str, env: str) -> dict:
     return yaml.safe_load((chart_dir(app) / f"values-{env}.yaml").read_text())
 
 
+def child_file(app: str, env: str) -> Path:
+    return ROOT / config(env).apps_path / f"{app}.yaml"
+
+
 @cache
-def rendered(app: str, env: str) -> tuple[dict, ...]:
-    """Objects Argo CD would apply: values.yaml (chart defaults) + values-<env>.yaml."""
-    cfg = config(env)
-    files = helm_python.Chart.load(str(chart_dir(app))).render(
-        env_values(app, env), name=app, namespace=gitops.apps_namespace(cfg), is_install=True
+def child_app(app: str, env: str) -> dict:
+    return yaml.safe_load(child_file(app, env).read_text())
+
+
+def app_globals(app: str, env: str) -> dict:
+    """The `global` block of the committed child Application (what Argo CD passes)."""
+    return child_app(app, env)["spec"]["source"]["helm"]["valuesObject"]["global"]
+
+
+def argo_values(app: str, env: str) -> dict:
+    """The values Argo CD hands Helm on top of the chart's values.yaml: the Application's
+    valueFiles (`values-<env>.yaml`), then its valuesObject, which takes precedence."""
+    helm = child_app(app, env)["spec"]["source"]["helm"]
+    assert helm["valueFiles"] == ["values.yaml", f"values-{env}.yaml"]
+    return merged(env_values(app, env), copy.deepcopy(helm["valuesObject"]))
+
+
+def render(app: str, env: str, values: dict) -> tuple[dict, ...]:
+    files = helm_python.Chart.load(str(built_chart(app))).render(
+        values, name=app, namespace=gitops.apps_namespace(config(env)), is_install=True
     )
     objects = []
     for path, text in sorted(files.items()):
         if path.endswith(".yaml"):
             objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
     return tuple(objects)
+
+
+@cache
+def rendered(app: str, env: str) -> tuple[dict, ...]:
+    """Objects Argo CD would apply for the child Application of `app` in `env`."""
+    return render(app, env, argo_values(app, env))
+
+
+def group_of(obj: dict) -> str:
+    return obj["apiVersion"].rpartition("/")[0]
+
+
+def of_kind(objects: tuple[dict, ...], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def sync_wave(obj: dict) -> int:
+    return int((obj["metadata"].get("annotations") or {}).get(SYNC_WAVE, "0"))
 
 
 def pod_spec(obj: dict) -> dict:
@@ -69,17 +156,26 @@ def chart_env(request) -> tuple[str, str]:
 def test_strict_lint_passes(chart_env):
     app, env = chart_env
     result = helm_python.lint(
-        str(chart_dir(app)), env_values(app, env), strict=True, namespace=f"plate-{env}"
+        str(built_chart(app)), argo_values(app, env), strict=True, namespace=f"plate-{env}"
     )
     assert [m for m in result["messages"] if m["severity"] >= 2] == []
     assert result["errors"] == []
 
 
-def test_rendered_objects_pass_kubernetes_strict_schemas(chart_env):
+def test_the_library_chart_lints_clean():
+    chart = yaml.safe_load((LIBRARY / "Chart.yaml").read_text())
+    assert (chart["name"], chart["type"]) == ("plate-common", "library")
+    result = helm_python.lint(str(LIBRARY), {}, strict=True)
+    assert [m for m in result["messages"] if m["severity"] >= 2] == []
+    assert result["errors"] == []
+
+
+def test_rendered_objects_pass_kubernetes_strict_schemas_and_upstream_crds(chart_env):
     objects = rendered(*chart_env)
     assert objects
     for obj in objects:
-        assert kubernetes_errors(obj) == [], f"{obj['kind']}/{obj['metadata']['name']}"
+        errors = crd_errors(obj) if group_of(obj) in CRD_GROUPS else kubernetes_errors(obj)
+        assert errors == [], f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 def test_workloads_run_restricted_with_resources_and_probes(chart_env):
@@ -103,14 +199,18 @@ def test_workloads_run_restricted_with_resources_and_probes(chart_env):
         assert "hostPath" not in str(spec.get("volumes", []))
 
 
-def test_images_come_from_the_environments_harbor_and_prod_pins_tags(chart_env):
+def test_images_come_from_the_stacks_harbor_through_the_pull_secret_and_prod_pins_tags(chart_env):
     app, env = chart_env
     cfg = config(env)
-    registry = f"{cfg.dev_tools.harbor.host}.{cfg.domain}/plate/{app}"
+    assert cfg.dev_tools is not None
+    registry = f"{cfg.dev_tools.harbor.host}.{cfg.domain}"
     for workload in (o for o in rendered(app, env) if o["kind"] in WORKLOAD_KINDS):
-        for container in pod_spec(workload)["containers"]:
+        spec = pod_spec(workload)
+        assert spec["imagePullSecrets"] == [{"name": secret_paths.PULL_SECRET_NAME}]
+        for container in spec["containers"] + spec.get("initContainers", []):
+            assert container["image"].startswith(registry + "/")
             repo, _, tag = container["image"].rpartition(":")
-            assert repo == registry
+            assert repo == f"{registry}/{secret_paths.HARBOR_PROJECT}/{app}"
             assert tag != "latest"
             if cfg.production:
                 assert PINNED_TAG.match(tag), f"{app} prod image {container['image']} is not pinned"
@@ -131,6 +231,16 @@ def test_ingresses_have_tls_from_the_environments_issuer(chart_env):
         assert all(h.endswith("." + cfg.domain) for h in hosts)
 
 
+def test_no_controller_specific_annotations(chart_env):
+    """The ingress controller is a stack choice (Traefik now): no chart may assume nginx."""
+    for obj in rendered(*chart_env):
+        metas = [obj["metadata"]]
+        if obj["kind"] in WORKLOAD_KINDS:
+            metas.append(obj["spec"]["template"]["metadata"])
+        for meta in metas:
+            assert not [k for k in meta.get("annotations") or {} if "nginx." in k], obj["kind"]
+
+
 def test_scaling_and_disruption_objects(chart_env):
     app, env = chart_env
     kinds = [o["kind"] for o in rendered(app, env)]
@@ -142,8 +252,79 @@ def test_scaling_and_disruption_objects(chart_env):
 
 
 def test_only_kinds_the_app_project_allows(chart_env):
-    allowed = {kind for _, kind in gitops.APP_NAMESPACED_KINDS}
-    assert {o["kind"] for o in rendered(*chart_env)} <= allowed
+    allowed = set(gitops.APP_NAMESPACED_KINDS)
+    assert {(group_of(o), o["kind"]) for o in rendered(*chart_env)} <= allowed
+
+
+# --- secrets from OpenBao ----------------------------------------------------------------------
+
+
+def test_external_secrets_sync_the_apps_environment_and_the_pull_secret(chart_env):
+    app, env = chart_env
+    store = {"kind": "ClusterSecretStore", "name": secret_paths.secret_store_name(env)}
+    assert store["name"] == f"openbao-{env}"
+    by_target = {es["spec"]["target"]["name"]: es
+                 for es in of_kind(rendered(app, env), "ExternalSecret")}
+    env_secret = secret_paths.app_env_secret_name(app)
+    assert set(by_target) == {env_secret, secret_paths.PULL_SECRET_NAME}
+
+    env_spec = by_target[env_secret]["spec"]
+    assert env_spec["secretStoreRef"] == store
+    assert env_spec["dataFrom"] == [{"extract": {"key": secret_paths.app_secret_path(env, app)}}]
+    assert f"{secret_paths.APPS_MOUNT}/{env_spec['dataFrom'][0]['extract']['key']}" == (
+        f"plate/{env}/{app}"
+    )
+    assert env_spec["target"]["creationPolicy"] == "Owner"
+    assert env_spec["refreshInterval"]
+
+    pull_spec = by_target[secret_paths.PULL_SECRET_NAME]["spec"]
+    assert pull_spec["secretStoreRef"] == store
+    assert "dockerconfigjson" in secret_paths.ROBOT_FIELDS
+    assert pull_spec["data"] == [{
+        "secretKey": "dockerconfigjson",
+        "remoteRef": {"key": secret_paths.pull_secret_path(env), "property": "dockerconfigjson"},
+    }]
+    template = pull_spec["target"]["template"]
+    assert template["type"] == "kubernetes.io/dockerconfigjson"
+    # External Secrets' own Go template, which Helm must print verbatim
+    assert template["data"] == {".dockerconfigjson": "{{ .dockerconfigjson }}"}
+    # every app renders one; Owner would let only one of them hold the shared Secret
+    assert pull_spec["target"]["creationPolicy"] == "Orphan"
+
+    for workload in (o for o in rendered(app, env) if o["kind"] in WORKLOAD_KINDS):
+        for container in pod_spec(workload)["containers"]:
+            assert container["envFrom"] == [{"secretRef": {"name": env_secret}}]
+
+
+def test_external_secrets_sync_before_the_workloads(chart_env):
+    objects = rendered(*chart_env)
+    secrets = of_kind(objects, "ExternalSecret")
+    workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
+    assert secrets and workloads
+    assert max(map(sync_wave, secrets)) < min(map(sync_wave, workloads))
+
+
+def test_external_secrets_can_be_turned_off(chart_env):
+    app, env = chart_env
+    values = merged(argo_values(app, env), {"externalSecrets": {"enabled": False},
+                                            "existingSecret": "made-by-hand"})
+    objects = render(app, env, values)
+    assert not of_kind(objects, "ExternalSecret")
+    for workload in (o for o in objects if o["kind"] in WORKLOAD_KINDS):
+        assert "imagePullSecrets" not in pod_spec(workload)
+        for container in pod_spec(workload)["containers"]:
+            assert container["envFrom"] == [{"secretRef": {"name": "made-by-hand"}}]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_two_applications_render_the_same_object(env):
+    """Argo CD lets one Application own an object; a shared one flaps between them."""
+    seen: dict[tuple[str, str], str] = {}
+    for app in APPS:
+        for obj in rendered(app, env):
+            key = (obj["kind"], obj["metadata"]["name"])
+            assert key not in seen, f"{key} in {seen.get(key)} and {app}"
+            seen[key] = app
 
 
 def test_llm_weights_on_nfs_with_long_startup_and_gpu_in_prod():
@@ -185,7 +366,8 @@ def test_secrets_come_from_kubernetes_secrets_not_values():
         container = pod_spec(deploy)["containers"][0]
         assert container["envFrom"] == [{"secretRef": {"name": "plate-api-env"}}]
         assert all("valueFrom" not in e for e in container.get("env", []))
-        assert not [o for o in rendered("plate-api", env) if o["kind"] == "Secret"]
+        for app in APPS:
+            assert not of_kind(rendered(app, env), "Secret")
 
 
 @pytest.mark.parametrize(
@@ -193,22 +375,85 @@ def test_secrets_come_from_kubernetes_secrets_not_values():
     [
         ({"replicaCont": 2}, "additional properties 'replicaCont' not allowed"),
         ({"image": {"repository": "docker.io/plate/plate-web", "tag": "1.0.0"}}, "repository"),
-        ({"image": {"repository": "harbor.plate.dev/plate/plate-web", "tag": "latest"}}, "tag"),
-        ({"ingress": {"clusterIssuer": "letsencrypt-prod"}}, "clusterIssuer"),
+        ({"image": {"repository": "plate/plate-web", "tag": "latest"}}, "tag"),
+        ({"global": {"issuer": "letsencrypt-prod"}}, "issuer"),
+        ({"global": {"registy": "harbor.plate.dev"}}, "additional properties 'registy'"),
+        # the environment's facts are not chart values any more
+        ({"ingress": {"className": "nginx"}}, "additional properties 'className' not allowed"),
         ({"service": {"type": "NodePort"}}, "type"),
+        ({"externalSecrets": {"enabeld": False}}, "additional properties 'enabeld'"),
     ],
 )
 def test_schema_rejects_bad_values(values, fragment):
-    result = helm_python.lint(str(chart_dir("plate-web")), values, strict=True)
+    result = helm_python.lint(
+        str(built_chart("plate-web")), merged(argo_values("plate-web", "stg"), values), strict=True
+    )
     errors = " ".join(result["errors"])
     assert result["errors"] and fragment in errors, errors
 
 
-def test_a_value_file_with_a_typo_is_rejected(tmp_path):
-    bad = dict(env_values("plate-cache", "prod"))
+def test_a_value_file_with_a_typo_is_rejected():
+    bad = argo_values("plate-cache", "prod")
     bad["persistance"] = bad.pop("persistence")
-    result = helm_python.lint(str(chart_dir("plate-cache")), bad, strict=True)
+    result = helm_python.lint(str(built_chart("plate-cache")), bad, strict=True)
     assert "additional properties 'persistance' not allowed" in " ".join(result["errors"])
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_a_render_without_the_environment_facts_fails(app):
+    """values-<env>.yaml alone (no Application) must not render with guessed facts."""
+    result = helm_python.lint(str(built_chart(app)), env_values(app, "stg"), strict=True)
+    errors = " ".join(result["errors"])
+    for key in gitops.app_globals(config("stg")):
+        assert f"/global/{key}" in errors, errors
+
+
+def leaf_strings(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in leaf_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in leaf_strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+def test_no_values_file_repeats_a_stack_fact():
+    """Domains, registry, issuer, classes and store reach the charts from the Application only."""
+    hosts, names = {"nginx"}, {"nginx"}
+    for env in ENVS:
+        facts = gitops.app_globals(config(env))
+        hosts |= {facts["domain"], facts["registry"]}
+        names |= {facts[k] for k in ("issuer", "ingressClass", "storageClass", "secretStore")}
+    for app in APPS:
+        for path in sorted(chart_dir(app).glob("values*.yaml")):
+            values = yaml.safe_load(path.read_text())
+            if path.name != "values.yaml":
+                assert "global" not in values, path
+            strings = leaf_strings(values)
+            assert [s for s in strings if s in names or any(h in s for h in hosts)] == [], path
+
+
+def test_the_shared_helpers_live_only_in_the_library():
+    library = " ".join(p.read_text() for p in (LIBRARY / "templates").iterdir())
+    for helper in SHARED_HELPERS:
+        assert f'define "plate-common.{helper}"' in library
+    shared = re.compile(r'define\s+"[\w-]+\.(' + "|".join(SHARED_HELPERS) + r')"')
+    for app in APPS:
+        templates = sorted((chart_dir(app) / "templates").iterdir())
+        assert "_helpers.tpl" not in [p.name for p in templates], app
+        for path in templates:
+            text = path.read_text()
+            assert not shared.search(text), path
+            assert "nginx" not in text, path
+
+
+def test_app_charts_depend_on_the_library_by_path():
+    library = yaml.safe_load((LIBRARY / "Chart.yaml").read_text())
+    for app in APPS:
+        chart = yaml.safe_load((chart_dir(app) / "Chart.yaml").read_text())
+        (dep,) = chart["dependencies"]
+        assert (dep["name"], dep["version"]) == (library["name"], library["version"])
+        assert (chart_dir(app) / dep["repository"].removeprefix("file://")).resolve() == LIBRARY
+        assert chart["version"] != "0.1.0", f"{app}: bump the chart version on every change"
 
 
 def undocumented_keys(text: str) -> list[str]:
@@ -269,6 +514,31 @@ def test_child_applications_point_at_existing_charts_and_value_files(env):
         assert spec["source"]["targetRevision"] == cfg.gitops.target_revision
         assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
         assert spec["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_child_applications_carry_the_facts_of_the_stack_file(env):
+    cfg = config(env)
+    assert cfg.dev_tools is not None
+    expected = {
+        "environment": env,
+        "domain": cfg.domain,
+        "registry": f"{cfg.dev_tools.harbor.host}.{cfg.domain}",
+        "issuer": f"letsencrypt-{cfg.acme_server}",
+        "ingressClass": cfg.ingress_class,
+        "storageClass": cfg.storage_class,
+        "secretStore": f"openbao-{env}",
+    }
+    for app in APPS:
+        assert app_globals(app, env) == expected
+
+
+def test_a_stack_without_dev_tools_pulls_from_the_default_harbor_host():
+    raw = read_stack_file(ROOT / "Pulumi.stg.yaml")
+    raw["tiers"] = ["applications"]
+    raw.pop("dev_tools")
+    cfg = parse_platform_config(raw)
+    assert gitops.app_globals(cfg)["registry"] == cfg.fqdn("harbor")
 
 
 def test_prod_children_are_pinned():

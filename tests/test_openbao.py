@@ -106,6 +106,7 @@ def _test_init_config() -> str:
         kubernetes_host="https://127.0.0.1:6443",
         extra_kubernetes_config={"kubernetes_ca_cert": TEST_CA, "disable_local_ca_jwt": "true"},
         extra_requests=_approle_requests(TEST_ROLES),
+        apps=("plate-web", "plate-api"),
     )
 
 
@@ -329,6 +330,17 @@ def test_a_restart_unseals_again_keeps_the_data_and_initialises_nothing(
 
 
 # 4 ------------------------------------------------------------------------------------------------
+
+def test_every_app_has_an_empty_entry_its_store_can_read(bao: BaoServer) -> None:
+    """An ExternalSecret of an app nobody has written a value for yet still resolves."""
+    eso = bao.login("eso-stg")
+    for app in ("plate-web", "plate-api"):
+        status, body = _api(bao.addr, "GET", f"plate/data/stg/{app}", eso)
+        assert (status, body["data"]["data"]) == (200, {})
+    assert _api(bao.addr, "GET", "plate/data/prod/plate-web", eso)[0] == 403
+    with pytest.raises(ValueError):
+        openbao.init_config(environments=["stg"], apps=["harbor-pull"])  # reserved
+
 
 def test_the_policies_grant_exactly_what_each_role_needs(bao: BaoServer) -> None:
     admin = bao.login("platform-admin")

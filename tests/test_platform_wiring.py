@@ -25,6 +25,7 @@ SECRET = "kubernetes:core/v1:Secret"
 STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
 KEY = "0123456789abcdef" * 4
 PASSWORDS = {"fluentd_output_password": "es"}
+APPS = ["plate-web", "plate-api", "plate-llm", "plate-cache"]
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_openbao_unseals_and_initialises_itself(stg, prod):
         ]
         init = rec.one("kubernetes:core/v1:ConfigMap", "openbao-init").plain("data")
         assert init == {
-            "init.hcl": openbao.init_config(environments=[environment]),
+            "init.hcl": openbao.init_config(environments=[environment], apps=APPS),
             "select-init.sh": openbao.init_selector_script(replicas=replicas),
         }
         assert {"Secret/openbao-unseal-key", "ConfigMap/openbao-init"} <= rec.deps("Chart/openbao")
@@ -149,7 +150,7 @@ def test_each_environment_gets_a_read_only_store_for_its_namespace_only(stg):
     shared = run_program("stg", with_openbao(environments=["stg", "qa"]))
     assert {r.name for r in shared.by_type(STORE)} == {"openbao-stg", "openbao-qa"}
     init = shared.one("kubernetes:core/v1:ConfigMap", "openbao-init").plain("data")["init.hcl"]
-    assert init == openbao.init_config(environments=["stg", "qa"])
+    assert init == openbao.init_config(environments=["stg", "qa"], apps=APPS)
 
 
 def test_the_harbor_bootstrap_job(stg):

@@ -1,0 +1,87 @@
+{{/*
+The ExternalSecrets of a plate app (External Secrets Operator, `external-secrets.io/v1`), read
+from OpenBao through the environment's ClusterSecretStore `global.secretStore` (a Vault provider
+on the kv-v2 mount `plate`, so keys are `<env>/<name>`; names agreed in
+components/secret_paths.py). Both sync in Argo CD wave -1: Argo CD waits until they are Healthy
+(the Secret is written) before it applies the workloads of wave 0, so no pod starts without its
+environment or pull credentials.
+
+Usage, in an app chart's templates/externalsecrets.yaml:
+{{ include "plate-common.externalSecrets" . }}
+*/}}
+{{- define "plate-common.externalSecrets" -}}
+{{- if .Values.externalSecrets.enabled }}
+{{- include "plate-common.envExternalSecret" . }}
+---
+{{ include "plate-common.pullExternalSecret" . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The app's environment: every field of `plate/<env>/<app>` becomes a key of the Secret
+`<fullname>-env`, which the pods read with envFrom. The entry must exist in OpenBao (`bao kv put
+plate/<env>/<app> KEY=value`), else the ExternalSecret stays not Ready and the sync waits.
+*/}}
+{{- define "plate-common.envExternalSecret" -}}
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: {{ include "plate-common.envSecretName" . }}
+  labels:
+    {{- include "plate-common.labels" . | nindent 4 }}
+  annotations:
+    argocd.argoproj.io/sync-wave: "-1"
+spec:
+  refreshInterval: {{ .Values.externalSecrets.refreshInterval | quote }}
+  secretStoreRef:
+    kind: ClusterSecretStore
+    name: {{ include "plate-common.global" (list . "secretStore") }}
+  target:
+    name: {{ include "plate-common.envSecretName" . }}
+    creationPolicy: Owner
+    deletionPolicy: Retain
+  dataFrom:
+    - extract:
+        key: {{ printf "%s/%s" (include "plate-common.global" (list . "environment")) .Chart.Name }}
+{{- end }}
+
+{{/*
+The namespace's Harbor pull secret `harbor-pull` (type kubernetes.io/dockerconfigjson), built
+from the `dockerconfigjson` field of `plate/<env>/harbor-pull` (the pull-only robot the bootstrap
+Job writes). Every app chart renders one, named after the app, because every app's pods need the
+Secret before they start and Argo CD orders waves only within one Application. All of them
+write the same bytes to the one Secret, so they use creationPolicy Orphan: with Owner, External
+Secrets lets only one ExternalSecret own a target and fails the others ("target is owned by
+another ExternalSecret"). Deleting one app therefore leaves the Secret to the others.
+The `{{ .dockerconfigjson }}` below is External Secrets' template, not Helm's: Helm prints it
+verbatim.
+*/}}
+{{- define "plate-common.pullExternalSecret" -}}
+apiVersion: external-secrets.io/v1
+kind: ExternalSecret
+metadata:
+  name: {{ printf "%s-%s" (include "plate-common.fullname" .) (include "plate-common.pullSecretName" .) | trunc 63 | trimSuffix "-" }}
+  labels:
+    {{- include "plate-common.labels" . | nindent 4 }}
+  annotations:
+    argocd.argoproj.io/sync-wave: "-1"
+spec:
+  refreshInterval: {{ .Values.externalSecrets.refreshInterval | quote }}
+  secretStoreRef:
+    kind: ClusterSecretStore
+    name: {{ include "plate-common.global" (list . "secretStore") }}
+  target:
+    name: {{ include "plate-common.pullSecretName" . }}
+    creationPolicy: Orphan
+    deletionPolicy: Retain
+    template:
+      engineVersion: v2
+      type: kubernetes.io/dockerconfigjson
+      data:
+        .dockerconfigjson: {{ "{{ .dockerconfigjson }}" | quote }}
+  data:
+    - secretKey: dockerconfigjson
+      remoteRef:
+        key: {{ printf "%s/%s" (include "plate-common.global" (list . "environment")) (include "plate-common.pullSecretName" .) }}
+        property: dockerconfigjson
+{{- end }}

@@ -1,0 +1,106 @@
+{{/*
+Pieces of every plate pod: the image from the environment's Harbor, the pull secret, the
+environment Secret, and the Pod Security "restricted" contexts.
+*/}}
+
+{{/*
+Image reference `<global.registry>/<image.repository>`, with the digest instead of the tag when
+one is set.
+*/}}
+{{- define "plate-common.image" -}}
+{{- $repository := printf "%s/%s" (include "plate-common.global" (list . "registry")) .Values.image.repository }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository .Values.image.tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the dockerconfigjson Secret the pods pull with (components/secret_paths.py
+PULL_SECRET_NAME); one per namespace, synced from OpenBao `plate/<env>/harbor-pull`.
+*/}}
+{{- define "plate-common.pullSecretName" -}}
+harbor-pull
+{{- end }}
+
+{{/*
+`imagePullSecrets:` of a pod spec: the Harbor pull secret when the chart syncs it, then
+`.Values.imagePullSecrets`. Renders nothing when both are empty.
+*/}}
+{{- define "plate-common.imagePullSecrets" -}}
+{{- $secrets := list }}
+{{- if .Values.externalSecrets.enabled }}
+{{- $secrets = append $secrets (dict "name" (include "plate-common.pullSecretName" .)) }}
+{{- end }}
+{{- range .Values.imagePullSecrets }}
+{{- if not (has . $secrets) }}
+{{- $secrets = append $secrets . }}
+{{- end }}
+{{- end }}
+{{- with $secrets -}}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret whose keys become the container's environment: `<fullname>-env` (components/
+secret_paths.py app_env_secret_name) when the chart syncs it from OpenBao, else
+`.Values.existingSecret` (may be empty: no such Secret).
+*/}}
+{{- define "plate-common.envSecretName" -}}
+{{- if .Values.externalSecrets.enabled }}
+{{- printf "%s-env" (include "plate-common.fullname" .) }}
+{{- else }}
+{{- .Values.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/*
+`envFrom:` of a container, reading the environment Secret; nothing when there is none.
+*/}}
+{{- define "plate-common.envFrom" -}}
+{{- with include "plate-common.envSecretName" . -}}
+envFrom:
+  - secretRef:
+      name: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+`.Values.env` (name: value) as container `env` items.
+*/}}
+{{- define "plate-common.envVars" -}}
+{{- $vars := list }}
+{{- range $name, $value := .Values.env }}
+{{- $vars = append $vars (dict "name" $name "value" (toString $value)) }}
+{{- end }}
+{{- with $vars }}{{ toYaml . }}{{ end }}
+{{- end }}
+
+{{/*
+Pod security context (Pod Security "restricted").
+*/}}
+{{- define "plate-common.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+fsGroup: 10001
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/*
+Container security context (Pod Security "restricted").
+*/}}
+{{- define "plate-common.securityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{ .Values.readOnlyRootFilesystem }}
+runAsNonRoot: true
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
