@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import difflib
 import functools
 import json
@@ -414,18 +415,29 @@ def _crd_facts(objects: Iterable[Obj]) -> tuple[set[str], set[str]]:
     return versions, scoped
 
 
+@functools.lru_cache(maxsize=16)
+def _installed_crds(releases: str) -> tuple[frozenset[str], frozenset[str]]:
+    """Pass 1: the API versions and cluster-scoped kinds of the CRDs the releases (as JSON)
+    install, so that pass 2 renders as the provider does against a cluster that has them.
+    Cached: a second render of the same releases re-runs pass 2 only."""
+    first = [
+        obj
+        for rel in (Release(**fields) for fields in json.loads(releases))
+        for obj in render_release(rel, (), CLUSTER_SCOPED, production=False)[0]
+    ]
+    versions, scoped = _crd_facts(first)
+    return frozenset(versions), frozenset(scoped)
+
+
 def render_stack(stack: str, config: dict[str, Any] | None = None) -> StackRender:
     """Everything `stack` would apply. Raises ConfigError, RenderError or
     upstream.MissingArtefact (one line each)."""
     cfg, rec = evaluate(stack, config)
     result = StackRender(stack, cfg, rec, releases(rec))
     own = program_objects(rec, cfg.production)
-    # Pass 1 finds the CRDs the stack installs; pass 2 renders with their API versions, as the
-    # provider does against a cluster that has them.
-    first: list[Obj] = []
-    for rel in result.releases:
-        first += render_release(rel, (), CLUSTER_SCOPED, cfg.production)[0]
-    api_versions, scoped = _crd_facts(first)
+    api_versions, scoped = _installed_crds(
+        json.dumps([dataclasses.asdict(rel) for rel in result.releases], sort_keys=True)
+    )
     for rel in result.releases:
         objects, hooks = render_release(rel, api_versions, CLUSTER_SCOPED | scoped, cfg.production)
         result.objects += objects

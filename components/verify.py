@@ -133,6 +133,15 @@ def validation_errors(validator: jsonschema.protocols.Validator, body: dict[str,
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _builtin_errors(api_version: str, kind: str, canonical: str) -> tuple[str, ...]:
+    """Schema errors of a built-in object given as canonical JSON (cached: the CRDs, the largest
+    objects by far, are the same in every stack and every render)."""
+    validator = kubernetes_validator(api_version, kind)
+    assert validator is not None
+    return tuple(validation_errors(validator, json.loads(canonical)))
+
+
 def schema_problems(objects: list[Obj]) -> Iterator[str]:
     crds = {
         (o.body["spec"]["group"], o.body["spec"]["names"]["kind"]): o.body
@@ -141,20 +150,22 @@ def schema_problems(objects: list[Obj]) -> Iterator[str]:
     }
     custom: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
     for obj in objects:
-        validator = kubernetes_validator(obj.api_version, obj.kind)
-        if validator is None:
-            crd = crds.get((obj.group, obj.kind))
-            if crd is None:
-                yield (
-                    f"schema: {obj.ref} ({obj.source}): no CRD in the stack defines "
-                    f"{obj.api_version} {obj.kind}"
-                )
-                continue
-            key = (obj.api_version, obj.kind)
-            if key not in custom:
-                custom[key] = crd_schema_validator(crd, obj.api_version.rpartition("/")[2])
-            validator = custom[key]
-        for error in validation_errors(validator, obj.body):
+        if kubernetes_validator(obj.api_version, obj.kind) is not None:
+            canonical = json.dumps(obj.body, sort_keys=True)
+            for error in _builtin_errors(obj.api_version, obj.kind, canonical):
+                yield f"schema: {obj.ref} ({obj.source}): {error}"
+            continue
+        crd = crds.get((obj.group, obj.kind))
+        if crd is None:
+            yield (
+                f"schema: {obj.ref} ({obj.source}): no CRD in the stack defines "
+                f"{obj.api_version} {obj.kind}"
+            )
+            continue
+        key = (obj.api_version, obj.kind)
+        if key not in custom:
+            custom[key] = crd_schema_validator(crd, obj.api_version.rpartition("/")[2])
+        for error in validation_errors(custom[key], obj.body):
             yield f"schema: {obj.ref} ({obj.source}): {error}"
 
 
