@@ -268,52 +268,24 @@ class WebhookGate(pulumi.ComponentResource):
         wait_for: list[pulumi.Resource],
     ) -> k8s.batch.v1.Job:
         """The Job that dry-runs the probe until the webhook answers."""
-        return k8s.batch.v1.Job(
-            name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
-            spec=k8s.batch.v1.JobSpecArgs(
-                # ~15 minutes of retries with the Job controller's exponential back-off.
-                backoff_limit=8,
-                active_deadline_seconds=900,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=account.metadata.name,
-                        restart_policy="Never",
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="dry-run",
-                                image=versions.KUBECTL_IMAGE,
-                                args=["create", "--dry-run=server", "-f", "/probe/probe.json"],
-                                env=[k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
-                                security_context=_RESTRICTED_CONTAINER,
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "10m", "memory": "32Mi"},
-                                    limits={"memory": "128Mi"},
-                                ),
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="probe", mount_path="/probe"),
-                                    k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
-                                ],
-                            )
-                        ],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="probe",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name=probe_cm.metadata.name
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
-                            ),
-                        ],
-                    )
-                ),
-            ),
+        return restricted_job(
+            name, namespace, account,
+            container_name="dry-run",
+            image=versions.KUBECTL_IMAGE,
+            args=["create", "--dry-run=server", "-f", "/probe/probe.json"],
+            env=[k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp")],
+            volumes=[
+                ("/probe", k8s.core.v1.VolumeArgs(
+                    name="probe",
+                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=probe_cm.metadata.name),
+                )),
+                ("/tmp", k8s.core.v1.VolumeArgs(
+                    name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                )),
+            ],
+            # ~15 minutes of retries with the Job controller's exponential back-off.
+            backoff_limit=8,
+            active_deadline_seconds=900,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # on the Job itself: children do not inherit the component's depends_on
@@ -321,6 +293,63 @@ class WebhookGate(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create="16m", update="16m"),
             ),
         )
+
+
+def restricted_job(
+    name: str,
+    namespace: pulumi.Input[str],
+    account: k8s.core.v1.ServiceAccount,
+    *,
+    container_name: str,
+    image: str,
+    volumes: Sequence[tuple[str, k8s.core.v1.VolumeArgs]],
+    backoff_limit: int,
+    active_deadline_seconds: int,
+    opts: pulumi.ResourceOptions,
+    args: list[str] | None = None,
+    command: list[str] | None = None,
+    env: Sequence[k8s.core.v1.EnvVarArgs] = (),
+) -> k8s.batch.v1.Job:
+    """A one-container Job as `account` under the restricted Pod Security level; `volumes` are
+    (mount path, volume). Pulumi waits for it to complete."""
+    return k8s.batch.v1.Job(
+        name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
+        spec=k8s.batch.v1.JobSpecArgs(
+            backoff_limit=backoff_limit,
+            active_deadline_seconds=active_deadline_seconds,
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=account.metadata.name,
+                    restart_policy="Never",
+                    security_context=k8s.core.v1.PodSecurityContextArgs(
+                        run_as_non_root=True,
+                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                    ),
+                    containers=[
+                        k8s.core.v1.ContainerArgs(
+                            name=container_name,
+                            image=image,
+                            args=args,
+                            command=command,
+                            env=list(env),
+                            security_context=_RESTRICTED_CONTAINER,
+                            resources=k8s.core.v1.ResourceRequirementsArgs(
+                                requests={"cpu": "10m", "memory": "32Mi"},
+                                limits={"memory": "128Mi"},
+                            ),
+                            volume_mounts=[
+                                k8s.core.v1.VolumeMountArgs(name=volume.name, mount_path=path)
+                                for path, volume in volumes
+                            ],
+                        )
+                    ],
+                    volumes=[volume for _, volume in volumes],
+                )
+            ),
+        ),
+        opts=opts,
+    )
 
 
 def run_once_job(
@@ -333,49 +362,20 @@ def run_once_job(
     opts: pulumi.ResourceOptions,
 ) -> k8s.batch.v1.Job:
     """A Job running `command` over a script from `script` (mounted at /script) in the pinned
-    Python image, as `account`, under the restricted Pod Security level. Pulumi waits for it
-    to complete; a change to its spec replaces it, i.e. runs it again."""
-    return k8s.batch.v1.Job(
-        name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns.metadata.name),
-        spec=k8s.batch.v1.JobSpecArgs(
-            backoff_limit=4,
-            active_deadline_seconds=1200,
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                spec=k8s.core.v1.PodSpecArgs(
-                    service_account_name=account.metadata.name,
-                    restart_policy="Never",
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
-                    containers=[
-                        k8s.core.v1.ContainerArgs(
-                            name=name,
-                            image=versions.PYTHON_IMAGE,
-                            command=command,
-                            env=list(env),
-                            security_context=_RESTRICTED_CONTAINER,
-                            resources=k8s.core.v1.ResourceRequirementsArgs(
-                                requests={"cpu": "10m", "memory": "32Mi"},
-                                limits={"memory": "128Mi"},
-                            ),
-                            volume_mounts=[
-                                k8s.core.v1.VolumeMountArgs(name="script", mount_path="/script"),
-                            ],
-                        )
-                    ],
-                    volumes=[
-                        k8s.core.v1.VolumeArgs(
-                            name="script",
-                            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                name=script.metadata.name
-                            ),
-                        ),
-                    ],
-                )
-            ),
-        ),
+    Python image. A change to its spec replaces it, i.e. runs it again."""
+    script_volume = k8s.core.v1.VolumeArgs(
+        name="script",
+        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name),
+    )
+    return restricted_job(
+        name, ns.metadata.name, account,
+        container_name=name,
+        image=versions.PYTHON_IMAGE,
+        command=command,
+        env=env,
+        volumes=[("/script", script_volume)],
+        backoff_limit=4,
+        active_deadline_seconds=1200,
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="21m"))
         ),
