@@ -112,13 +112,12 @@ class ClusterServices(pulumi.ComponentResource):
         self._metallb(cfg)
         self._ingress(cfg)
         self._nfs(cfg)
-        self.charts = [self.cert_manager, self.metallb, self.nfs_driver]
-        if self.ingress_controller is not None:
-            self.charts.append(self.ingress_controller)
+        ingress = [self.ingress_controller] if self.ingress_controller is not None else []
+        self.charts = [self.cert_manager, self.metallb, self.nfs_driver, *ingress]
         self.refs = ClusterServicesRefs(
             _names(cfg),
             # a certificate needs its issuer and, for HTTP-01, the ingress that answers
-            tls_ready=[*self.issuers.values(), *self.charts[3:]],
+            tls_ready=[*self.issuers.values(), *ingress],
             storage_ready=[self.nfs_storage_class],
             cert_manager_ready=[self.cert_manager_webhook],
         )

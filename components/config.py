@@ -497,6 +497,11 @@ def _openbao_problems(cfg: PlatformConfig) -> list[str]:
         )
     if len(set(bao.environments)) != len(bao.environments):
         problems.append("dev_tools.openbao.environments: an environment is listed twice")
+    if bao.environments and cfg.environment not in bao.environments:
+        problems.append(
+            f"dev_tools.openbao.environments: must include this stack's environment "
+            f"{cfg.environment!r} (its apps read their secrets through openbao-{cfg.environment})"
+        )
     return problems
 
 

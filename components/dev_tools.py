@@ -33,8 +33,9 @@ def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
 
 BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "ops" / "harbor_bootstrap.py"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
-# OpenBao's API inside the cluster (the chart's Service of release "openbao" in its namespace)
-OPENBAO_ADDRESS = "http://openbao.openbao.svc:8200"
+# OpenBao's API inside the cluster: the chart's Service of the active node (a standby would
+# answer with a redirect to the active one, which clients do not all follow)
+OPENBAO_ADDRESS = "http://openbao-active.openbao.svc:8200"
 
 
 class DevTools(pulumi.ComponentResource):
@@ -60,7 +61,9 @@ class DevTools(pulumi.ComponentResource):
         self._fluentd(tools, cfg.environment)
         environments = tools.openbao.environments or [cfg.environment]
         self._openbao(tools, cfg.fqdn(tools.openbao.host), environments)
-        self._external_secrets(environments, cfg.production)
+        # with the shamir seal nothing initialises OpenBao during `up`: do not wait for stores
+        # that can only become Ready after people have initialised it
+        self._external_secrets(environments, cfg.production, tools.openbao.seal == "static")
         self.bootstrap: list[pulumi.Resource] = []
         if tools.openbao.seal == "static":  # OpenBao initialised itself: the Job can log in
             self._harbor_bootstrap(environments, cfg.fqdn(tools.harbor.host), tools)
@@ -309,7 +312,9 @@ class DevTools(pulumi.ComponentResource):
             ),
         )
 
-    def _external_secrets(self, environments: list[str], production: bool) -> None:
+    def _external_secrets(
+        self, environments: list[str], production: bool, await_stores: bool
+    ) -> None:
         """External Secrets Operator, its webhook gate, one ClusterSecretStore per environment."""
         kit = self._kit
         self.external_secrets_namespace, self.external_secrets = kit.tool(
@@ -321,11 +326,14 @@ class DevTools(pulumi.ComponentResource):
             ("external-secrets.io/v1", "SecretStore", {"provider": {"fake": {"data": []}}}),
             self.external_secrets,
         )
-        self.secret_stores = {env: self._secret_store(env) for env in environments}
+        self.secret_stores = {env: self._secret_store(env, await_stores) for env in environments}
 
-    def _secret_store(self, environment: str) -> k8s.apiextensions.CustomResource:
+    def _secret_store(
+        self, environment: str, await_ready: bool
+    ) -> k8s.apiextensions.CustomResource:
         """`openbao-<env>`: reads plate/<env>/* as the OpenBao role eso-<env>, only for
-        ExternalSecrets in plate-<env>; Pulumi waits until External Secrets reports it Ready."""
+        ExternalSecrets in plate-<env>; Pulumi waits until External Secrets reports it Ready
+        (with `await_ready`)."""
         identity = self._service_account(
             openbao.eso_role(environment), self.external_secrets_namespace
         )
@@ -336,8 +344,10 @@ class DevTools(pulumi.ComponentResource):
             kind="ClusterSecretStore",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=name,
-                annotations={"pulumi.com/waitFor": "condition=Ready",
-                             "pulumi.com/timeoutSeconds": "900"},
+                annotations=(
+                    {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "900"}
+                    if await_ready else None
+                ),
             ),
             spec=values.secret_store_spec(environment, OPENBAO_ADDRESS, EXTERNAL_SECRETS_NAMESPACE),
             opts=pulumi.ResourceOptions(

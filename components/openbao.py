@@ -66,19 +66,6 @@ def eso_role(environment: str) -> str:
     return f"{ESO_ROLE_PREFIX}{environment}"
 
 
-def seal_key(raw: str) -> str:
-    """The static seal key as the key file must hold it: 64 hex characters, nothing else.
-
-    OpenBao reads the file verbatim and accepts exactly 32 raw bytes, 64 hex or 44 base64
-    characters: with the trailing newline `echo` or an editor adds, the server refuses to start
-    ("unknown encoding for AES-256 key"), so surrounding whitespace is stripped here.
-    """
-    key = raw.strip()
-    if not _HEX_KEY.match(key):
-        raise ValueError("the OpenBao seal key must be 64 hex characters (32 random bytes)")
-    return key.lower()
-
-
 def _hcl(value: str) -> str:
     """A quoted HCL string (JSON's escapes are HCL's); never `{{`, which the chart's tpl runs."""
     if "{{" in value:

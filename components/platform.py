@@ -43,7 +43,9 @@ def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
         # the stores too: an app's first sync needs its ExternalSecrets to resolve
         # and the registry's pull robots, written to OpenBao by the bootstrap Job
         if tools:
-            wait_for += [*tools.charts, *tools.secret_stores.values(), *tools.bootstrap]
+            wait_for += [*tools.charts, *tools.bootstrap]
+            if cfg.dev_tools and cfg.dev_tools.openbao.seal == "static":
+                wait_for += tools.secret_stores.values()
         apps = Applications("applications", cfg, secrets, wait_for, opts)
     return Platform(provider, cluster, tools, apps)
 

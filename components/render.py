@@ -245,7 +245,7 @@ def program_object(r: Registered) -> dict[str, Any]:
     return body
 
 
-def program_objects(rec: Recording, production: bool) -> list[Obj]:
+def program_objects(rec: Recording) -> list[Obj]:
     return [
         Obj(_tier_of(rec, r), PROGRAM, f"{r.type}::{r.name}", program_object(r), r.protect)
         for r in rec.resources
@@ -318,10 +318,7 @@ def _render_templates(chart: Any, rel: Release, api_versions: Iterable[str]) -> 
         text = helm_python._native.call_string(
             "helm_render", chart._raw(), json.dumps(rel.values), json.dumps(options)
         )
-    except helm_python.HelmValuesError as exc:
-        detail = " ".join(str(exc).split())
-        raise RenderError(f"chart {rel.chart} {rel.version} ({rel.name}): {detail}") from None
-    except helm_python.HelmError as exc:
+    except helm_python.HelmError as exc:  # values the chart's schema rejects, template errors
         detail = " ".join(str(exc).split())
         raise RenderError(f"chart {rel.chart} {rel.version} ({rel.name}): {detail}") from None
     return dict(json.loads(text))
@@ -382,16 +379,17 @@ def render_release(
             if body.get("kind") not in cluster_scoped and not metadata.get("namespace"):
                 metadata["namespace"] = rel.namespace
             obj = Obj(rel.tier, rel.name, path, body)
-            objects.append(Obj(rel.tier, rel.name, path, body, _protected(obj, production)))
+            if production and _protected_type(obj.pulumi_type):
+                obj = dataclasses.replace(obj, protect=True)
+            objects.append(obj)
     return objects, hooks
 
 
-def _protected(obj: Obj, production: bool) -> bool:
-    """Whether the program's production transform protects this chart child."""
-    if not production:
-        return False
+@functools.cache
+def _protected_type(pulumi_type: str) -> bool:
+    """Whether the program's production transform protects a chart child of this type."""
     args = pulumi.ResourceTransformArgs(
-        custom=True, type_=obj.pulumi_type, name=obj.name, props={}, opts=pulumi.ResourceOptions()
+        custom=True, type_=pulumi_type, name="child", props={}, opts=pulumi.ResourceOptions()
     )
     result = protect_stateful_children(args)
     return bool(result and result.opts.protect)
@@ -434,7 +432,7 @@ def render_stack(stack: str, config: dict[str, Any] | None = None) -> StackRende
     upstream.MissingArtefact (one line each)."""
     cfg, rec = evaluate(stack, config)
     result = StackRender(stack, cfg, rec, releases(rec))
-    own = program_objects(rec, cfg.production)
+    own = program_objects(rec)
     api_versions, scoped = _installed_crds(
         json.dumps([dataclasses.asdict(rel) for rel in result.releases], sort_keys=True)
     )

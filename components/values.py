@@ -102,13 +102,15 @@ def traefik_values(ingress_class: str, load_balancer_ip: str, replicas: int) -> 
         },
         "ports": {
             "web": {
-                # plain HTTP only redirects, except ACME HTTP-01 challenges, which must answer
+                # plain HTTP only redirects. ACME HTTP-01 challenges are redirected too: Let's
+                # Encrypt follows a redirect to port 443 without checking the certificate there,
+                # where Traefik serves the solver's Ingress as well.
+                # Ref: https://letsencrypt.org/docs/challenge-types/#http-01-challenge
                 "http": {
                     "redirections": {
                         "entryPoint": {"to": "websecure", "scheme": "https", "permanent": True}
                     }
                 },
-                "allowACMEByPass": True,
             },
         },
         "service": {
@@ -392,10 +394,10 @@ def secret_store_spec(environment: str, openbao_address: str, eso_namespace: str
                 "version": "v2",
                 "auth": {
                     "kubernetes": {
-                        "mountPath": "kubernetes",
-                        "role": f"eso-{environment}",
+                        "mountPath": openbao.KUBERNETES_AUTH_PATH,
+                        "role": openbao.eso_role(environment),
                         "serviceAccountRef": {
-                            "name": f"eso-{environment}",
+                            "name": openbao.eso_role(environment),
                             "namespace": eso_namespace,
                         },
                     }

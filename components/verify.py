@@ -50,8 +50,10 @@ RUNTIME_OBJECTS: dict[tuple[str, str, str], str] = {
 
 
 def prerequisites(cfg: PlatformConfig) -> dict[tuple[str, str, str], str]:
-    """What the stack expects the cluster to have already (README, "Prerequisites")."""
-    if cfg.ingress.controller != "external":
+    """What the stack expects the cluster to have already: an ingress controller serving
+    `ingress_class` when it installs none (`ingress.controller: external`, or another stack owns
+    cluster_services)."""
+    if cfg.ingress.controller == "traefik" and cfg.owns("cluster_services"):
         return {}  # the stack installs Traefik, whose chart renders the IngressClass
     return {
         ("IngressClass", "", cfg.ingress_class): "installed with the cluster's ingress controller",
@@ -341,9 +343,18 @@ def hook_problems(render: StackRender) -> Iterator[str]:
             )
 
 
+TIER_TYPES = {
+    "cluster-services": "plate:platform:ClusterServices",
+    "dev-tools": "plate:platform:DevTools",
+    "applications": "plate:platform:Applications",
+}
+
+
 def policy_resource(render: StackRender, obj: Obj) -> rules.Resource:
     """The object as the policy pack sees it in a preview."""
-    parent = f"{obj.tier}" if obj.source == PROGRAM else f"{obj.tier}$kubernetes:helm.sh/v4:Chart"
+    # the stack part is what the rules read; the type chain is indicative (tier component type)
+    tier = TIER_TYPES.get(obj.tier, "plate:platform:Tier")
+    parent = tier if obj.source == PROGRAM else f"{tier}$kubernetes:helm.sh/v4:Chart"
     urn = f"urn:pulumi:{render.stack}::plate-platform::{parent}${obj.pulumi_type}::{obj.name}"
     production = {render.stack: render.cfg.production}
     return rules.Resource(obj.pulumi_type, obj.body, urn, obj.protect, production)

@@ -38,7 +38,7 @@ DEFAULT_CREDENTIALS = frozenset(
 SECRET_LOOKING_KEY = re.compile(r"(password|passwd|secret|token|apikey|api_key)", re.I)
 # ...unless the key names where a secret lives or how it is used, not the secret itself
 # (Harbor's TOKEN_SERVICE_URL, a SECRET_FILE path).
-NOT_A_SECRET_KEY = re.compile(r"[_.-]?(url|uri|endpoint|path|file|name|ttl|enabled)$", re.I)
+NOT_A_SECRET_KEY = re.compile(r"[_.-](url|uri|endpoint|path|file|name|ttl|enabled)$", re.I)
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 PROTECTED_IN_PRODUCTION = {
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",

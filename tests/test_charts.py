@@ -261,8 +261,7 @@ def test_only_kinds_the_app_project_allows(chart_env):
 
 def test_external_secrets_sync_the_apps_environment_and_the_pull_secret(chart_env):
     app, env = chart_env
-    store = {"kind": "ClusterSecretStore", "name": secret_paths.secret_store_name(env)}
-    assert store["name"] == f"openbao-{env}"
+    store = {"kind": "ClusterSecretStore", "name": f"openbao-{env}"}
     by_target = {es["spec"]["target"]["name"]: es
                  for es in of_kind(rendered(app, env), "ExternalSecret")}
     env_secret = secret_paths.app_env_secret_name(app)
@@ -270,19 +269,16 @@ def test_external_secrets_sync_the_apps_environment_and_the_pull_secret(chart_en
 
     env_spec = by_target[env_secret]["spec"]
     assert env_spec["secretStoreRef"] == store
-    assert env_spec["dataFrom"] == [{"extract": {"key": secret_paths.app_secret_path(env, app)}}]
-    assert f"{secret_paths.APPS_MOUNT}/{env_spec['dataFrom'][0]['extract']['key']}" == (
-        f"plate/{env}/{app}"
-    )
+    # the store reads kv-v2 `plate`: this is plate/<env>/<app>
+    assert env_spec["dataFrom"] == [{"extract": {"key": f"{env}/{app}"}}]
     assert env_spec["target"]["creationPolicy"] == "Owner"
     assert env_spec["refreshInterval"]
 
     pull_spec = by_target[secret_paths.PULL_SECRET_NAME]["spec"]
     assert pull_spec["secretStoreRef"] == store
-    assert "dockerconfigjson" in secret_paths.ROBOT_FIELDS
     assert pull_spec["data"] == [{
         "secretKey": "dockerconfigjson",
-        "remoteRef": {"key": secret_paths.pull_secret_path(env), "property": "dockerconfigjson"},
+        "remoteRef": {"key": f"{env}/harbor-pull", "property": "dockerconfigjson"},
     }]
     template = pull_spec["target"]["template"]
     assert template["type"] == "kubernetes.io/dockerconfigjson"

@@ -3,7 +3,7 @@
 Verifies: no function or method in components/ is longer than 80 lines; `__main__.py` stays a tiny
 entry point (config -> tiers -> outputs, no logic); the Renovate configuration's managers match
 every chart pin in components/versions.py, the chart versions in upstream.lock.yaml and the
-kubectl image tag, extracting exactly the pinned values, and the file passes Renovate's JSON
+images the program runs (kubectl, Python), extracting exactly the pinned values, and the file passes Renovate's JSON
 schema (check-jsonschema's vendored copy).
 """
 
@@ -69,8 +69,9 @@ def test_renovate_finds_every_chart_pin_and_the_kubectl_image():
     charts = {(d["depName"], d["registryUrl"], d["currentValue"])
               for d in in_versions if d["datasource"] == "helm"}
     assert charts == pins
-    (image,) = [d for d in in_versions if d["datasource"] == "docker"]
-    assert f"{image['depName']}:{image['currentValue']}" == versions.KUBECTL_IMAGE
+    images = {f"{d['depName']}:{d['currentValue']}" for d in in_versions
+              if d["datasource"] == "docker"}
+    assert images == {versions.KUBECTL_IMAGE, versions.PYTHON_IMAGE}
     # the lock moves with the pins (a test elsewhere fails when the two disagree)
     lock = upstream.load_lock()
     in_lock = {(d["depName"], d["registryUrl"], d["currentValue"])

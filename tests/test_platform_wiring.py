@@ -56,7 +56,6 @@ def test_traefik_is_the_ingress_controller_on_its_fixed_address(stg, prod):
         }
         web = values["ports"]["web"]
         assert web["http"]["redirections"]["entryPoint"]["to"] == "websecure"
-        assert web["allowACMEByPass"] is True  # HTTP-01 challenges still answer on port 80
         assert "L2Advertisement/metallb-l2" in rec.deps("Chart/traefik")
     assert prod.one(CHART, "traefik").plain("values")["deployment"]["replicas"] == 2
     harbor = stg.one(CHART, "harbor").plain("values")["expose"]["ingress"]
@@ -126,6 +125,10 @@ def test_shamir_keeps_the_manual_mode():
     assert 'seal "static"' not in server["ha"]["raft"]["config"]
     names = {r.name for r in rec.resources}
     assert not names & {"openbao-init", "openbao-unseal-key", "harbor-bootstrap"}
+    # nothing initialises OpenBao during `up`: its store is created but not awaited
+    store = rec.one(STORE, "openbao-stg")
+    assert "annotations" not in store.plain("metadata")
+    assert "ClusterSecretStore/openbao-stg" not in rec.deps("Application/root-app")
 
 
 def test_each_environment_gets_a_read_only_store_for_its_namespace_only(stg):
@@ -138,7 +141,7 @@ def test_each_environment_gets_a_read_only_store_for_its_namespace_only(stg):
     assert store.plain("spec") == {
         "conditions": [{"namespaces": ["plate-stg"]}],
         "provider": {"vault": {
-            "server": "http://openbao.openbao.svc:8200", "path": "plate", "version": "v2",
+            "server": "http://openbao-active.openbao.svc:8200", "path": "plate", "version": "v2",
             "auth": {"kubernetes": {
                 "mountPath": "kubernetes", "role": "eso-stg",
                 "serviceAccountRef": {"name": "eso-stg", "namespace": "external-secrets"},
@@ -148,6 +151,12 @@ def test_each_environment_gets_a_read_only_store_for_its_namespace_only(stg):
     store_deps = stg.deps("ClusterSecretStore/openbao-stg")
     assert {gate, "Chart/openbao", "ServiceAccount/eso-stg"} <= store_deps
     shared = run_program("stg", with_openbao(environments=["stg", "qa"]))
+    with pytest.raises(ConfigError) as exc:
+        run_program("stg", with_openbao(environments=["qa"]))
+    assert exc.value.problems == [
+        "dev_tools.openbao.environments: must include this stack's environment 'stg' (its apps "
+        "read their secrets through openbao-stg)"
+    ]
     assert {r.name for r in shared.by_type(STORE)} == {"openbao-stg", "openbao-qa"}
     init = shared.one("kubernetes:core/v1:ConfigMap", "openbao-init").plain("data")["init.hcl"]
     assert init == openbao.init_config(environments=["stg", "qa"], apps=APPS)
@@ -163,7 +172,7 @@ def test_the_harbor_bootstrap_job(stg):
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
     assert env == {
         "HARBOR_URL": "http://harbor-core.harbor.svc",
-        "BAO_ADDR": "http://openbao.openbao.svc:8200",
+        "BAO_ADDR": "http://openbao-active.openbao.svc:8200",
         "ENVIRONMENTS": "stg",
         "REGISTRY": "harbor.stg.plate.dev",
         "ROTATE": "false",
