@@ -3,8 +3,8 @@
 Verifies: no function or method in components/ is longer than 80 lines; `__main__.py` stays a tiny
 entry point (config -> tiers -> outputs, no logic); the Renovate configuration's managers match
 every chart pin in components/versions.py, the chart versions in upstream.lock.yaml and the
-images the program runs (kubectl, Python), extracting exactly the pinned values, and the file passes Renovate's JSON
-schema (check-jsonschema's vendored copy).
+images the program runs (kubectl, Python), extracting exactly the pinned values, and the file
+passes Renovate's JSON schema (check-jsonschema's vendored copy).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import pytest
 from components import openbao, versions
 from components.config import ConfigError
 from components.evaluate import Recording, is_secret, run_program, stack_config
+from tests.harness import recorded
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"
@@ -30,12 +31,12 @@ APPS = ["plate-web", "plate-api", "plate-llm", "plate-cache"]
 
 @pytest.fixture(scope="module")
 def stg() -> Recording:
-    return run_program("stg")
+    return recorded("stg")
 
 
 @pytest.fixture(scope="module")
 def prod() -> Recording:
-    return run_program("prod")
+    return recorded("prod")
 
 
 def with_openbao(**settings) -> dict:

@@ -13,7 +13,7 @@ import pytest
 
 from policy import rules
 from policy.rules import Resource
-from tests.harness import run_program, unwrap
+from tests.harness import recorded, unwrap
 
 PROD_URN = "urn:pulumi:prod::plate-platform::kubernetes:networking.k8s.io/v1:Ingress::x"
 
@@ -163,7 +163,7 @@ def test_enforcement_levels():
 
 @pytest.mark.parametrize("stack", ["stg", "prod"])
 def test_the_programs_own_resources_pass_every_rule(stack):
-    recording = run_program(stack)
+    recording = recorded(stack)
     for r in recording.resources:
         resource = Resource(r.type, unwrap(r.inputs), r.urn, r.protect)
         for rule in rules.RULES:

@@ -16,7 +16,7 @@ import pytest
 
 from components import versions
 from components.config import ConfigError
-from tests.harness import Recording, is_secret, run_program, stack_config
+from tests.harness import Recording, is_secret, recorded, run_program, stack_config
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 CR = {
@@ -42,12 +42,12 @@ CHART_NAMESPACES = {
 
 @pytest.fixture(scope="module")
 def stg() -> Recording:
-    return run_program("stg")
+    return recorded("stg")
 
 
 @pytest.fixture(scope="module")
 def prod() -> Recording:
-    return run_program("prod")
+    return recorded("prod")
 
 
 @pytest.fixture(params=["stg", "prod"])

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from components.evaluate import Recording, Registered, run_program
+from components.evaluate import Recording, Registered
+from tests.harness import recorded
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STACKS = ("stg", "prod")
 
 
 def urns(stack: str) -> str:
-    return "".join(sorted(f"{r.urn}\n" for r in run_program(stack).resources))
+    return "".join(sorted(f"{r.urn}\n" for r in recorded(stack).resources))
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -32,7 +33,7 @@ def test_urns_are_the_committed_ones(stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_labels_are_kind_and_name_and_unique(stack):
-    rec = run_program(stack)
+    rec = recorded(stack)
     labels = [Recording.label(r) for r in rec.resources]
     assert len(labels) == len(set(labels)) == 82
     assert "Chart/cert-manager" in labels and "Namespace/cert-manager" in labels

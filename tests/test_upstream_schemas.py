@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from components import values as values_builders
-from tests.harness import Recording, run_program, unwrap
+from tests.harness import Recording, recorded, unwrap
 from tests.schemas import crd_errors, kubernetes_errors, upstream_json, upstream_yaml
 
 CORE_PREFIXES = ("kubernetes:core/v1:", "kubernetes:rbac.authorization.k8s.io/v1:",
@@ -28,7 +28,7 @@ CUSTOM_GROUPS = ("cert-manager.io", "metallb.io", "argoproj.io")
 
 @pytest.fixture(scope="module", params=["stg", "prod"])
 def rec(request) -> Recording:
-    return run_program(request.param)
+    return recorded(request.param)
 
 
 def as_object(r) -> dict[str, Any]:

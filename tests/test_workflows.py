@@ -3,10 +3,12 @@
 Verifies: every workflow passes the GitHub workflow JSON schema (`check-jsonschema
 --builtin-schema vendor.github-workflows`) and `zizmor --offline`; least privilege (empty
 top-level permissions, no persisted checkout credentials, actions pinned to commits, no
-expressions inside shell scripts); PR previews per stack with the policy pack and one edited
-comment; stg deploys on main with the PR in the update message; prod deploys behind its
-Environment with a state export kept before `up` and a health gate after; deploys never overlap;
-the drift check refreshes and expects no changes. The health gate and the release check are
+expressions inside shell scripts); no pull-request job can read a production secret (only a
+same-repository stg preview with read-only credentials); every job has a timeout; cluster jobs
+run on the configured self-hosted runners, one concurrency group per stack; one Pulumi version
+file; deploys go through the operator command and keep the state export; prod is release-checked,
+planned, then applied behind its environment; drift checks the deployed commit and reports one
+issue per stack. The health gate and the release check are
 tested as functions.
 """
 
@@ -103,20 +105,27 @@ def test_least_privilege_and_pinning(path):
         assert "${{" not in step.get("run", ""), f"expression inside a shell script: {step}"
 
 
-def test_pull_request_previews_each_stack_with_policy_and_one_comment():
+def jobs_of(name: str) -> dict:
+    return load(ROOT / ".github/workflows" / name)["jobs"]
+
+
+def test_no_pull_request_job_can_read_a_production_secret():
     wf = load(ROOT / ".github/workflows/pull-request.yml")
     assert list(wf["on"]) == ["pull_request"]
-    preview = wf["jobs"]["preview"]
-    assert preview["needs"] == "test"
-    assert preview["strategy"]["matrix"]["stack"] == ["stg", "prod"]
-    assert preview["permissions"] == {"contents": "read", "pull-requests": "write"}
+    for name, job in wf["jobs"].items():
+        text = yaml.safe_dump(job)
+        if "secrets." in text:
+            # only the read-only stg preview environment, and never for a fork's code
+            assert job["environment"] == "stg-preview", name
+            assert job["if"] == "github.event.pull_request.head.repo.full_name == github.repository"
+        assert "prod" not in str(job.get("environment", "")), name
+    preview = wf["jobs"]["preview-stg"]
     (pulumi,) = [s for s in preview["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert pulumi["with"]["command"] == "preview"
-    assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
+    assert (pulumi["with"]["command"], pulumi["with"]["stack-name"]) == ("preview", "stg")
     assert pulumi["with"]["policyPacks"] == "policy"
     assert pulumi["with"]["comment-on-pr"] is True and pulumi["with"]["edit-pr-comment"] is True
-    test_run = [s["run"] for s in wf["jobs"]["test"]["steps"] if "run" in s]
-    assert test_run == ["bash .ci/run"]
+    assert [s["run"] for s in wf["jobs"]["test"]["steps"] if "run" in s] == ["bash .ci/run"]
+    assert "secrets." not in yaml.safe_dump(wf["jobs"]["rendered-diff"])  # runs for forks too
 
 
 def test_secrets_come_from_github_secrets_only():
@@ -126,42 +135,73 @@ def test_secrets_come_from_github_secrets_only():
             assert match.group(2).startswith("${{ secrets."), (path.name, match.group(0))
 
 
-def test_stg_deploys_on_main_with_the_pr_in_the_update_message():
+def test_every_job_has_a_timeout():
+    for path in WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            assert isinstance(job.get("timeout-minutes"), int), (path.name, name)
+
+
+def test_cluster_jobs_run_on_the_configured_runners_one_concurrency_group_per_stack():
+    seen = 0
+    for path in WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            if "environment" not in job:
+                assert job["runs-on"] == "ubuntu-24.04", (path.name, name)
+                continue
+            seen += 1
+            assert "vars.RUNNER_" in job["runs-on"], (path.name, name)
+            group = job["concurrency"]["group"]
+            assert group in ("pulumi-stg", "pulumi-prod", "pulumi-${{ matrix.stack }}"), name
+            assert job["concurrency"]["cancel-in-progress"] is False
+    assert seen == 5  # stg preview, stg deploy, prod plan and apply, drift
+
+
+def test_the_pulumi_version_comes_from_one_file():
+    version = (ROOT / ".pulumi.version").read_text().strip()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert f'"pulumi=={version}"' in pyproject
+    for path in WORKFLOWS:
+        for step in steps(load(path)):
+            if step.get("uses", "").startswith("pulumi/actions@"):
+                assert "pulumi-version" not in step["with"], path.name
+                assert step["with"]["pulumi-version-file"] == ".pulumi.version", path.name
+
+
+def test_deploys_use_the_operator_command_and_keep_the_export():
+    for name, stack in (("deploy-stg.yml", "stg"), ("deploy-prod.yml", "prod")):
+        jobs = jobs_of(name)
+        job = jobs["up"] if stack == "stg" else jobs["apply"]
+        deploy = step_index(job, lambda s: f"ops.deploy --stack {stack} --yes" in s.get("run", ""))
+        keep = step_index(job, lambda s: "aws s3 cp" in s.get("run", ""))
+        assert deploy < keep and job["steps"][keep]["if"] == "always()"
     wf = load(ROOT / ".github/workflows/deploy-stg.yml")
     assert wf["on"] == {"push": {"branches": ["main"]}}
-    assert wf["concurrency"] == {"group": "deploy-stg", "cancel-in-progress": False}
-    job = wf["jobs"]["up"]
-    assert job["environment"] == "stg"
-    up = job["steps"][step_index(job, lambda s: s.get("with", {}).get("command") == "up")]
-    assert up["with"]["stack-name"] == "stg"
-    assert up["with"]["message"] == "${{ github.sha }} ${{ steps.meta.outputs.pr }}"
 
 
-def test_prod_deploy_is_gated_exported_and_health_checked():
+def test_prod_is_checked_then_planned_then_applied_behind_its_environment():
     wf = load(ROOT / ".github/workflows/deploy-prod.yml")
     assert set(wf["on"]) == {"push", "workflow_dispatch"}
     assert wf["on"]["push"] == {"tags": ["v*.*.*"]}
-    assert wf["concurrency"] == {"group": "deploy-prod", "cancel-in-progress": False}
-    job = wf["jobs"]["up"]
-    assert job["environment"] == "prod"
-    export = step_index(job, lambda s: "pulumi stack export --stack prod" in s.get("run", ""))
-    keep = step_index(job, lambda s: s.get("uses", "").startswith("actions/upload-artifact@"))
-    up = step_index(job, lambda s: s.get("with", {}).get("command") == "up")
-    gate = step_index(job, lambda s: "ops.health_gate --stack prod" in s.get("run", ""))
-    check = step_index(job, lambda s: "ops.release_check" in s.get("run", ""))
-    assert check < export < keep < up < gate
-    assert "--show-secrets" not in job["steps"][export]["run"]
-    assert job["steps"][keep]["with"]["if-no-files-found"] == "error"
+    jobs = wf["jobs"]
+    check = "\n".join(s.get("run", "") for s in jobs["release-check"]["steps"])
+    assert "ops.release_check --stack prod" in check and "merge-base --is-ancestor" in check
+    assert "deploy-stg.yml/runs?head_sha=" in check
+    assert jobs["plan"]["needs"] == "release-check" and jobs["apply"]["needs"] == "plan"
+    assert jobs["plan"]["environment"] == "prod-preview" and jobs["apply"]["environment"] == "prod"
+    (plan,) = [s for s in jobs["plan"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    assert plan["with"]["command"] == "preview" and plan["with"]["comment-on-summary"] is True
+    assert plan["with"]["diff"] is True
 
 
-def test_drift_check_refreshes_and_expects_no_changes():
-    wf = load(ROOT / ".github/workflows/drift.yml")
-    assert "schedule" in wf["on"]
-    job = wf["jobs"]["drift"]
-    assert job["strategy"]["matrix"]["stack"] == ["stg", "prod"]
-    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
-    assert pulumi["with"]["command"] == "preview"
-    assert pulumi["with"]["refresh"] is True and pulumi["with"]["expect-no-changes"] is True
+def test_drift_checks_the_deployed_commit_and_reports_one_issue_per_stack():
+    jobs = jobs_of("drift.yml")
+    drift, report = jobs["drift"], jobs["report"]
+    assert drift["strategy"]["matrix"]["stack"] == ["stg", "prod"]
+    runs = "\n".join(s.get("run", "") for s in drift["steps"])
+    assert "ops.drift deployed-commit" in runs and "ops.drift check" in runs
+    assert drift["permissions"] == {"contents": "read"}  # no issue rights where credentials are
+    assert report["permissions"] == {"issues": "write"} and "environment" not in report
+    assert "gh issue create" in report["steps"][-1]["run"]
 
 
 # --- ops scripts -------------------------------------------------------------------------------
