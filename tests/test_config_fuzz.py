@@ -188,8 +188,8 @@ def valid_configs(draw) -> tuple[str, dict]:
     return env, cfg
 
 
-# each example evaluates the whole program (~80 resources): 12 keep the suite under a minute
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# each example evaluates the whole program (~80 resources): 8 keep the suite under a minute
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_configs())
 def test_valid_generated_configs_evaluate(case):
     env, cfg = case

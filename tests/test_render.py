@@ -263,8 +263,10 @@ def test_policy_rules_run_on_chart_children_as_a_preview_would():
 # --- the command -------------------------------------------------------------------------------
 
 
-def test_render_command_writes_one_file_per_object_and_diffs(tmp_path, capsys):
+def test_render_command_writes_one_file_per_object_and_diffs(tmp_path, capsys, monkeypatch):
     stg = _rendered("stg")
+    # the render itself is tested above; here: what the command writes, prints and compares
+    monkeypatch.setattr(render, "render_stack", lambda stack: stg)
     # an earlier render with one object changed, one missing and one extra
     before = dict(stg.files())
     before["cluster-services/cert-manager/Deployment.cert-manager.yaml"] = "old: 1\n"
