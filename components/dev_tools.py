@@ -19,7 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import gitops, openbao, secret_paths, values
+from components import alerts, gitops, monitors, openbao, secret_paths, values
 from components.cluster_services import ClusterServicesRefs
 from components.config import DevToolsConfig, PlatformConfig, StackSecrets
 from components.kube import TierKit, protected, run_once_job
@@ -64,6 +64,7 @@ class DevTools(pulumi.ComponentResource):
         # with the shamir seal nothing initialises OpenBao during `up`: do not wait for stores
         # that can only become Ready after people have initialised it
         self._external_secrets(environments, cfg.production, tools.openbao.seal == "static")
+        self._observability(cfg.gitops.argocd_namespace, cfg.ingress.controller == "traefik")
         self.bootstrap: list[pulumi.Resource] = []
         if tools.openbao.seal == "static":  # OpenBao initialised itself: the Job can log in
             self._harbor_bootstrap(environments, cfg.fqdn(tools.harbor.host), tools)
@@ -394,4 +395,30 @@ class DevTools(pulumi.ComponentResource):
                     parent=self, depends_on=[self.harbor, self.openbao, account, script]
                 ),
             )
+        )
+
+    def _observability(self, argocd_namespace: str, traefik: bool) -> None:
+        """The platform's scrape targets and alert rules, once the Prometheus Operator's CRDs
+        (kube-prometheus-stack) exist; no chart waits for them."""
+        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[self.monitoring])
+        self.monitors = [
+            k8s.apiextensions.CustomResource(
+                f"{target.name}-{target.kind.lower()}",
+                api_version="monitoring.coreos.com/v1",
+                kind=target.kind,
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=target.name, namespace=target.namespace),
+                spec=target.spec(),
+                opts=after_crds,
+            )
+            for target in monitors.scrape_targets(argocd_namespace, traefik)
+        ]
+        self.alert_rules = k8s.apiextensions.CustomResource(
+            "platform-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="platform-alerts", namespace=self.monitoring_namespace.metadata.name
+            ),
+            spec={"groups": alerts.platform_rule_groups()},
+            opts=after_crds,
         )

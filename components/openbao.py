@@ -124,6 +124,15 @@ def server_config(
         f"  address = {_hcl(listen)}\n"
         f"  cluster_address = {_hcl(cluster_listen)}\n"
         "  tls_disable = true\n"
+        # Prometheus scrapes /v1/sys/metrics without a token (metrics carry no secrets)
+        "  telemetry {\n"
+        "    unauthenticated_metrics_access = true\n"
+        "  }\n"
+        "}\n",
+        # gauges named vault_core_unsealed etc. (not per host), kept for Prometheus' scrapes
+        "telemetry {\n"
+        "  disable_hostname = true\n"
+        '  prometheus_retention_time = "24h"\n'
         "}\n",
         'storage "raft" {\n'
         f"  path = {_hcl(storage_path)}\n"

@@ -162,6 +162,7 @@ def argocd_values(
         "server": {
             "replicas": argocd.replicas,
             "resources": _requests("50m", "128Mi", "512Mi"),
+            "metrics": {"enabled": True},
             "ingress": {
                 "enabled": True,
                 "ingressClassName": names.ingress_class,
@@ -173,8 +174,13 @@ def argocd_values(
         "repoServer": {
             "replicas": argocd.replicas,
             "resources": _requests("50m", "256Mi", "1Gi"),
+            "metrics": {"enabled": True},
         },
-        "controller": {"resources": _requests("250m", "512Mi", "2Gi")},
+        # metrics Services for the platform's ServiceMonitors (components/monitors.py)
+        "controller": {
+            "resources": _requests("250m", "512Mi", "2Gi"),
+            "metrics": {"enabled": True},
+        },
         "applicationSet": {"resources": _requests("20m", "64Mi", "256Mi")},
         "notifications": {"enabled": False},
         "dex": {"enabled": False},
@@ -241,6 +247,8 @@ def harbor_values(
             "registry": {"resources": _requests("100m", "256Mi", "1Gi")},
         },
         "trivy": {"enabled": True, "resources": _requests("100m", "512Mi", "1Gi")},
+        # metrics ports on core, registry, jobservice and the exporter (components/monitors.py)
+        "metrics": {"enabled": True},
         # The chart takes the internal database password only as a value (no existingSecret).
         "database": {"type": "internal", "internal": {"password": database_password}},
         "redis": {"type": "internal"},
@@ -277,6 +285,7 @@ def kube_prometheus_stack_values(
                 # pick up ServiceMonitors from every namespace, not only this release's
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
             }
         },
         "alertmanager": {
@@ -375,6 +384,7 @@ def external_secrets_values(replicas: int) -> dict[str, Any]:
     return {
         "installCRDs": True,
         "replicaCount": replicas,
+        "metrics": {"service": {"enabled": True}},
         "leaderElect": replicas > 1,
         "resources": _requests("20m", "64Mi", "256Mi"),
         "webhook": {"replicaCount": replicas, "resources": _requests("10m", "32Mi", "128Mi")},

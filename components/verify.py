@@ -8,6 +8,7 @@
   time (`RUNTIME_OBJECTS`, each with its reason);
 - pod-security: every pod satisfies the Pod Security level its namespace enforces;
 - images: every container image carries a version tag or a digest;
+- monitors: every ServiceMonitor and PodMonitor selects a Service or pod with its port;
 - hooks: every Helm hook a chart renders has the program's compensation named (`HOOKS`);
 - policy: every CrossGuard rule of `policy/rules.py` passes on every object, as a real preview
   would hand the objects to the policy pack.
@@ -350,6 +351,49 @@ TIER_TYPES = {
 }
 
 
+def _scrapeable(obj: Obj, monitor_kind: str) -> tuple[dict[str, str], set[str]] | None:
+    """(labels, port names) of what a monitor of `monitor_kind` can select in `obj`."""
+    if monitor_kind == "ServiceMonitor" and obj.kind == "Service":
+        ports = {p.get("name", "") for p in (obj.body.get("spec") or {}).get("ports") or []}
+        return (obj.body.get("metadata") or {}).get("labels") or {}, ports
+    pod = podsecurity.pod_template(obj.body) if monitor_kind == "PodMonitor" else None
+    if pod is None:
+        return None
+    ports = {
+        port.get("name", "")
+        for container in pod[1].get("containers") or []
+        for port in container.get("ports") or []
+    }
+    return pod[0].get("labels") or {}, ports
+
+
+def monitor_problems(objects: list[Obj]) -> Iterator[str]:
+    """Every ServiceMonitor/PodMonitor selects something in its namespace with the named port."""
+    for monitor in objects:
+        if monitor.group != "monitoring.coreos.com" or monitor.kind not in (
+            "ServiceMonitor", "PodMonitor"
+        ):
+            continue
+        spec = monitor.body.get("spec") or {}
+        if spec.get("namespaceSelector"):
+            continue  # selects across namespaces: not checked here
+        wanted = (spec.get("selector") or {}).get("matchLabels") or {}
+        endpoints = spec.get("endpoints") or spec.get("podMetricsEndpoints") or []
+        ports = {e.get("port") for e in endpoints if e.get("port")}
+        found = [
+            scrapeable
+            for obj in objects
+            if obj.namespace == monitor.namespace
+            and (scrapeable := _scrapeable(obj, monitor.kind)) is not None
+            and wanted.items() <= scrapeable[0].items()
+        ]
+        if not found:
+            yield f"monitors: {monitor.ref} ({monitor.source}) selects nothing"
+        elif not any(ports <= names for _, names in found):
+            yield (f"monitors: {monitor.ref} ({monitor.source}) selects nothing with port(s) "
+                   f"{', '.join(sorted(ports))}")
+
+
 def policy_resource(render: StackRender, obj: Obj) -> rules.Resource:
     """The object as the policy pack sees it in a preview."""
     # the stack part is what the rules read; the type chain is indicative (tier component type)
@@ -377,6 +421,7 @@ def problems(render: StackRender) -> list[str]:
         *reference_problems(objects, prerequisites(render.cfg)),
         *pod_security_problems(objects, namespace_levels(objects)),
         *image_problems(objects),
+        *monitor_problems(objects),
         *hook_problems(render),
         *policy_problems(render),
     ]

@@ -144,7 +144,7 @@ def invalid_configs(draw) -> tuple[str, dict, str]:
     return env, cfg, dotted(path)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(invalid_configs())
 def test_invalid_configs_are_rejected_naming_the_key(case):
     env, cfg, path = case

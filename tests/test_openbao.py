@@ -268,6 +268,20 @@ def test_the_server_unseals_and_initialises_itself(bao: BaoServer) -> None:
     assert _api(bao.addr, "GET", "sys/init")[1] == {"initialized": True}
 
 
+def test_prometheus_scrapes_metrics_without_a_token(bao: BaoServer) -> None:
+    """The alert rules (components/alerts.py) read vault_core_unsealed and vault_core_active."""
+    url = f"{bao.addr}/v1/sys/metrics?format=prometheus"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    assert response.status == 200
+    gauges = {
+        line.split("{")[0].split(" ")[0]: line.rsplit(" ", 1)[1]
+        for line in text.splitlines()
+        if line.startswith(("vault_core_active", "vault_core_unsealed"))
+    }
+    assert gauges == {"vault_core_active": "1", "vault_core_unsealed": "1"}
+
+
 # 2 ------------------------------------------------------------------------------------------------
 
 def test_it_initialised_once_with_the_specified_mounts_auth_policies_and_roles(

@@ -16,7 +16,7 @@ import copy
 
 import pytest
 
-from components import openbao, versions
+from components import alerts, openbao, versions
 from components.config import ConfigError
 from components.evaluate import Recording, is_secret, run_program, stack_config
 from tests.harness import recorded
@@ -191,3 +191,31 @@ def test_the_root_application_waits_for_stores_and_the_bootstrap(stg, prod):
         deps = rec.deps("Application/root-app")
         assert {f"ClusterSecretStore/openbao-{environment}",
                 "Job/harbor-bootstrap", "Chart/external-secrets", "Chart/traefik"} <= deps
+
+
+def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator(stg):
+    monitors = [r for r in stg.resources if r.type.startswith("kubernetes:monitoring.coreos.com")]
+    assert sorted(Recording.label(r) for r in monitors) == [
+        "PodMonitor/traefik-podmonitor",
+        "PrometheusRule/platform-alerts",
+        "ServiceMonitor/argo-cd-servicemonitor",
+        "ServiceMonitor/cert-manager-servicemonitor",
+        "ServiceMonitor/external-secrets-servicemonitor",
+        "ServiceMonitor/fluentd-servicemonitor",
+        "ServiceMonitor/harbor-servicemonitor",
+        "ServiceMonitor/openbao-servicemonitor",
+    ]
+    for r in monitors:  # after the CRDs, and no chart waits for a monitor
+        assert "Chart/kube-prometheus-stack" in stg.deps(Recording.label(r))
+    for chart in stg.by_type(CHART):
+        assert not any(label.endswith("monitor") for label in stg.deps(Recording.label(chart)))
+    rules = stg.one("kubernetes:monitoring.coreos.com/v1:PrometheusRule", "platform-alerts")
+    assert rules.plain("spec") == {"groups": alerts.platform_rule_groups()}
+    openbao_monitor = stg.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+                              "openbao-servicemonitor").plain("spec")
+    assert openbao_monitor["endpoints"] == [{
+        "port": "http", "path": "/v1/sys/metrics", "interval": "30s",
+        "params": {"format": ["prometheus"]},
+    }]
+    kps = stg.one(CHART, "kube-prometheus-stack").plain("values")["prometheus"]["prometheusSpec"]
+    assert kps["ruleSelectorNilUsesHelmValues"] is False

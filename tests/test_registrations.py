@@ -35,7 +35,7 @@ def test_urns_are_the_committed_ones(stack):
 def test_labels_are_kind_and_name_and_unique(stack):
     rec = recorded(stack)
     labels = [Recording.label(r) for r in rec.resources]
-    assert len(labels) == len(set(labels)) == 82
+    assert len(labels) == len(set(labels)) == 90
     assert "Chart/cert-manager" in labels and "Namespace/cert-manager" in labels
     assert rec.named("Job/metallb-webhook-ready").type == "kubernetes:batch/v1:Job"
 

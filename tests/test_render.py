@@ -229,6 +229,31 @@ def test_image_check_rejects_an_unpinned_image():
     ]
 
 
+def test_monitor_check_finds_selectors_and_ports_that_match_nothing():
+    stg = _rendered("stg")
+    scraped = {(o.kind, o.namespace, o.name) for o in stg.objects
+               if o.group == "monitoring.coreos.com" and o.source == "program"}
+    assert scraped == {
+        ("ServiceMonitor", "cert-manager", "cert-manager"), ("ServiceMonitor", "argocd", "argo-cd"),
+        ("ServiceMonitor", "harbor", "harbor"), ("ServiceMonitor", "openbao", "openbao"),
+        ("ServiceMonitor", "logging", "fluentd"),
+        ("ServiceMonitor", "external-secrets", "external-secrets"),
+        ("PodMonitor", "traefik", "traefik"),
+        ("PrometheusRule", "monitoring", "platform-alerts"),
+    }
+    objects = _with(stg, "ServiceMonitor", "harbor",
+                    lambda b: b["spec"]["endpoints"][0].update(port="metrics"))
+    objects = _with(
+        render.StackRender(stg.stack, stg.cfg, stg.recording, stg.releases, objects),
+        "PodMonitor", "traefik",
+        lambda b: b["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/name": "x"}),
+    )
+    assert list(verify.monitor_problems(objects)) == [
+        "monitors: ServiceMonitor harbor/harbor (program) selects nothing with port(s) metrics",
+        "monitors: PodMonitor traefik/traefik (program) selects nothing",
+    ]
+
+
 def test_hook_without_compensation_is_a_problem():
     stg = _rendered("stg")
     extra = render.Hook("argo-cd", "Job", "argo-cd-redis-secret-init", "pre-install")

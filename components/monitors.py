@@ -1,0 +1,78 @@
+"""What Prometheus scrapes: one ServiceMonitor or PodMonitor per tool, as program resources.
+
+The charts' own monitors are left off: a chart installed before kube-prometheus-stack (all of tier
+1, and tier-2 charts racing it) would fail on the missing Prometheus Operator CRDs. DevTools
+creates these after kube-prometheus-stack instead, so no tier waits for another; the charts only
+switch their metrics Services on (components/values.py). Prometheus selects monitors in every
+namespace (`*SelectorNilUsesHelmValues: false`), and the offline render checks that each selector
+finds a Service or pod with the named port (components/verify.py).
+
+Not scraped yet: MetalLB 0.16 serves its metrics only over HTTPS with token review
+(`metricshttps`), and csi-driver-nfs exposes no metrics port.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    name: str  # the monitor's name; Prometheus' `job` label is the Service's name
+    namespace: str
+    kind: Literal["ServiceMonitor", "PodMonitor"]
+    match_labels: dict[str, str]
+    port: str
+    path: str = "/metrics"
+    params: dict[str, list[str]] = field(default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        endpoint: dict[str, Any] = {"port": self.port, "path": self.path, "interval": "30s"}
+        if self.params:
+            endpoint["params"] = self.params
+        key = "endpoints" if self.kind == "ServiceMonitor" else "podMetricsEndpoints"
+        return {"selector": {"matchLabels": self.match_labels}, key: [endpoint]}
+
+
+def scrape_targets(argocd_namespace: str, traefik: bool) -> list[ScrapeTarget]:
+    """Every tool Prometheus scrapes (Traefik only when the stack installs it)."""
+    targets = [
+        ScrapeTarget(
+            "cert-manager", "cert-manager", "ServiceMonitor",
+            {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"},
+            "http-metrics",
+        ),
+        # the application controller, server and repo server metrics Services
+        ScrapeTarget(
+            "argo-cd", argocd_namespace, "ServiceMonitor",
+            {"app.kubernetes.io/instance": "argo-cd"}, "http-metrics",
+        ),
+        # core, registry, jobservice and the exporter (harbor_up)
+        ScrapeTarget(
+            "harbor", "harbor", "ServiceMonitor",
+            {"app.kubernetes.io/instance": "harbor"}, "http-metrics",
+        ),
+        # every pod, sealed ones included (they answer /v1/sys/metrics without a token)
+        ScrapeTarget(
+            "openbao", "openbao", "ServiceMonitor",
+            {"app.kubernetes.io/instance": "openbao", "openbao-internal": "true"}, "http",
+            path="/v1/sys/metrics", params={"format": ["prometheus"]},
+        ),
+        ScrapeTarget(
+            "fluentd", "logging", "ServiceMonitor", {"app.kubernetes.io/name": "fluentd"},
+            "metrics",
+        ),
+        ScrapeTarget(
+            "external-secrets", "external-secrets", "ServiceMonitor",
+            {"app.kubernetes.io/name": "external-secrets"}, "metrics",
+        ),
+    ]
+    if traefik:
+        targets.append(
+            ScrapeTarget(
+                "traefik", "traefik", "PodMonitor", {"app.kubernetes.io/name": "traefik"},
+                "metrics",
+            )
+        )
+    return targets
