@@ -20,7 +20,6 @@ non-zero when there are any. Ref: ../shared/FACTS.md, "What a kubernetes.helm.sh
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import difflib
 import functools
@@ -348,13 +347,9 @@ def _parse(text: str) -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in docs if isinstance(doc, dict) and doc)
 
 
-def load_documents(text: str) -> list[dict[str, Any]]:
-    return [copy.deepcopy(doc) for doc in _parse(text)]
-
-
 def _shared_documents(text: str) -> list[dict[str, Any]]:
-    """Like load_documents, but each document only shallow-copied with its metadata: the bodies
-    are shared with the cache, so nothing may change them below `metadata`."""
+    """The documents of `text`, each shallow-copied with its metadata: the bodies are shared
+    with the parse cache, so nothing may change them below `metadata`."""
     return [{**doc, "metadata": dict(doc.get("metadata") or {})} for doc in _parse(text)]
 
 

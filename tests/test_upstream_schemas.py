@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from components import values as values_builders
+from components.render import program_object
 from tests.harness import Recording, recorded, unwrap
 from tests.schemas import crd_errors, kubernetes_errors, upstream_json, upstream_yaml
 
@@ -31,15 +32,6 @@ def rec(request) -> Recording:
     return recorded(request.param)
 
 
-def as_object(r) -> dict[str, Any]:
-    """The Kubernetes object a registration describes (Pulumi inputs are the object's fields)."""
-    _, api, kind = r.type.split(":")
-    obj = {k: unwrap(v) for k, v in r.inputs.items()}
-    obj["apiVersion"] = api if "/" in api and not api.startswith("core/") else api.split("/")[-1]
-    obj["kind"] = kind
-    return obj
-
-
 def test_custom_resources_match_upstream_crds(rec):
     custom = [
         r for r in rec.resources if r.custom and r.type.split(":")[1].startswith(CUSTOM_GROUPS)
@@ -48,11 +40,11 @@ def test_custom_resources_match_upstream_crds(rec):
     assert kinds == {"ClusterIssuer", "Issuer", "Certificate", "IPAddressPool", "L2Advertisement",
                      "AppProject", "Application"}
     for r in custom:
-        assert crd_errors(as_object(r)) == [], r.name
+        assert crd_errors(program_object(r)) == [], r.name
 
 
 def test_crd_validation_rejects_an_unknown_field(rec):
-    pool = as_object(rec.one("kubernetes:metallb.io/v1beta1:IPAddressPool", "metallb-pool"))
+    pool = program_object(rec.one("kubernetes:metallb.io/v1beta1:IPAddressPool", "metallb-pool"))
     pool["spec"]["autoassign"] = True
     assert crd_errors(pool) == [
         "spec: Additional properties are not allowed ('autoassign' was unexpected)"
@@ -65,7 +57,7 @@ def test_core_objects_match_kubernetes_strict_schemas(rec):
                                                     "ServiceAccount", "Role", "RoleBinding",
                                                     "ConfigMap"}
     for r in core:
-        assert kubernetes_errors(as_object(r)) == [], r.name
+        assert kubernetes_errors(program_object(r)) == [], r.name
 
 
 def deep_merge(base: dict, override: dict) -> dict:
