@@ -129,15 +129,6 @@ class ClusterServices(pulumi.ComponentResource):
             }
         )
 
-    def _custom_resource(
-        self, name: str, kind: str, api_version: str, metadata: k8s.meta.v1.ObjectMetaArgs,
-        spec: pulumi.Input[dict[str, Any]], depends_on: list[pulumi.Resource],
-    ) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
-            name, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on),
-        )
-
     def _cert_manager(self, cfg: PlatformConfig, secrets: StackSecrets) -> None:
         """cert-manager, its webhook gate, and the two Let's Encrypt ClusterIssuers."""
         kit = self._kit
@@ -157,8 +148,8 @@ class ClusterServices(pulumi.ComponentResource):
                 )
             )
         self.issuers = {
-            server: self._custom_resource(
-                issuer_name(server), "ClusterIssuer", "cert-manager.io/v1",
+            server: kit.custom_resource(
+                issuer_name(server), "cert-manager.io/v1", "ClusterIssuer",
                 k8s.meta.v1.ObjectMetaArgs(name=issuer_name(server)),
                 cluster_issuer_spec(cfg, server), issuer_deps,
             )
@@ -180,12 +171,12 @@ class ClusterServices(pulumi.ComponentResource):
         metadata = k8s.meta.v1.ObjectMetaArgs(
             name=cfg.metallb.pool_name, namespace=self.metallb_namespace.metadata.name
         )
-        self.address_pool = self._custom_resource(
-            "metallb-pool", "IPAddressPool", "metallb.io/v1beta1", metadata,
+        self.address_pool = self._kit.custom_resource(
+            "metallb-pool", "metallb.io/v1beta1", "IPAddressPool", metadata,
             ip_address_pool_spec(cfg), [self.metallb_webhook],
         )
-        self.l2_advertisement = self._custom_resource(
-            "metallb-l2", "L2Advertisement", "metallb.io/v1beta1", metadata,
+        self.l2_advertisement = self._kit.custom_resource(
+            "metallb-l2", "metallb.io/v1beta1", "L2Advertisement", metadata,
             {"ipAddressPools": [object_name(self.address_pool)]}, [self.metallb_webhook],
         )
 

@@ -187,29 +187,24 @@ class DevTools(pulumi.ComponentResource):
         render, i.e. a permanent diff (and logged-out users) with a v4 Chart."""
         token_cert = values.HARBOR_SECRETS["token_cert"]
         namespace = self.harbor_namespace.metadata.name
-        token_issuer = k8s.apiextensions.CustomResource(
-            "harbor-token-issuer",
-            api_version="cert-manager.io/v1",
-            kind="Issuer",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="harbor-token-selfsigned", namespace=namespace
-            ),
-            spec={"selfSigned": {}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=self._cluster.cert_manager_ready),
+        kit = self._kit
+        token_issuer = kit.custom_resource(
+            "harbor-token-issuer", "cert-manager.io/v1", "Issuer",
+            k8s.meta.v1.ObjectMetaArgs(name="harbor-token-selfsigned", namespace=namespace),
+            {"selfSigned": {}},
+            self._cluster.cert_manager_ready,
         )
-        return k8s.apiextensions.CustomResource(
-            "harbor-token-cert",
-            api_version="cert-manager.io/v1",
-            kind="Certificate",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=token_cert, namespace=namespace),
-            spec={
+        return kit.custom_resource(
+            "harbor-token-cert", "cert-manager.io/v1", "Certificate",
+            k8s.meta.v1.ObjectMetaArgs(name=token_cert, namespace=namespace),
+            {
                 "secretName": token_cert,
                 "commonName": "harbor-token-service",
                 "duration": "87600h",
                 "privateKey": {"algorithm": "RSA", "size": 4096, "rotationPolicy": "Never"},
                 "issuerRef": {"name": "harbor-token-selfsigned", "kind": "Issuer"},
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[token_issuer]),
+            [token_issuer],
         )
 
     def _monitoring(self, tools: DevToolsConfig, grafana_host: str) -> None:
@@ -339,21 +334,17 @@ class DevTools(pulumi.ComponentResource):
             openbao.eso_role(environment), self.external_secrets_namespace
         )
         name = secret_paths.secret_store_name(environment)
-        return k8s.apiextensions.CustomResource(
-            name,
-            api_version="external-secrets.io/v1",
-            kind="ClusterSecretStore",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+        return self._kit.custom_resource(
+            name, "external-secrets.io/v1", "ClusterSecretStore",
+            k8s.meta.v1.ObjectMetaArgs(
                 name=name,
                 annotations=(
                     {"pulumi.com/waitFor": "condition=Ready", "pulumi.com/timeoutSeconds": "900"}
                     if await_ready else None
                 ),
             ),
-            spec=values.secret_store_spec(environment, OPENBAO_ADDRESS, EXTERNAL_SECRETS_NAMESPACE),
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self.external_secrets_webhook, self.openbao, identity]
-            ),
+            values.secret_store_spec(environment, OPENBAO_ADDRESS, EXTERNAL_SECRETS_NAMESPACE),
+            [self.external_secrets_webhook, self.openbao, identity],
         )
 
     def _harbor_bootstrap(
@@ -400,25 +391,21 @@ class DevTools(pulumi.ComponentResource):
     def _observability(self, argocd_namespace: str, traefik: bool) -> None:
         """The platform's scrape targets and alert rules, once the Prometheus Operator's CRDs
         (kube-prometheus-stack) exist; no chart waits for them."""
-        after_crds = pulumi.ResourceOptions(parent=self, depends_on=[self.monitoring])
+        after_crds = [self.monitoring]
         self.monitors = [
-            k8s.apiextensions.CustomResource(
-                f"{target.name}-{target.kind.lower()}",
-                api_version="monitoring.coreos.com/v1",
-                kind=target.kind,
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=target.name, namespace=target.namespace),
-                spec=target.spec(),
-                opts=after_crds,
+            self._kit.custom_resource(
+                f"{target.name}-{target.kind.lower()}", "monitoring.coreos.com/v1", target.kind,
+                k8s.meta.v1.ObjectMetaArgs(name=target.name, namespace=target.namespace),
+                target.spec(),
+                after_crds,
             )
             for target in monitors.scrape_targets(argocd_namespace, traefik)
         ]
-        self.alert_rules = k8s.apiextensions.CustomResource(
-            "platform-alerts",
-            api_version="monitoring.coreos.com/v1",
-            kind="PrometheusRule",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
+        self.alert_rules = self._kit.custom_resource(
+            "platform-alerts", "monitoring.coreos.com/v1", "PrometheusRule",
+            k8s.meta.v1.ObjectMetaArgs(
                 name="platform-alerts", namespace=self.monitoring_namespace.metadata.name
             ),
-            spec={"groups": alerts.platform_rule_groups()},
-            opts=after_crds,
+            {"groups": alerts.platform_rule_groups()},
+            after_crds,
         )

@@ -151,6 +151,24 @@ class TierKit:
         dry-run."""
         return WebhookGate(name, ns, *probe, [chart], self.opts)
 
+    def custom_resource(
+        self,
+        name: str,
+        api_version: str,
+        kind: str,
+        metadata: k8s.meta.v1.ObjectMetaArgs,
+        spec: pulumi.Input[Any],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> k8s.apiextensions.CustomResource:
+        """A custom resource of the tier that waits for `depends_on` (its CRD's chart, a
+        webhook gate, what it refers to)."""
+        return k8s.apiextensions.CustomResource(
+            name, api_version=api_version, kind=kind, metadata=metadata, spec=spec,
+            opts=pulumi.ResourceOptions.merge(
+                self.opts, pulumi.ResourceOptions(depends_on=list(depends_on))
+            ),
+        )
+
     def secret(
         self, name: str, ns: k8s.core.v1.Namespace, data: Mapping[str, pulumi.Input[str]]
     ) -> k8s.core.v1.Secret:
