@@ -31,11 +31,11 @@ from typing import Any
 
 import yaml
 
-# --- Thresholds (change here; the promtool fixtures in tests/alerts/ follow the values) ---------
-CERT_EXPIRY_DAYS = 14
-"""A certificate closer than this to its notAfter. cert-manager renews at 2/3 of the lifetime
-(30 days before expiry for Let's Encrypt's 90-day certificates), so at 14 days renewal has been
-failing for more than two weeks."""
+from components.config import AlertThresholds
+
+# --- Timing (change here; the promtool fixtures in tests/alerts/ follow the values) -------------
+# The thresholds a stack may tune (certificate days, volume fill) are `AlertThresholds` in
+# components/config.py (`dev_tools.monitoring.alerts.thresholds`); the fixtures test the defaults.
 CERT_EXPIRY_FOR = "1h"
 """How long a certificate stays under the threshold before the alert fires (a renewal that is
 about to land does not page)."""
@@ -49,14 +49,10 @@ HARBOR_FOR = "5m"
 """A Harbor component down this long (a pod restart takes about a minute)."""
 HARBOR_EXPORTER_FOR = "10m"
 """Harbor's exporter unscraped this long (it only blinds the Harbor alerts)."""
-PVC_FULL_RATIO = 0.85
-"""A volume more than this fraction used..."""
 PVC_FULL_FOR = "10m"
-"""...for this long."""
+"""A volume above `volume_full_percent` this long."""
 PVC_PREDICT_WINDOW = "6h"
 """The history predict_linear extrapolates from."""
-PVC_PREDICT_HOURS = 24
-"""Alert when the extrapolation reaches zero free bytes within this many hours..."""
 PVC_PREDICT_MIN_USED_RATIO = 0.5
 """...and the volume is already more than this fraction used: a fresh volume being filled by a
 one-off copy or restore does not page..."""
@@ -66,6 +62,17 @@ EXTERNAL_SECRET_FOR = "10m"
 """An ExternalSecret not Ready this long (it retries every few seconds, with back-off)."""
 JOB_FAILED_FOR = "5m"
 """A program Job in the Failed condition this long."""
+METALLB_FOR = "5m"
+"""MetalLB without its configuration, or a full address pool, this long."""
+NFS_CONTROLLER_FOR = "10m"
+"""csi-driver-nfs' controller without an available replica this long (a reschedule takes less)."""
+NFS_NODE_FOR = "15m"
+"""A node without a running csi-driver-nfs node plugin this long (a rollout takes less)."""
+METALLB_JOB = 'job="metallb-metrics"'
+"""MetalLB's target: the metrics Service components/monitors.py creates."""
+NFS_CONTROLLER = 'deployment="csi-nfs-controller"'
+NFS_NODE = 'daemonset="csi-nfs-node"'
+"""csi-driver-nfs' workloads (the chart's `controller.name` and `node.name`)."""
 
 SEVERITIES = ("critical", "warning")
 
@@ -118,7 +125,7 @@ def _alert(
     }
 
 
-def _certificates() -> dict[str, Any]:
+def _certificates(thresholds: AlertThresholds) -> dict[str, Any]:
     # Source: cert-manager v1.21 pkg/metrics/certificates.go + metrics.go.
     #   certmanager_certificate_expiration_timestamp_seconds{name, namespace, issuer_name,
     #   issuer_kind, issuer_group} = status.notAfter, 0 until the first issuance (hence `> 0`);
@@ -126,13 +133,14 @@ def _certificates() -> dict[str, Any]:
     #   current one. Scraped through the chart's `prometheus.servicemonitor.enabled`.
     expiry = _object_namespace("certmanager_certificate_expiration_timestamp_seconds > 0")
     not_ready = _object_namespace('certmanager_certificate_ready_status{condition!="True"}')
+    days = thresholds.certificate_expiry_days
     return {
         "name": "plate-certificates",
         "rules": [
             _alert(
                 "CertificateExpiringSoon",
                 f"min by (namespace, name, issuer_kind, issuer_name) (\n  {expiry}\n  - time()\n)"
-                f" < {CERT_EXPIRY_DAYS} * 24 * 3600",
+                f" < {days} * 24 * 3600",
                 CERT_EXPIRY_FOR,
                 "warning",
                 "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires in "
@@ -140,8 +148,8 @@ def _certificates() -> dict[str, Any]:
                 "Certificate {{ $labels.namespace }}/{{ $labels.name }} (issuer "
                 "{{ $labels.issuer_kind }}/{{ $labels.issuer_name }}) expires in "
                 "{{ $value | humanizeDuration }} and cert-manager has not renewed it.",
-                f"""cert-manager renews certificates well before the last {CERT_EXPIRY_DAYS}
-                days, so renewal has been failing for a while; when the certificate expires,
+                f"""cert-manager renews certificates well before the last {days} days, so
+                renewal has been failing for a while; when the certificate expires,
                 clients reject the site. First checks: `kubectl -n <namespace> describe
                 certificate <name>` and the CertificateRequest/Order/Challenge it points at (`cmctl
                 status certificate <name> -n <namespace>` shows the chain), then the cert-manager
@@ -169,6 +177,85 @@ def _certificates() -> dict[str, Any]:
                 ingress is not served, the DNS-01 API token is wrong, or Let's Encrypt rate
                 limits. Fix the cause; cert-manager retries with back-off, `cmctl renew` retries
                 at once.""",
+            ),
+        ],
+    }
+
+
+def _cluster() -> dict[str, Any]:
+    # Source: MetalLB v0.16.1, the chart's templates/prometheusrules.yaml (the same tag):
+    #   metallb_k8s_client_config_loaded_bool (1 once the speaker/controller has loaded its
+    #   configuration), metallb_allocator_addresses_in_use_total and
+    #   metallb_allocator_addresses_total{pool}. Scraped over HTTPS through the monitor
+    #   components/monitors.py adds.
+    # csi-driver-nfs serves no metrics: its workloads are watched through kube-state-metrics 2.20
+    #   (kube_deployment_status_replicas_available, kube_daemonset_status_number_unavailable).
+    return {
+        "name": "plate-cluster",
+        "rules": [
+            _alert(
+                "MetalLBConfigNotLoaded",
+                "max by (namespace, pod) (\n  metallb_k8s_client_config_loaded_bool"
+                f"{{{METALLB_JOB}}}\n) == 0",
+                METALLB_FOR,
+                "warning",
+                "MetalLB on {{ $labels.pod }} has not loaded its configuration",
+                "MetalLB pod {{ $labels.namespace }}/{{ $labels.pod }} has run without a loaded "
+                "configuration for more than " + METALLB_FOR + ".",
+                """Without its configuration a speaker announces nothing and the controller
+                assigns no addresses, so LoadBalancer Services (the ingress address among them)
+                may become unreachable from this node. First checks: `kubectl -n metallb-system
+                logs <pod>` (the configuration error), `kubectl -n metallb-system get
+                ipaddresspools,l2advertisements -o yaml`, and whether the webhook rejected a
+                change. Fix the IPAddressPool or L2Advertisement (the stack's `metallb` section)
+                and `pulumi up`; the pods reload by themselves.""",
+            ),
+            _alert(
+                "MetalLBAddressPoolExhausted",
+                "max by (pool) (metallb_allocator_addresses_in_use_total)\n"
+                ">= on (pool)\nmax by (pool) (metallb_allocator_addresses_total)",
+                METALLB_FOR,
+                "warning",
+                "MetalLB address pool {{ $labels.pool }} is exhausted",
+                "Every address of MetalLB pool {{ $labels.pool }} has been in use for more than "
+                + METALLB_FOR + ": new LoadBalancer Services stay pending.",
+                """Existing Services keep their addresses, but a new LoadBalancer Service gets
+                none. First checks: `kubectl get svc -A --field-selector spec.type=LoadBalancer`
+                for Services that should be ClusterIP behind the ingress instead. Fix: delete or
+                convert the strays, or add a range to the stack's `metallb.addresses` and `pulumi
+                up`.""",
+            ),
+            _alert(
+                "NfsProvisionerUnavailable",
+                "max by (namespace, deployment) (\n  kube_deployment_status_replicas_available"
+                f"{{{NFS_CONTROLLER}}}\n) == 0",
+                NFS_CONTROLLER_FOR,
+                "critical",
+                "The NFS provisioner has no available replica",
+                "csi-driver-nfs' controller ({{ $labels.namespace }}/{{ $labels.deployment }}) has "
+                "had no available replica for more than " + NFS_CONTROLLER_FOR + ".",
+                """No new NFS volume can be provisioned or deleted: every new PersistentVolumeClaim
+                of the platform's storage class stays Pending, so new stateful pods do not start.
+                Volumes that exist stay mounted. First checks: `kubectl -n <namespace> get pods -l
+                app=csi-nfs-controller`, their events and the logs of the `nfs` and
+                `csi-provisioner` containers; a controller that cannot mount the export points at
+                the NFS server or its exports. Fix the cause; the Deployment recovers by
+                itself.""",
+            ),
+            _alert(
+                "NfsNodePluginUnavailable",
+                "max by (namespace, daemonset) (\n  kube_daemonset_status_number_unavailable"
+                f"{{{NFS_NODE}}}\n) > 0",
+                NFS_NODE_FOR,
+                "warning",
+                "The NFS node plugin is missing on {{ $value }} node(s)",
+                "csi-driver-nfs' node plugin ({{ $labels.namespace }}/{{ $labels.daemonset }}) "
+                "has been unavailable on {{ $value }} node(s) for more than " + NFS_NODE_FOR + ".",
+                """Pods scheduled to a node without the node plugin cannot mount NFS volumes and
+                stay ContainerCreating. First checks: `kubectl -n <namespace> get pods -l
+                app=csi-nfs-node -o wide` (which node), the pod's events and logs (NFS client
+                tools, kubelet plugin registration). Fix the node or drain it; the DaemonSet
+                recovers by itself.""",
             ),
         ],
     }
@@ -368,7 +455,7 @@ def _harbor() -> dict[str, Any]:
     }
 
 
-def _storage() -> dict[str, Any]:
+def _storage(thresholds: AlertThresholds) -> dict[str, Any]:
     # Source: the kubelet's volume stats (pkg/kubelet/metrics/collectors/volume_stats.go):
     #   kubelet_volume_stats_{capacity,available,used}_bytes{namespace, persistentvolumeclaim},
     #   scraped by kube-prometheus-stack's kubelet ServiceMonitor (honorLabels: true). The kubelet
@@ -378,6 +465,8 @@ def _storage() -> dict[str, Any]:
     def per_claim(expr: str) -> str:
         return f"max by (namespace, persistentvolumeclaim) (\n  {expr}\n)"
 
+    full = thresholds.volume_full_percent / 100
+    hours = thresholds.volume_full_within_hours
     used_ratio = per_claim("kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes")
     nfs_note = """NFS volumes (csi-driver-nfs) report the whole export: every claim on the same
     export shows the same numbers and fills up together - free space on the NFS server, not
@@ -387,14 +476,14 @@ def _storage() -> dict[str, Any]:
         "rules": [
             _alert(
                 "PersistentVolumeClaimAlmostFull",
-                f"{used_ratio} > {PVC_FULL_RATIO}",
+                f"{used_ratio} > {full}",
                 PVC_FULL_FOR,
                 "warning",
                 "Volume {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} is "
                 "{{ $value | humanizePercentage }} full",
                 "PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }}"
                 " is {{ $value | humanizePercentage }} full (threshold "
-                f"{PVC_FULL_RATIO:.0%}).",
+                f"{full:.0%}).",
                 f"""A full volume stops what writes to it (databases refuse writes, the registry
                 refuses pushes, Prometheus stops ingesting). First checks: what fills it (`kubectl
                 -n <namespace> exec` into the pod and `du -sh` the mount), whether retention or
@@ -406,17 +495,17 @@ def _storage() -> dict[str, Any]:
                 "PersistentVolumeClaimFillingUp",
                 per_claim(
                     f"predict_linear(kubelet_volume_stats_available_bytes[{PVC_PREDICT_WINDOW}], "
-                    f"{PVC_PREDICT_HOURS} * 3600)"
+                    f"{hours} * 3600)"
                 )
                 + f" < 0\nand on (namespace, persistentvolumeclaim)\n{used_ratio}"
                 f" > {PVC_PREDICT_MIN_USED_RATIO}",
                 PVC_PREDICT_FOR,
                 "critical",
                 "Volume {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} will be full "
-                f"within {PVC_PREDICT_HOURS}h",
+                f"within {hours}h",
                 "At the rate of the last " + PVC_PREDICT_WINDOW + ", PersistentVolumeClaim "
                 "{{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} runs out of space "
-                f"within {PVC_PREDICT_HOURS} hours.",
+                f"within {hours} hours.",
                 f"""Something writes fast enough to fill this volume within a day: a runaway log,
                 a backup or image push loop, a database that cannot vacuum. First checks: the
                 volume's growth on Grafana's Persistent Volumes dashboard, the writing pod's logs,
@@ -511,14 +600,17 @@ def _jobs() -> dict[str, Any]:
     }
 
 
-def platform_rule_groups() -> list[dict[str, Any]]:
-    """The rule groups of the platform's PrometheusRule (`spec.groups`), in a fixed order."""
+def platform_rule_groups(thresholds: AlertThresholds | None = None) -> list[dict[str, Any]]:
+    """The rule groups of the platform's PrometheusRule (`spec.groups`), in a fixed order;
+    `thresholds` default to the config model's defaults."""
+    thresholds = thresholds or AlertThresholds()
     return [
-        _certificates(),
+        _cluster(),
+        _certificates(thresholds),
         _gitops(),
         _openbao(),
         _harbor(),
-        _storage(),
+        _storage(thresholds),
         _secrets(),
         _jobs(),
     ]
@@ -537,10 +629,10 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_representer)
 
 
-def rules_file() -> str:
+def rules_file(thresholds: AlertThresholds | None = None) -> str:
     """The groups as a Prometheus rules file (`groups:`), as promtool and Prometheus load it."""
     return yaml.dump(
-        {"groups": platform_rule_groups()},
+        {"groups": platform_rule_groups(thresholds)},
         Dumper=_Dumper,
         sort_keys=False,
         width=1_000_000,  # no folding inside {{ ... }} templates

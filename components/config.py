@@ -50,6 +50,12 @@ SECRET_KEYS: dict[str, str] = {
     "gitops_repo_token": "token Argo CD uses to read `gitops.repo_url` when the repo is private",
     "openbao_unseal_key": "OpenBao static unseal key you supply (32 bytes: 64 hex or 44 base64 "
     "characters, no newline); unset, the program generates one",
+    "alertmanager_smtp_password": "password of `dev_tools.monitoring.alerts.email.username` at "
+    "the SMTP relay",
+    "alertmanager_slack_webhook_url": "incoming-webhook URL of `dev_tools.monitoring.alerts.slack` "
+    "(Slack, Mattermost and Rocket.Chat take the same payload)",
+    "alertmanager_webhook_token": "bearer token Alertmanager sends to "
+    "`dev_tools.monitoring.alerts.webhook.url` (optional)",
 }
 
 
@@ -316,6 +322,72 @@ class HarborConfig(_Model):
     """true for one `up` gives the pull and CI push robots new secrets (stored in OpenBao); set it back to false afterwards"""  # noqa: E501
 
 
+Severity = Literal["critical", "warning"]
+Severities = Annotated[list[Severity], Field(min_length=1)]
+_SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
+_HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+_smarthost = _matching(_SMARTHOST, "an SMTP relay as host:port (e.g. 'smtp.example.net:587')")
+_http_url = _matching(_HTTP_URL, "an http(s) URL (e.g. 'https://hooks.example.net/alerts')")
+
+
+def _slack_channel(value: str) -> str:
+    if not re.fullmatch(r"#[a-z0-9][a-z0-9._-]{0,79}", value):
+        raise ValueError(f"{value!r} is not a channel name (e.g. '#platform-alerts')")
+    return value
+
+
+class EmailReceiver(_Model):
+    to: Annotated[list[Email], Field(min_length=1)]
+    """addresses the alerts go to"""
+    sender: Email
+    """the From address"""
+    smarthost: Annotated[str, AfterValidator(_smarthost)]
+    """SMTP relay host:port (STARTTLS required)"""
+    username: str | None = None
+    """SMTP login; its password is the secret `alertmanager_smtp_password`"""
+    severities: Severities = ["critical", "warning"]
+    """which alerts this receiver gets"""
+
+
+class SlackReceiver(_Model):
+    channel: Annotated[str, AfterValidator(_slack_channel)]
+    """channel the alerts are posted to; the webhook URL is the secret `alertmanager_slack_webhook_url`"""  # noqa: E501
+    severities: Severities = ["critical", "warning"]
+    """which alerts this receiver gets"""
+
+
+class WebhookReceiver(_Model):
+    url: Annotated[str, AfterValidator(_http_url)]
+    """endpoint receiving Alertmanager's webhook JSON (a pager, an incident tool); an optional bearer token is the secret `alertmanager_webhook_token`"""  # noqa: E501
+    severities: Severities = ["critical"]
+    """which alerts this receiver gets"""
+
+
+class AlertThresholds(_Model):
+    certificate_expiry_days: Annotated[int, Field(ge=1, le=29)] = 14
+    """CertificateExpiringSoon fires below this many days (cert-manager renews Let's Encrypt certificates 30 days before expiry, so 1-29)"""  # noqa: E501
+    volume_full_percent: Annotated[int, Field(ge=50, le=99)] = 85
+    """PersistentVolumeClaimAlmostFull fires above this use (50-99)"""
+    volume_full_within_hours: Annotated[int, Field(ge=1, le=168)] = 24
+    """PersistentVolumeClaimFillingUp fires when the volume is predicted full within this many hours (1-168)"""  # noqa: E501
+
+
+class AlertsConfig(_Model):
+    email: EmailReceiver | None = None
+    """e-mail receiver"""
+    slack: SlackReceiver | None = None
+    """Slack-compatible incoming webhook receiver"""
+    webhook: WebhookReceiver | None = None
+    """generic webhook receiver"""
+    thresholds: AlertThresholds = AlertThresholds()
+    """the platform alerts' thresholds"""
+
+    def receivers(self) -> dict[str, EmailReceiver | SlackReceiver | WebhookReceiver]:
+        """The configured receivers by kind (email, slack, webhook)."""
+        found = {"email": self.email, "slack": self.slack, "webhook": self.webhook}
+        return {kind: receiver for kind, receiver in found.items() if receiver is not None}
+
+
 class MonitoringConfig(_Model):
     grafana_host: DnsLabel = "grafana"
     """Grafana at <host>.<domain>"""
@@ -329,6 +401,8 @@ class MonitoringConfig(_Model):
     """Alertmanager volume"""
     grafana_storage: Quantity = "5Gi"
     """Grafana volume (dashboards, users)"""
+    alerts: AlertsConfig = AlertsConfig()
+    """where Alertmanager sends alerts (a production stack needs at least one receiver) and the platform alerts' thresholds"""  # noqa: E501
 
 
 class FluentdOutput(_Model):
@@ -462,6 +536,12 @@ def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
                 problems.append(f"{key}: required when the stack owns the cluster_services tier")
     if cfg.owns("dev_tools") and cfg.dev_tools is None:
         problems.append("dev_tools: required when the stack owns the dev_tools tier")
+    if (cfg.production and cfg.owns("dev_tools") and cfg.dev_tools is not None
+            and not cfg.dev_tools.monitoring.alerts.receivers()):
+        problems.append(
+            "dev_tools.monitoring.alerts: a production stack needs at least one receiver "
+            "(email, slack or webhook), or its alerts reach nobody"
+        )
     return problems + _ingress_problems(cfg) + _openbao_problems(cfg)
 
 
@@ -687,11 +767,45 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
         required["fluentd_output_password"] = (
             "dev_tools.fluentd.output.user is set (or remove dev_tools.fluentd.output.user)"
         )
+    alerts = cfg.dev_tools.monitoring.alerts if cfg.dev_tools is not None else None
+    if alerts is not None and alerts.email is not None and alerts.email.username is not None:
+        required["alertmanager_smtp_password"] = (
+            "dev_tools.monitoring.alerts.email.username is set (or remove the username for a "
+            "relay that needs no login)"
+        )
+    if alerts is not None and alerts.slack is not None:
+        required["alertmanager_slack_webhook_url"] = "dev_tools.monitoring.alerts.slack is set"
     return required
 
 
 def secret_conflicts(cfg: PlatformConfig, present: set[str]) -> list[str]:
     """Secrets the configuration cannot use as set."""
+    return _unused_receiver_secrets(cfg, present) + _unseal_key_conflicts(cfg, present)
+
+
+def _unused_receiver_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:
+    """An Alertmanager credential set for a receiver that is not configured (a typo or a left-over:
+    alerts would not go where the operator believes)."""
+    alerts = cfg.dev_tools.monitoring.alerts if cfg.dev_tools else AlertsConfig()
+    used_by = {
+        "alertmanager_smtp_password": (
+            "dev_tools.monitoring.alerts.email.username",
+            alerts.email is not None and alerts.email.username is not None,
+        ),
+        "alertmanager_slack_webhook_url": ("dev_tools.monitoring.alerts.slack", bool(alerts.slack)),
+        "alertmanager_webhook_token": (
+            "dev_tools.monitoring.alerts.webhook", bool(alerts.webhook)
+        ),
+    }
+    return [
+        f"{key}: set, but {setting} is not; set {setting} or remove the secret "
+        f"(`pulumi config rm {key}`)"
+        for key, (setting, used) in used_by.items()
+        if key in present and not used
+    ]
+
+
+def _unseal_key_conflicts(cfg: PlatformConfig, present: set[str]) -> list[str]:
     bao = cfg.dev_tools.openbao if cfg.dev_tools else None
     if "openbao_unseal_key" not in present or bao is None:
         return []

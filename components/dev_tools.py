@@ -19,9 +19,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import alerts, gitops, monitors, openbao, secret_paths, values
+from components import alertmanager, alerts, gitops, monitors, openbao, secret_paths, values
 from components.cluster_services import ClusterServicesRefs
-from components.config import DevToolsConfig, PlatformConfig, StackSecrets
+from components.config import SECRET_KEYS, DevToolsConfig, PlatformConfig, StackSecrets
 from components.kube import TierKit, protected, run_once_job
 
 
@@ -64,7 +64,9 @@ class DevTools(pulumi.ComponentResource):
         # with the shamir seal nothing initialises OpenBao during `up`: do not wait for stores
         # that can only become Ready after people have initialised it
         self._external_secrets(environments, cfg.production, tools.openbao.seal == "static")
-        self._observability(cfg.gitops.argocd_namespace, cfg.ingress.controller == "traefik")
+        self._observability(
+            tools, cfg.gitops.argocd_namespace, cfg.ingress.controller == "traefik"
+        )
         self.bootstrap: list[pulumi.Resource] = []
         if tools.openbao.seal == "static":  # OpenBao initialised itself: the Job can log in
             self._harbor_bootstrap(environments, cfg.fqdn(tools.harbor.host), tools)
@@ -220,13 +222,28 @@ class DevTools(pulumi.ComponentResource):
             self.monitoring_namespace,
             {"admin-user": "admin", "admin-password": self.grafana_admin_password},
         )
+        given = {
+            key: value for key in SECRET_KEYS if (value := self._secrets.get(key)) is not None
+        }
+        receiver_secrets: list[pulumi.Resource] = []
+        if used := alertmanager.secret_keys_used(tools.monitoring.alerts, set(given)):
+            receiver_secrets.append(
+                kit.secret(
+                    alertmanager.RECEIVERS_SECRET,
+                    self.monitoring_namespace,
+                    {alertmanager.SECRET_FILES[key]: given[key] for key in used},
+                )
+            )
         self.monitoring = kit.chart(
             "kube-prometheus-stack",
             self.monitoring_namespace,
             values.kube_prometheus_stack_values(
-                tools.monitoring, grafana_host, self._cluster.names
+                tools.monitoring, grafana_host, self._cluster.names, set(given)
             ),
-            depends_on=[grafana_admin, *self._tls_and_storage, *self._cluster.cert_manager_ready],
+            depends_on=[
+                grafana_admin, *receiver_secrets, *self._tls_and_storage,
+                *self._cluster.cert_manager_ready,
+            ],
         )
 
     def _fluentd(self, tools: DevToolsConfig, environment: str) -> None:
@@ -388,10 +405,30 @@ class DevTools(pulumi.ComponentResource):
             )
         )
 
-    def _observability(self, argocd_namespace: str, traefik: bool) -> None:
+    def _observability(self, tools: DevToolsConfig, argocd_namespace: str, traefik: bool) -> None:
         """The platform's scrape targets and alert rules, once the Prometheus Operator's CRDs
         (kube-prometheus-stack) exist; no chart waits for them."""
         after_crds = [self.monitoring]
+        targets = monitors.scrape_targets(argocd_namespace, traefik)
+        self.metrics_services = [
+            k8s.core.v1.Service(
+                f"{target.name}-service",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=target.name, namespace=target.namespace, labels=target.match_labels
+                ),
+                # headless: the pods matching the monitor's labels, on the named port
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    cluster_ip="None",
+                    selector=target.match_labels,
+                    ports=[k8s.core.v1.ServicePortArgs(
+                        name=target.port, port=target.service_port, target_port=target.port
+                    )],
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for target in targets
+            if target.service_port is not None
+        ]
         self.monitors = [
             self._kit.custom_resource(
                 f"{target.name}-{target.kind.lower()}", "monitoring.coreos.com/v1", target.kind,
@@ -399,13 +436,13 @@ class DevTools(pulumi.ComponentResource):
                 target.spec(),
                 after_crds,
             )
-            for target in monitors.scrape_targets(argocd_namespace, traefik)
+            for target in targets
         ]
         self.alert_rules = self._kit.custom_resource(
             "platform-alerts", "monitoring.coreos.com/v1", "PrometheusRule",
             k8s.meta.v1.ObjectMetaArgs(
                 name="platform-alerts", namespace=self.monitoring_namespace.metadata.name
             ),
-            {"groups": alerts.platform_rule_groups()},
+            {"groups": alerts.platform_rule_groups(tools.monitoring.alerts.thresholds)},
             after_crds,
         )

@@ -7,8 +7,17 @@ switch their metrics Services on (components/values.py). Prometheus selects moni
 namespace (`*SelectorNilUsesHelmValues: false`), and the offline render checks that each selector
 finds a Service or pod with the named port (components/verify.py).
 
-Not scraped yet: MetalLB 0.16 serves its metrics only over HTTPS with token review
-(`metricshttps`), and csi-driver-nfs exposes no metrics port.
+MetalLB 0.16 serves its metrics only over HTTPS (`metricshttps`, a self-signed certificate) and
+authorises each scrape with a TokenReview and a SubjectAccessReview of `get /metrics`, which
+kube-prometheus-stack's Prometheus ClusterRole grants. Its chart creates a metrics Service only
+together with its own ServiceMonitor (which tier 1 cannot have), so the program adds the Service
+(`service_port`), and Prometheus presents its own ServiceAccount token (`token_auth`), as the
+chart's ServiceMonitor does. The certificate is not verified (MetalLB generates it; there is no CA
+to pin): the token goes to the pod IPs Kubernetes lists for the Service, nowhere else.
+
+csi-driver-nfs serves no metrics at all (its 4.x chart runs the CSI sidecars without metrics
+endpoints and offers no value to add them); its volumes are watched through the kubelet's volume
+stats and its workloads through kube-state-metrics (components/alerts.py, plate-cluster).
 """
 
 from __future__ import annotations
@@ -26,18 +35,36 @@ class ScrapeTarget:
     port: str
     path: str = "/metrics"
     params: dict[str, list[str]] = field(default_factory=dict)
+    token_auth: bool = False  # HTTPS with Prometheus' ServiceAccount token (MetalLB)
+    service_port: int | None = None  # the program creates the headless Service `name` for it
 
     def spec(self) -> dict[str, Any]:
         endpoint: dict[str, Any] = {"port": self.port, "path": self.path, "interval": "30s"}
         if self.params:
             endpoint["params"] = self.params
+        if self.token_auth:
+            endpoint |= {
+                "scheme": "https",
+                "bearerTokenFile": SERVICE_ACCOUNT_TOKEN,
+                "tlsConfig": {"insecureSkipVerify": True},
+            }
         key = "endpoints" if self.kind == "ServiceMonitor" else "podMetricsEndpoints"
         return {"selector": {"matchLabels": self.match_labels}, key: [endpoint]}
+
+
+
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def scrape_targets(argocd_namespace: str, traefik: bool) -> list[ScrapeTarget]:
     """Every tool Prometheus scrapes (Traefik only when the stack installs it)."""
     targets = [
+        # controller and speakers (9120: the chart's prometheus.metricsPort)
+        ScrapeTarget(
+            "metallb-metrics", "metallb-system", "ServiceMonitor",
+            {"app.kubernetes.io/name": "metallb", "app.kubernetes.io/instance": "metallb"},
+            "metricshttps", token_auth=True, service_port=9120,
+        ),
         ScrapeTarget(
             "cert-manager", "cert-manager", "ServiceMonitor",
             {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"},

@@ -16,7 +16,7 @@ from typing import Any
 
 import pulumi
 
-from components import openbao, secret_paths
+from components import alertmanager, openbao, secret_paths
 from components.config import (
     ArgoCDConfig,
     FluentdConfig,
@@ -256,8 +256,9 @@ def harbor_values(
 
 
 def kube_prometheus_stack_values(
-    mon: MonitoringConfig, grafana_host: str, names: ClusterNames
+    mon: MonitoringConfig, grafana_host: str, names: ClusterNames, secrets: set[str]
 ) -> dict[str, Any]:
+    """`secrets`: the stack's secret keys that are set (the receivers' credentials among them)."""
     def volume(size: str) -> dict[str, Any]:
         return {
             "volumeClaimTemplate": {
@@ -289,10 +290,15 @@ def kube_prometheus_stack_values(
             }
         },
         "alertmanager": {
+            "config": alertmanager.alertmanager_config(mon.alerts, secrets),
             "alertmanagerSpec": {
                 "storage": volume(mon.alertmanager_storage),
                 "resources": _requests("20m", "64Mi", "256Mi"),
-            }
+                "secrets": (
+                    [alertmanager.RECEIVERS_SECRET]
+                    if alertmanager.secret_keys_used(mon.alerts, secrets) else []
+                ),
+            },
         },
         "grafana": {
             "admin": {

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from components import alerts
+from components.config import AlertThresholds
 
 FIXTURES = Path(__file__).resolve().parent / "alerts"
 GROUPS = {group["name"]: group for group in alerts.platform_rule_groups()}
@@ -97,11 +98,40 @@ def test_promtool_unit_tests_of_the_group_pass(group: str, tmp_path: Path) -> No
 
 MUTATIONS = [
     # (group, text in the rules file, replacement): each must make the group's unit tests fail
-    ("plate-certificates", f"< {alerts.CERT_EXPIRY_DAYS} * 24 * 3600", "< 40 * 24 * 3600"),
+    ("plate-certificates", "< 14 * 24 * 3600", "< 40 * 24 * 3600"),
     ("plate-certificates", "_timestamp_seconds > 0,", "_timestamp_seconds >= 0,"),
-    ("plate-storage", f"> {alerts.PVC_FULL_RATIO}\n", "> 0.95\n"),
+    ("plate-storage", "> 0.85\n", "> 0.95\n"),
     ("plate-jobs", 'kube_job_failed{condition="true"', 'kube_job_failed{condition="false"'),
+    ("plate-cluster", ">= on (pool)", "> on (pool)"),
+    ("plate-cluster", '{job="metallb-metrics"}', ""),
 ]
+
+
+def test_the_stack_thresholds_reach_the_rules(tmp_path: Path) -> None:
+    tuned = AlertThresholds(
+        certificate_expiry_days=7, volume_full_percent=90, volume_full_within_hours=12
+    )
+    groups = {group["name"]: group for group in alerts.platform_rule_groups(tuned)}
+    exprs = {rule["alert"]: rule["expr"] for group in groups.values() for rule in group["rules"]}
+    assert exprs["CertificateExpiringSoon"].endswith(") < 7 * 24 * 3600")
+    assert exprs["PersistentVolumeClaimAlmostFull"].endswith(") > 0.9")
+    assert "predict_linear(kubelet_volume_stats_available_bytes[6h], 12 * 3600)" in exprs[
+        "PersistentVolumeClaimFillingUp"
+    ]
+    # only those three expressions differ from the defaults' ...
+    defaults = {r["alert"]: r["expr"] for g in GROUPS.values() for r in g["rules"]}
+    assert {name for name in exprs if exprs[name] != defaults[name]} == {
+        "CertificateExpiringSoon", "PersistentVolumeClaimAlmostFull",
+        "PersistentVolumeClaimFillingUp",
+    }
+    # ... and the tuned file is still valid for Prometheus
+    path = tmp_path / "rules.yaml"
+    path.write_text(alerts.rules_file(tuned))
+    result = subprocess.run(
+        [_promtool(), "check", "rules", str(path)],
+        capture_output=True, text=True, timeout=PROMTOOL_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(("group", "old", "new"), MUTATIONS)
@@ -118,7 +148,7 @@ def test_a_broken_expression_fails_the_unit_tests(
 def test_one_fixture_per_group() -> None:
     assert sorted(p.name for p in FIXTURES.glob("*.yaml")) == sorted(map(_fixture_name, GROUPS))
     assert list(GROUPS) == [
-        "plate-certificates", "plate-gitops", "plate-openbao", "plate-harbor",
+        "plate-cluster", "plate-certificates", "plate-gitops", "plate-openbao", "plate-harbor",
         "plate-storage", "plate-secrets", "plate-jobs",
     ]
 

@@ -203,6 +203,7 @@ def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator
         "ServiceMonitor/external-secrets-servicemonitor",
         "ServiceMonitor/fluentd-servicemonitor",
         "ServiceMonitor/harbor-servicemonitor",
+        "ServiceMonitor/metallb-metrics-servicemonitor",
         "ServiceMonitor/openbao-servicemonitor",
     ]
     for r in monitors:  # after the CRDs, and no chart waits for a monitor
@@ -217,5 +218,25 @@ def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator
         "port": "http", "path": "/v1/sys/metrics", "interval": "30s",
         "params": {"format": ["prometheus"]},
     }]
+    # MetalLB: HTTPS with Prometheus' own token, through the Service the program adds
+    metallb = stg.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
+                      "metallb-metrics-servicemonitor").plain("spec")
+    labels = {"app.kubernetes.io/name": "metallb", "app.kubernetes.io/instance": "metallb"}
+    assert metallb == {
+        "selector": {"matchLabels": labels},
+        "endpoints": [{
+            "port": "metricshttps", "path": "/metrics", "interval": "30s", "scheme": "https",
+            "bearerTokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token",
+            "tlsConfig": {"insecureSkipVerify": True},
+        }],
+    }
+    service = stg.one("kubernetes:core/v1:Service", "metallb-metrics-service")
+    assert service.plain("metadata") == {
+        "name": "metallb-metrics", "namespace": "metallb-system", "labels": labels,
+    }
+    assert service.plain("spec") == {
+        "clusterIP": "None", "selector": labels,
+        "ports": [{"name": "metricshttps", "port": 9120, "targetPort": "metricshttps"}],
+    }
     kps = stg.one(CHART, "kube-prometheus-stack").plain("values")["prometheus"]["prometheusSpec"]
     assert kps["ruleSelectorNilUsesHelmValues"] is False

@@ -6,7 +6,9 @@ hooks, CrossGuard rules over every rendered child); two renders a second apart a
 object each); the three defects found by rendering stay fixed (Argo CD's admin password mtime,
 MetalLB's FRR-K8s, Fluentd's undefined password variable); CRDs are included and hooks dropped as
 the provider does; the render command writes one file per object atomically, diffs object by
-object, and fails with one line on a missing chart or values a chart's schema rejects.
+object, and fails with one line on a missing chart or values a chart's schema rejects; the
+Alertmanager configuration kube-prometheus-stack renders for prod is the platform's routing, reads
+its credentials from the mounted receivers' Secret and holds none itself.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import base64
 import copy
 import re
 import time
+from typing import Any
 
 import pytest
+import yaml
 
-from components import render, verify
+from components import alertmanager, render, verify
 from components.evaluate import stack_config
 from components.render import Obj, Release, RenderError
 
@@ -234,6 +238,7 @@ def test_monitor_check_finds_selectors_and_ports_that_match_nothing():
     scraped = {(o.kind, o.namespace, o.name) for o in stg.objects
                if o.group == "monitoring.coreos.com" and o.source == "program"}
     assert scraped == {
+        ("ServiceMonitor", "metallb-system", "metallb-metrics"),
         ("ServiceMonitor", "cert-manager", "cert-manager"), ("ServiceMonitor", "argocd", "argo-cd"),
         ("ServiceMonitor", "harbor", "harbor"), ("ServiceMonitor", "openbao", "openbao"),
         ("ServiceMonitor", "logging", "fluentd"),
@@ -248,9 +253,9 @@ def test_monitor_check_finds_selectors_and_ports_that_match_nothing():
         "PodMonitor", "traefik",
         lambda b: b["spec"]["selector"]["matchLabels"].update({"app.kubernetes.io/name": "x"}),
     )
-    assert list(verify.monitor_problems(objects)) == [
-        "monitors: ServiceMonitor harbor/harbor (program) selects nothing with port(s) metrics",
+    assert sorted(verify.monitor_problems(objects)) == [
         "monitors: PodMonitor traefik/traefik (program) selects nothing",
+        "monitors: ServiceMonitor harbor/harbor (program) selects nothing with port(s) metrics",
     ]
 
 
@@ -354,3 +359,39 @@ def test_write_tree_replaces_the_folder_whole(tmp_path):
     render.write_tree({"a/y.yaml": "3\n"}, out)
     assert render.read_tree(out) == {"a/y.yaml": "3\n"}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_the_prod_render_hands_alertmanager_its_routing_and_no_credential() -> None:
+    stack = _rendered("prod")
+    by_ref = {(o.kind, o.namespace, o.name): o for o in stack.objects}
+    rendered = by_ref[("Secret", "monitoring", "alertmanager-kube-prometheus-stack-alertmanager")]
+    text = base64.b64decode(rendered.body["data"]["alertmanager.yaml"]).decode()
+    config = yaml.safe_load(text)
+    expected = alertmanager.alertmanager_config(
+        stack.cfg.dev_tools.monitoring.alerts,  # type: ignore[union-attr]
+        {"alertmanager_smtp_password"},
+    )
+    assert config["route"] == expected["route"]
+    assert config["receivers"] == expected["receivers"]
+    assert "placeholder-" not in text  # the evaluated stack's stand-in secrets
+    # the chart's own inhibition rules and templates are kept
+    assert len(config["inhibit_rules"]) == 4
+    assert config["templates"] == ["/etc/alertmanager/config/*.tmpl"]
+    # the Secret the configuration reads is mounted, and holds exactly what it reads
+    am = by_ref[("Alertmanager", "monitoring", "kube-prometheus-stack-alertmanager")]
+    assert am.body["spec"]["secrets"] == ["alertmanager-receivers"]
+    receivers_secret = by_ref[("Secret", "monitoring", "alertmanager-receivers")]
+    assert set(receivers_secret.body["stringData"]) == {"smtp-password"}
+    assert _file_settings(config) == [f"{alertmanager.SECRETS_DIR}/smtp-password"] * 2
+
+
+def _file_settings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [
+            found
+            for key, value in node.items()
+            for found in ([value] if key.endswith("_file") else _file_settings(value))
+        ]
+    if isinstance(node, list):
+        return [found for item in node for found in _file_settings(item)]
+    return []
