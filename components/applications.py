@@ -18,7 +18,8 @@ from components.kube import object_name, protected
 
 
 class Applications(pulumi.ComponentResource):
-    """AppProjects `plate-<env>` and `plate-<env>-bootstrap`, and the root `plate-<env>-apps`."""
+    """AppProjects `plate-<env>` and `plate-<env>-bootstrap`, Argo CD's `default` project locked,
+    and the root `plate-<env>-apps`."""
 
     def __init__(
         self,
@@ -77,6 +78,21 @@ class Applications(pulumi.ComponentResource):
                 ),
             )
         )
+        # Argo CD creates `default` at start-up (the chart's readiness, in `wait_for`, comes
+        # after it): a server-side-apply patch takes its spec over, forced, since argocd-server
+        # wrote those fields first.
+        self.default_project = k8s.apiextensions.CustomResourcePatch(
+            "default-project-locked",
+            api_version="argoproj.io/v1alpha1",
+            kind="AppProject",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=gitops.DEFAULT_PROJECT,
+                namespace=argocd_ns,
+                annotations={"pulumi.com/patchForce": "true"},
+            ),
+            spec=gitops.LOCKED_DEFAULT_PROJECT_SPEC,
+            opts=critical(wait_for),
+        )
         self.root_app = k8s.apiextensions.CustomResource(
             "root-app",
             api_version="argoproj.io/v1alpha1",
@@ -89,6 +105,9 @@ class Applications(pulumi.ComponentResource):
                 finalizers=[gitops.RESOURCES_FINALIZER],
             ),
             spec=gitops.root_application_spec(cfg),
-            opts=critical([*wait_for, self.apps_project, self.bootstrap_project, *before_root]),
+            opts=critical([
+                *wait_for, self.apps_project, self.bootstrap_project, self.default_project,
+                *before_root,
+            ]),
         )
         self.register_outputs({"root_app": object_name(self.root_app)})

@@ -46,6 +46,8 @@ APP_NAMESPACED_KINDS = (
     ("networking.k8s.io", "Ingress"),
     ("networking.k8s.io", "NetworkPolicy"),
     ("policy", "PodDisruptionBudget"),
+    # the charts' optional ServiceMonitor (metrics.serviceMonitor.enabled)
+    ("monitoring.coreos.com", "ServiceMonitor"),
 )
 
 
@@ -118,6 +120,24 @@ def bootstrap_project_spec(cfg: PlatformConfig) -> dict[str, Any]:
         "clusterResourceWhitelist": [],
         "namespaceResourceWhitelist": [{"group": "argoproj.io", "kind": "Application"}],
     }
+
+
+# Argo CD's own `default` AppProject, locked (Argo CD's project hardening): no source, no
+# destination, every kind denied. Argo CD creates `default` when it is missing and lets any
+# Application that names it (or no project) deploy anything anywhere; a child manifest in git
+# could name it. Both blacklists as well as the empty lists: Argo CD reads an empty namespaced
+# whitelist as "everything" (and older releases an empty cluster whitelist too), and the API
+# server drops empty lists.
+DEFAULT_PROJECT = "default"
+LOCKED_DEFAULT_PROJECT_SPEC: dict[str, Any] = {
+    "description": "locked by the platform: use the plate-<env> projects",
+    "sourceRepos": [],
+    "sourceNamespaces": [],
+    "destinations": [],
+    "clusterResourceWhitelist": [],
+    "clusterResourceBlacklist": [{"group": "*", "kind": "*"}],
+    "namespaceResourceBlacklist": [{"group": "*", "kind": "*"}],
+}
 
 
 def root_application_spec(cfg: PlatformConfig) -> dict[str, Any]:

@@ -237,8 +237,10 @@ def program_object(r: Registered) -> dict[str, Any]:
     """
     _, api, kind = r.type.split(":")
     body = {k: unwrap(v) for k, v in r.inputs.items()}
-    body["apiVersion"] = api.removeprefix("core/")
-    body["kind"] = kind
+    # a `...Patch` resource (server-side apply onto an existing object) names the object's own
+    # apiVersion and kind in its inputs, as every custom resource does
+    body.setdefault("apiVersion", api.removeprefix("core/"))
+    body.setdefault("kind", kind)
     metadata = body.setdefault("metadata", {})
     metadata.setdefault("name", r.name)
     return body

@@ -425,7 +425,8 @@ def test_a_stack_that_owns_only_applications_on_a_shared_cluster():
     rec = run_program("stg", config)
     assert not rec.by_type(CHART)
     assert {r.type for r in rec.resources if r.custom} == {
-        "pulumi:providers:kubernetes", CR["AppProject"], CR["Application"]
+        "pulumi:providers:kubernetes", CR["AppProject"], CR["Application"],
+        "kubernetes:argoproj.io/v1alpha1:AppProjectPatch",  # Argo CD's `default`, locked
     }
     assert rec.named("Application/root-app").plain("spec", "project") == "plate-stg-bootstrap"
 
