@@ -74,6 +74,14 @@ NFS_CONTROLLER = 'deployment="csi-nfs-controller"'
 NFS_NODE = 'daemonset="csi-nfs-node"'
 """csi-driver-nfs' workloads (the chart's `controller.name` and `node.name`)."""
 
+VELERO_FAILED_FOR = "15m"
+"""A schedule whose last backup failed, this long (the next run may fix it: warning)."""
+BACKUP_MAX_AGE_HOURS = 36
+"""No successful backup of a schedule, or OpenBao snapshot, for this many hours: a daily
+schedule missed more than one run."""
+SNAPSHOT_CRONJOB = 'cronjob="openbao-snapshot"'
+"""The raft snapshot CronJob of components/backups.py."""
+
 SEVERITIES = ("critical", "warning")
 
 # Job names: Pulumi auto-names a Job `<resource name>-<7 random characters>`.
@@ -256,6 +264,72 @@ def _cluster() -> dict[str, Any]:
                 app=csi-nfs-node -o wide` (which node), the pod's events and logs (NFS client
                 tools, kubelet plugin registration). Fix the node or drain it; the DaemonSet
                 recovers by itself.""",
+            ),
+        ],
+    }
+
+
+def _backups() -> dict[str, Any]:
+    # Source: Velero v1.18 pkg/metrics/metrics.go, as the pinned chart's (12.1.0) example rules
+    #   use them: velero_backup_last_status{schedule} (1 = the last backup succeeded, 0 = it
+    #   failed), velero_backup_last_successful_timestamp{schedule} (unix seconds). Scraped through
+    #   the monitor components/monitors.py adds. kube-state-metrics 2.20:
+    #   kube_cronjob_status_last_successful_time{namespace, cronjob}.
+    age = f"{BACKUP_MAX_AGE_HOURS} * 3600"
+    return {
+        "name": "plate-backups",
+        "rules": [
+            _alert(
+                "VeleroBackupFailed",
+                'max by (schedule) (velero_backup_last_status{schedule!=""}) == 0',
+                VELERO_FAILED_FOR,
+                "warning",
+                "Velero backup of schedule {{ $labels.schedule }} failed",
+                "The last backup of Velero schedule {{ $labels.schedule }} did not complete.",
+                """A failed backup leaves the newest good copy older than it should be. First
+                checks: `velero backup get` (or `kubectl -n velero get backups.velero.io`) for the
+                failed one, then `velero backup describe <name> --details` and `velero backup
+                logs <name>`; `kubectl -n velero get backupstoragelocations` shows whether the
+                bucket is reachable (Available). Usual causes: expired S3 keys, a full bucket, a
+                node-agent that cannot read a volume (NFS root_squash). Fix the cause; the next
+                scheduled run retries, `velero backup create --from-schedule <schedule>` retries
+                at once.""",
+            ),
+            _alert(
+                "VeleroBackupTooOld",
+                "time() - max by (schedule) (\n  velero_backup_last_successful_timestamp"
+                f'{{schedule!=""}}\n) > {age}',
+                "15m",
+                "critical",
+                "No successful Velero backup of {{ $labels.schedule }} for "
+                "{{ $value | humanizeDuration }}",
+                "Velero schedule {{ $labels.schedule }} last succeeded "
+                "{{ $value | humanizeDuration }} ago (threshold "
+                f"{BACKUP_MAX_AGE_HOURS}h).",
+                """The platform has no recent copy of Harbor, Grafana, Argo CD or the apps'
+                volumes: losing the cluster now loses everything since then. First checks:
+                VeleroBackupFailed, `velero schedule get` (is the schedule there and not paused),
+                the velero Deployment's pods and logs, the BackupStorageLocation's phase. Fix the
+                cause, then take a backup at once with `velero backup create --from-schedule
+                <schedule> --wait`.""",
+            ),
+            _alert(
+                "OpenBaoSnapshotTooOld",
+                "time() - max by (namespace, cronjob) (\n  kube_cronjob_status_last_successful_time"
+                f"{{{SNAPSHOT_CRONJOB}}}\n) > {age}",
+                "15m",
+                "critical",
+                "No OpenBao raft snapshot for {{ $value | humanizeDuration }}",
+                "CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} last succeeded "
+                "{{ $value | humanizeDuration }} ago (threshold "
+                f"{BACKUP_MAX_AGE_HOURS}h).",
+                """Every application secret lives in OpenBao; without a recent snapshot, losing
+                its volumes loses the secrets written since the last one. First checks: `kubectl
+                -n openbao get jobs -l app.kubernetes.io/name=openbao-snapshot` and the failed
+                Job's log (every step logs a line: login, save, verify, prune), OpenBaoSealed and
+                OpenBaoNoActiveNode, and whether the snapshot volume is full. Fix the cause, then
+                `kubectl -n openbao create job --from=cronjob/openbao-snapshot
+                openbao-snapshot-now` takes one at once (docs/operations.md).""",
             ),
         ],
     }
@@ -613,6 +687,7 @@ def platform_rule_groups(thresholds: AlertThresholds | None = None) -> list[dict
         _storage(thresholds),
         _secrets(),
         _jobs(),
+        _backups(),
     ]
 
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import gitops
+from components import gitops, netpol
 from components.config import PlatformConfig, StackSecrets
-from components.kube import object_name, protected
+from components.kube import namespace, network_policies, object_name, protected
 
 
 class Applications(pulumi.ComponentResource):
@@ -30,36 +30,64 @@ class Applications(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("plate:platform:Applications", name, None, opts)
-        argocd_ns = cfg.gitops.argocd_namespace
-        prod = cfg.production
+        self._prod = cfg.production
+        before_root = self._repository_credentials(cfg, secrets, wait_for)
+        before_root += self._apps_namespace(cfg)
+        self._projects(cfg, wait_for)
+        self.root_app = k8s.apiextensions.CustomResource(
+            "root-app",
+            api_version="argoproj.io/v1alpha1",
+            kind="Application",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=gitops.root_app_name(cfg),
+                namespace=cfg.gitops.argocd_namespace,
+                # deleting the root deletes the child Applications and, through their own
+                # finalizers, the workloads; production protects it (see `protected`)
+                finalizers=[gitops.RESOURCES_FINALIZER],
+            ),
+            spec=gitops.root_application_spec(cfg),
+            opts=self._critical([
+                *wait_for, self.apps_project, self.bootstrap_project, self.default_project,
+                *before_root,
+            ]),
+        )
+        self.register_outputs({"root_app": object_name(self.root_app)})
 
-        def critical(depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions.merge(
-                pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)), protected(prod)
-            )
+    def _critical(self, depends_on: Sequence[pulumi.Resource]) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            protected(self._prod),
+        )
 
-        before_root: list[pulumi.Resource] = []
+    def _repository_credentials(
+        self, cfg: PlatformConfig, secrets: StackSecrets, wait_for: Sequence[pulumi.Resource]
+    ) -> list[pulumi.Resource]:
+        """The GitOps repository's token, when the stack has one (a private repository)."""
         token = secrets.get("gitops_repo_token")
-        if token is not None:
-            # Argo CD picks up repository credentials from Secrets with this label.
-            before_root.append(
-                k8s.core.v1.Secret(
-                    "gitops-repo-credentials",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=f"plate-{cfg.environment}-repo",
-                        namespace=argocd_ns,
-                        labels={"argocd.argoproj.io/secret-type": "repository"},
-                    ),
-                    string_data={
-                        "type": "git",
-                        "url": cfg.gitops.repo_url,
-                        "username": "git",
-                        "password": token,
-                    },
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(wait_for)),
-                )
+        if token is None:
+            return []
+        # Argo CD picks up repository credentials from Secrets with this label.
+        return [
+            k8s.core.v1.Secret(
+                "gitops-repo-credentials",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"plate-{cfg.environment}-repo",
+                    namespace=cfg.gitops.argocd_namespace,
+                    labels={"argocd.argoproj.io/secret-type": "repository"},
+                ),
+                string_data={
+                    "type": "git",
+                    "url": cfg.gitops.repo_url,
+                    "username": "git",
+                    "password": token,
+                },
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(wait_for)),
             )
+        ]
 
+    def _projects(self, cfg: PlatformConfig, wait_for: Sequence[pulumi.Resource]) -> None:
+        """The apps and bootstrap AppProjects, and Argo CD's `default` project locked."""
+        argocd_ns = cfg.gitops.argocd_namespace
         self.apps_project, self.bootstrap_project = (
             k8s.apiextensions.CustomResource(
                 resource_name,
@@ -67,7 +95,7 @@ class Applications(pulumi.ComponentResource):
                 kind="AppProject",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=project, namespace=argocd_ns),
                 spec=spec,
-                opts=critical(wait_for),
+                opts=self._critical(wait_for),
             )
             for resource_name, project, spec in (
                 ("apps-project", gitops.project_name(cfg), gitops.apps_project_spec(cfg)),
@@ -91,23 +119,23 @@ class Applications(pulumi.ComponentResource):
                 annotations={"pulumi.com/patchForce": "true"},
             ),
             spec=gitops.LOCKED_DEFAULT_PROJECT_SPEC,
-            opts=critical(wait_for),
+            opts=self._critical(wait_for),
         )
-        self.root_app = k8s.apiextensions.CustomResource(
-            "root-app",
-            api_version="argoproj.io/v1alpha1",
-            kind="Application",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=gitops.root_app_name(cfg),
-                namespace=argocd_ns,
-                # deleting the root deletes the child Applications and, through their own
-                # finalizers, the workloads; production protects it (see `protected`)
-                finalizers=[gitops.RESOURCES_FINALIZER],
+
+    def _apps_namespace(self, cfg: PlatformConfig) -> list[pulumi.Resource]:
+        """plate-<env>, owned here (the children's CreateNamespace finds it), with Pod Security
+        `restricted` and ingress denied but for what components/netpol.py allows; each chart
+        adds the policy of its own pods."""
+        name = gitops.apps_namespace(cfg)
+        self.apps_namespace = namespace(
+            name, "restricted", pulumi.ResourceOptions(parent=self), production=self._prod
+        )
+        policies = network_policies(
+            netpol.network_policies(
+                cfg.gitops.argocd_namespace, cfg.environment,
+                netpol.Peer(cfg.ingress.namespace, cfg.ingress.pod_labels), namespaces={name},
             ),
-            spec=gitops.root_application_spec(cfg),
-            opts=critical([
-                *wait_for, self.apps_project, self.bootstrap_project, self.default_project,
-                *before_root,
-            ]),
+            {name: self.apps_namespace},
+            pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"root_app": object_name(self.root_app)})
+        return [self.apps_namespace, *policies]

@@ -56,6 +56,10 @@ SECRET_KEYS: dict[str, str] = {
     "(Slack, Mattermost and Rocket.Chat take the same payload)",
     "alertmanager_webhook_token": "bearer token Alertmanager sends to "
     "`dev_tools.monitoring.alerts.webhook.url` (optional)",
+    "backup_s3_access_key_id": "access key of `dev_tools.backup.target` (required with it)",
+    "backup_s3_secret_access_key": "secret key of `dev_tools.backup.target` (required with it)",
+    "velero_repository_password": "key of Velero's encrypted file-system backups (generated when "
+    "unset; a cluster restoring them needs the same)",
 }
 
 
@@ -163,6 +167,58 @@ def _date(value: str) -> str:
     return value
 
 
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                      "nov", "dec")),
+    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def _cron_value(text: str, low: int, high: int, names: tuple[str, ...]) -> int:
+    if text.lower() in names:
+        return names.index(text.lower()) + low
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError
+    return int(text)
+
+
+def _cron_field(text: str, low: int, high: int, names: tuple[str, ...]) -> None:
+    for item in text.split(","):
+        span, _, step = item.partition("/")
+        if step and (not step.isdigit() or int(step) < 1):
+            raise ValueError
+        if span == "*":
+            continue
+        first, _, last = span.partition("-")
+        if _cron_value(first, low, high, names) > (
+            _cron_value(last, low, high, names) if last else high
+        ):
+            raise ValueError
+
+
+def _cron(value: str) -> str:
+    """A Kubernetes CronJob / Velero schedule: five fields or a macro such as '@daily'."""
+    hint = "use five fields 'minute hour day-of-month month day-of-week', e.g. '0 3 * * *'"
+    if value in _CRON_MACROS:
+        return value
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(f"{value!r} is not a cron schedule ({hint})")
+    for text, (what, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        try:
+            _cron_field(text, low, high, names)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a cron schedule: {what} {text!r} is not in {low}-{high} "
+                f"({hint})"
+            ) from None
+    return value
+
+
 def _ipv4(value: str) -> str:
     try:
         ipaddress.IPv4Address(value)
@@ -221,6 +277,7 @@ Quantity = Annotated[str, AfterValidator(_quantity)]
 Duration = Annotated[str, AfterValidator(_duration)]
 IPv4Range = Annotated[str, AfterValidator(_ipv4_range)]
 Replicas = Annotated[int, Field(ge=1, le=10)]
+Cron = Annotated[str, AfterValidator(_cron)]
 
 
 class _Model(BaseModel):
@@ -296,6 +353,10 @@ class IngressConfig(_Model):
     """the fixed MetalLB address of Traefik's LoadBalancer Service, inside `metallb.addresses`; DNS records of every host point here (required with traefik)"""  # noqa: E501
     replicas: Replicas = 1
     """Traefik replicas"""
+    namespace: DnsLabel = "traefik"
+    """namespace of the ingress controller's pods (network policies admit them to the tools' UIs; set it with `external`)"""  # noqa: E501
+    pod_labels: dict[str, str] = {"app.kubernetes.io/name": "traefik"}
+    """labels of the ingress controller's pods (network policies admit them; set them with `external`)"""  # noqa: E501
 
 
 class ArgoCDConfig(_Model):
@@ -425,6 +486,15 @@ class FluentdConfig(_Model):
     """the destination of the collected container logs"""
 
 
+class OpenBaoSnapshots(_Model):
+    schedule: Cron = "0 * * * *"
+    """when the raft snapshot Job runs (cron, UTC)"""
+    keep: Annotated[int, Field(ge=1, le=1000)] = 48
+    """how many snapshots stay on the snapshot volume (the oldest are deleted)"""
+    volume_size: Quantity = "5Gi"
+    """snapshot volume (platform storage class, ReadWriteMany); Velero copies it off the cluster"""
+
+
 class OpenBaoConfig(_Model):
     host: DnsLabel = "bao"
     """OpenBao UI and API at <host>.<domain>"""
@@ -438,6 +508,41 @@ class OpenBaoConfig(_Model):
     """name of a Secret (key `key`) in the openbao namespace that you create and keep: the unseal key then never enters Pulumi state"""  # noqa: E501
     environments: list[DnsLabel] = []
     """environments whose secrets this OpenBao serves (plate/<env>/*, one read-only store each); default: this stack's"""  # noqa: E501
+    snapshots: OpenBaoSnapshots = OpenBaoSnapshots()
+    """scheduled raft snapshots by a dedicated snapshot-only identity"""
+
+
+def _bucket(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value) or ".." in value:
+        raise ValueError(f"{value!r} is not an S3 bucket name (3-63 lower-case letters, digits, "
+                         "'.' and '-')")
+    return value
+
+
+class BackupTarget(_Model):
+    bucket: Annotated[str, AfterValidator(_bucket)]
+    """S3 bucket the backups go to; access keys are the secrets `backup_s3_access_key_id` and `backup_s3_secret_access_key`"""  # noqa: E501
+    prefix: DnsLabel | None = None
+    """folder inside the bucket; default: the environment"""
+    url: Annotated[str, AfterValidator(_http_url)] | None = None
+    """S3-compatible endpoint (MinIO, Ceph RGW, Garage...); unset = AWS S3"""
+    region: Annotated[str, Field(min_length=1)] = "us-east-1"
+    """the bucket's region (S3-compatible stores accept any)"""
+    path_style: bool = True
+    """path-style addressing (most S3-compatible stores need it; AWS S3 works with either)"""
+    checksum: bool = True
+    """send CRC32 checksums (set false for stores that reject them: Ceph RGW, Backblaze B2)"""
+
+
+class BackupConfig(_Model):
+    target: BackupTarget | None = None
+    """where Velero writes (production stacks must set it); unset = no cluster backups"""
+    schedule: Cron = "0 3 * * *"
+    """when the daily backup runs (cron, UTC)"""
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 7
+    """how long each backup is kept"""
+    prometheus: bool = False
+    """also back up Prometheus' volume (large; metrics are usually expendable)"""
 
 
 class DevToolsConfig(_Model):
@@ -451,6 +556,8 @@ class DevToolsConfig(_Model):
     """Fluentd log collection (DaemonSet) and forwarding"""
     openbao: OpenBaoConfig = OpenBaoConfig()
     """OpenBao secrets store, raft storage"""
+    backup: BackupConfig = BackupConfig()
+    """Velero: scheduled backups of the tools' objects and volumes to S3"""
 
 
 class GitOpsConfig(_Model):
@@ -537,6 +644,12 @@ def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
     if cfg.owns("dev_tools") and cfg.dev_tools is None:
         problems.append("dev_tools: required when the stack owns the dev_tools tier")
     if (cfg.production and cfg.owns("dev_tools") and cfg.dev_tools is not None
+            and cfg.dev_tools.backup.target is None):
+        problems.append(
+            "dev_tools.backup.target: a production stack needs a backup target (an S3 bucket "
+            "outside the cluster), or losing the cluster loses Harbor, Grafana and Argo CD's state"
+        )
+    if (cfg.production and cfg.owns("dev_tools") and cfg.dev_tools is not None
             and not cfg.dev_tools.monitoring.alerts.receivers()):
         problems.append(
             "dev_tools.monitoring.alerts: a production stack needs at least one receiver "
@@ -547,6 +660,15 @@ def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
 
 def _ingress_problems(cfg: PlatformConfig) -> list[str]:
     ingress = cfg.ingress
+    defaults = IngressConfig()
+    if ingress.controller == "traefik" and (
+        ingress.namespace != defaults.namespace or ingress.pod_labels != defaults.pod_labels
+    ):
+        return ["ingress.namespace/ingress.pod_labels: only for ingress.controller 'external' "
+                "(the platform's Traefik runs in namespace 'traefik'); remove them"]
+    if not ingress.pod_labels:
+        return ["ingress.pod_labels: name at least one label of the controller's pods (an empty "
+                "set would admit every pod of its namespace to the tools)"]
     if ingress.controller != "traefik" or not cfg.owns("cluster_services") or cfg.metallb is None:
         return []
     if ingress.load_balancer_ip is None:
@@ -775,19 +897,26 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
         )
     if alerts is not None and alerts.slack is not None:
         required["alertmanager_slack_webhook_url"] = "dev_tools.monitoring.alerts.slack is set"
+    if cfg.dev_tools is not None and cfg.dev_tools.backup.target is not None:
+        for key in ("backup_s3_access_key_id", "backup_s3_secret_access_key"):
+            required[key] = "dev_tools.backup.target is set"
     return required
 
 
 def secret_conflicts(cfg: PlatformConfig, present: set[str]) -> list[str]:
     """Secrets the configuration cannot use as set."""
-    return _unused_receiver_secrets(cfg, present) + _unseal_key_conflicts(cfg, present)
+    return _unused_secrets(cfg, present) + _unseal_key_conflicts(cfg, present)
 
 
-def _unused_receiver_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:
-    """An Alertmanager credential set for a receiver that is not configured (a typo or a left-over:
-    alerts would not go where the operator believes)."""
+def _unused_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:
+    """A credential set for a receiver or backup target that is not configured (a typo or a
+    left-over: alerts or backups would not go where the operator believes)."""
     alerts = cfg.dev_tools.monitoring.alerts if cfg.dev_tools else AlertsConfig()
+    backup = cfg.dev_tools is not None and cfg.dev_tools.backup.target is not None
     used_by = {
+        **{key: ("dev_tools.backup.target", backup) for key in (
+            "backup_s3_access_key_id", "backup_s3_secret_access_key", "velero_repository_password"
+        )},
         "alertmanager_smtp_password": (
             "dev_tools.monitoring.alerts.email.username",
             alerts.email is not None and alerts.email.username is not None,

@@ -13,16 +13,28 @@ pulumi-random, written into Kubernetes Secrets that the charts reference by name
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import alertmanager, alerts, gitops, monitors, openbao, secret_paths, values
+from components import (
+    alertmanager,
+    alerts,
+    dashboards,
+    gitops,
+    monitors,
+    netpol,
+    openbao,
+    secret_paths,
+    values,
+)
+from components.backups import Backups
 from components.cluster_services import ClusterServicesRefs
 from components.config import SECRET_KEYS, DevToolsConfig, PlatformConfig, StackSecrets
-from components.kube import TierKit, protected, run_once_job
+from components.kube import TierKit, network_policies, protected, run_once_job
 
 
 def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -64,8 +76,24 @@ class DevTools(pulumi.ComponentResource):
         # with the shamir seal nothing initialises OpenBao during `up`: do not wait for stores
         # that can only become Ready after people have initialised it
         self._external_secrets(environments, cfg.production, tools.openbao.seal == "static")
-        self._observability(
-            tools, cfg.gitops.argocd_namespace, cfg.ingress.controller == "traefik"
+        self.backups = Backups(
+            "backups", tools, cfg.environment, secrets, self._kit, self.openbao_namespace,
+            self._cluster.names.storage_class, [self.openbao, *self._cluster.storage_ready],
+            values.velero_backed_up_namespaces(
+                cfg.gitops.argocd_namespace, gitops.apps_namespace(cfg)
+            ),
+            self._repository_password(tools),
+        )
+        self._observability(cfg, tools)
+        argocd_ns = cfg.gitops.argocd_namespace
+        ingress = netpol.Peer(cfg.ingress.namespace, cfg.ingress.pod_labels)
+        self.network_policies = network_policies(
+            netpol.network_policies(
+                argocd_ns, cfg.environment, ingress, namespaces={argocd_ns, "harbor", "openbao"}
+            ),
+            {argocd_ns: self.argocd_namespace, "harbor": self.harbor_namespace,
+             "openbao": self.openbao_namespace},
+            pulumi.ResourceOptions(parent=self),
         )
         self.bootstrap: list[pulumi.Resource] = []
         if tools.openbao.seal == "static":  # OpenBao initialised itself: the Job can log in
@@ -73,6 +101,7 @@ class DevTools(pulumi.ComponentResource):
         self.charts = [
             self.argocd, self.harbor, self.monitoring, self.fluentd, self.openbao,
             self.external_secrets,
+            *([self.backups.velero] if self.backups.velero is not None else []),
         ]
         self.urls = {
             tool: f"https://{cfg.fqdn(host)}"
@@ -91,6 +120,20 @@ class DevTools(pulumi.ComponentResource):
         return random.RandomPassword(
             name, length=length, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
+
+    def _repository_password(self, tools: DevToolsConfig) -> pulumi.Output[str]:
+        """Kopia's repository key for Velero: configured, else generated once and, in
+        production, protected (a new one would make every earlier backup unreadable)."""
+        configured = self._secrets.get("velero_repository_password")
+        if configured is not None or tools.backup.target is None:
+            return configured or pulumi.Output.secret("")
+        generated = random.RandomPassword(
+            "velero-repository-password", length=32, special=False,
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=self), protected(self._kit.production)
+            ),
+        )
+        return pulumi.Output.secret(generated.result)
 
     def _configured_or_generated(self, key: str, name: str) -> pulumi.Output[str]:
         """The stack's secret `key` when set, else a generated password (exported as a secret)."""
@@ -238,7 +281,8 @@ class DevTools(pulumi.ComponentResource):
             "kube-prometheus-stack",
             self.monitoring_namespace,
             values.kube_prometheus_stack_values(
-                tools.monitoring, grafana_host, self._cluster.names, set(given)
+                tools.monitoring, grafana_host, self._cluster.names, set(given),
+                back_up_prometheus=tools.backup.prometheus,
             ),
             depends_on=[
                 grafana_admin, *receiver_secrets, *self._tls_and_storage,
@@ -399,17 +443,21 @@ class DevTools(pulumi.ComponentResource):
                 command=["python", "-I", "/script/harbor_bootstrap.py"],
                 env=[*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()),
                      k8s.core.v1.EnvVarArgs(name="HARBOR_PASSWORD", value_from=admin)],
+                pod_labels=netpol.HARBOR_BOOTSTRAP_POD_LABELS,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=[self.harbor, self.openbao, account, script]
                 ),
             )
         )
 
-    def _observability(self, tools: DevToolsConfig, argocd_namespace: str, traefik: bool) -> None:
+    def _observability(self, cfg: PlatformConfig, tools: DevToolsConfig) -> None:
         """The platform's scrape targets and alert rules, once the Prometheus Operator's CRDs
         (kube-prometheus-stack) exist; no chart waits for them."""
         after_crds = [self.monitoring]
-        targets = monitors.scrape_targets(argocd_namespace, traefik)
+        traefik = cfg.ingress.controller == "traefik"
+        targets = monitors.scrape_targets(
+            cfg.gitops.argocd_namespace, traefik, velero=tools.backup.target is not None
+        )
         self.metrics_services = [
             k8s.core.v1.Service(
                 f"{target.name}-service",
@@ -446,3 +494,24 @@ class DevTools(pulumi.ComponentResource):
             {"groups": alerts.platform_rule_groups(tools.monitoring.alerts.thresholds)},
             after_crds,
         )
+        # Grafana's sidecar loads every ConfigMap with the dashboard label, in any namespace
+        boards = dashboards.dashboards(
+            apps_namespace=gitops.apps_namespace(cfg),
+            argocd_namespace=cfg.gitops.argocd_namespace,
+            storage_class=cfg.storage_class,
+            traefik=traefik,
+            thresholds=tools.monitoring.alerts.thresholds,
+        )
+        self.dashboards = [
+            k8s.core.v1.ConfigMap(
+                f"dashboard-{file_name.removesuffix('.json')}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"dashboard-{file_name.removesuffix('.json')}",
+                    namespace=self.monitoring_namespace.metadata.name,
+                    labels=dashboards.SIDECAR_LABEL,
+                ),
+                data={file_name: json.dumps(board, sort_keys=True)},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for file_name, board in sorted(boards.items())
+        ]

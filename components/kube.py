@@ -106,6 +106,33 @@ def helm_chart(
     )
 
 
+def network_policies(
+    policies: Sequence[dict[str, Any]],
+    namespaces: Mapping[str, k8s.core.v1.Namespace],
+    opts: pulumi.ResourceOptions,
+) -> list[k8s.networking.v1.NetworkPolicy]:
+    """The NetworkPolicy objects of components/netpol.py, each after its namespace, as
+    resources named `<namespace>-<policy>`."""
+    out = []
+    for policy in policies:
+        metadata = policy["metadata"]
+        ns = namespaces[metadata["namespace"]]
+        out.append(
+            k8s.networking.v1.NetworkPolicy(
+                f"{metadata['namespace']}-{metadata['name']}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=metadata["name"],
+                    namespace=ns.metadata.name,
+                    labels=metadata.get("labels"),
+                    annotations=metadata.get("annotations"),
+                ),
+                spec=policy["spec"],
+                opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns])),
+            )
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class TierKit:
     """What every tool method of a tier shares: the tier as parent, the production flag and the
@@ -327,9 +354,11 @@ def restricted_job(
     args: list[str] | None = None,
     command: list[str] | None = None,
     env: Sequence[k8s.core.v1.EnvVarArgs] = (),
+    pod_labels: Mapping[str, str] | None = None,
 ) -> k8s.batch.v1.Job:
     """A one-container Job as `account` under the restricted Pod Security level; `volumes` are
-    (mount path, volume). Pulumi waits for it to complete."""
+    (mount path, volume); `pod_labels` let network policies admit its pod. Pulumi waits for it
+    to complete."""
     return k8s.batch.v1.Job(
         name,
         metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
@@ -337,6 +366,9 @@ def restricted_job(
             backoff_limit=backoff_limit,
             active_deadline_seconds=active_deadline_seconds,
             template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=(
+                    k8s.meta.v1.ObjectMetaArgs(labels=dict(pod_labels)) if pod_labels else None
+                ),
                 spec=k8s.core.v1.PodSpecArgs(
                     service_account_name=account.metadata.name,
                     restart_policy="Never",
@@ -378,6 +410,7 @@ def run_once_job(
     command: list[str],
     env: Sequence[k8s.core.v1.EnvVarArgs],
     opts: pulumi.ResourceOptions,
+    pod_labels: Mapping[str, str] | None = None,
 ) -> k8s.batch.v1.Job:
     """A Job running `command` over a script from `script` (mounted at /script) in the pinned
     Python image. A change to its spec replaces it, i.e. runs it again."""
@@ -394,6 +427,7 @@ def run_once_job(
         volumes=[("/script", script_volume)],
         backoff_limit=4,
         active_deadline_seconds=1200,
+        pod_labels=pod_labels,
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="21m"))
         ),

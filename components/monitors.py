@@ -56,8 +56,10 @@ class ScrapeTarget:
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
-def scrape_targets(argocd_namespace: str, traefik: bool) -> list[ScrapeTarget]:
-    """Every tool Prometheus scrapes (Traefik only when the stack installs it)."""
+def scrape_targets(
+    argocd_namespace: str, traefik: bool, velero: bool = False
+) -> list[ScrapeTarget]:
+    """Every tool Prometheus scrapes (Traefik and Velero only when the stack installs them)."""
     targets = [
         # controller and speakers (9120: the chart's prometheus.metricsPort)
         ScrapeTarget(
@@ -95,6 +97,19 @@ def scrape_targets(argocd_namespace: str, traefik: bool) -> list[ScrapeTarget]:
             {"app.kubernetes.io/name": "external-secrets"}, "metrics",
         ),
     ]
+    if velero:
+        targets += [
+            ScrapeTarget(
+                "velero", "velero", "ServiceMonitor",
+                {"app.kubernetes.io/name": "velero", "app.kubernetes.io/instance": "velero"},
+                "http-monitoring",
+            ),
+            # the node-agent's file-system backups and restores (it has no Service)
+            ScrapeTarget(
+                "velero-node-agent", "velero", "PodMonitor", {"name": "node-agent"},
+                "http-monitoring",
+            ),
+        ]
     if traefik:
         targets.append(
             ScrapeTarget(

@@ -8,9 +8,11 @@ Pure functions that generate the three files the openbao chart runs with:
   32-byte key (64 hex characters, read verbatim: no trailing newline) from a mounted Secret.
 * `init_config` - the `initialize` stanza (one pod only, see below): kv-v2 mounts for the app and
   platform secrets, Kubernetes auth, and the policies and roles of External Secrets (one per
-  environment), the Harbor bootstrap Job and the people who run the platform. OpenBao runs it
-  once, on an empty storage, as the root token it then revokes: no root token and no recovery key
-  ever exist, people log in with a ServiceAccount token of `platform-admin`.
+  environment), the Harbor bootstrap Job, the raft snapshot CronJob
+  (components/openbao_snapshot.py) and the people who run the platform. OpenBao runs it once, on
+  an empty storage, as the root token it then revokes: no root token and no recovery key ever
+  exist, people log in with a ServiceAccount token of `platform-admin`. A cluster initialised
+  before the snapshot identity existed gets it from `snapshot_identity_commands`.
 * `init_selector_script` - a POSIX sh script whose output the chart pastes into the server's
   command line (`server.extraArgs = "$(sh <path>)"`): it adds `-config=<init file>` only on pod 0,
   only when that pod has no raft data yet and no peer answers as initialised. A node carrying
@@ -46,10 +48,17 @@ AUDIT_DEVICE_PATH = "stdout"
 ESO_ROLE_PREFIX = "eso-"  # policy, role and ServiceAccount eso-<env>
 HARBOR_BOOTSTRAP = "harbor-bootstrap"  # policy, role and ServiceAccount of the bootstrap Job
 PLATFORM_ADMIN = "platform-admin"  # policy, role and ServiceAccount people log in with
+# the raft snapshot CronJob (components/openbao_snapshot.py): its policy may only read a snapshot
+SNAPSHOT_POLICY = "raft-snapshot"
+SNAPSHOT_ROLE = "raft-snapshot"
+SNAPSHOT_SERVICE_ACCOUNT = "openbao-snapshot"  # in the openbao namespace
+SNAPSHOT_PATH = "sys/storage/raft/snapshot"
 KUBERNETES_AUTH_PATH = "kubernetes"
 ESO_TOKEN_TTL = "10m"
 HARBOR_BOOTSTRAP_TOKEN_TTL = "10m"
 PLATFORM_ADMIN_TOKEN_TTL = "1h"
+# long enough to stream a snapshot (the token is checked when the request starts)
+SNAPSHOT_TOKEN_TTL = "5m"
 
 # words the chart's start-up command rewrites in the server HCL (`sed -Ei "s|WORD|...|g"`)
 CHART_SED_WORDS = ("HOST_IP", "POD_IP", "HOSTNAME", "API_ADDR", "TRANSIT_ADDR", "RAFT_ADDR")
@@ -185,15 +194,46 @@ def _policy_request(name: str, rules: Sequence[tuple[str, Sequence[str]]]) -> st
     return _request(f"policy-{name}", f"sys/policies/acl/{name}", body)
 
 
-def _role_request(name: str, namespace: str, ttl: str) -> str:
-    body = (
-        f"bound_service_account_names = {_hcl_list([name])}\n"
-        f"bound_service_account_namespaces = {_hcl_list([namespace])}\n"
-        f"token_policies = {_hcl_list([name])}\n"
-        f"token_ttl = {_hcl(ttl)}\n"
-        f"token_max_ttl = {_hcl(ttl)}\n"
+def _role_fields(
+    name: str, namespace: str, ttl: str, *, service_account: str | None = None,
+    policy: str | None = None,
+) -> dict[str, str | list[str]]:
+    """A Kubernetes auth role; its ServiceAccount and policy are named like it unless given."""
+    return {
+        "bound_service_account_names": [service_account or name],
+        "bound_service_account_namespaces": [namespace],
+        "token_policies": [policy or name],
+        "token_ttl": ttl,
+        "token_max_ttl": ttl,
+    }
+
+
+def _role_request(name: str, namespace: str, ttl: str, **names: str | None) -> str:
+    body = "".join(
+        f"{key} = {_hcl(value) if isinstance(value, str) else _hcl_list(value)}\n"
+        for key, value in _role_fields(name, namespace, ttl, **names).items()
     )
     return _request(f"role-{name}", f"auth/{KUBERNETES_AUTH_PATH}/role/{name}", body)
+
+
+_SNAPSHOT_RULES = [(SNAPSHOT_PATH, ["read"])]
+
+
+def snapshot_identity_commands(openbao_namespace: str = "openbao") -> str:
+    """The `bao` commands that create the snapshot CronJob's policy and role, exactly as
+    `init_config` does, on a cluster initialised before they existed (self-initialisation runs
+    once, on a new cluster). Run as platform-admin; running them again changes nothing."""
+    _dns_label(openbao_namespace, "namespace")
+    fields = _role_fields(SNAPSHOT_ROLE, openbao_namespace, SNAPSHOT_TOKEN_TTL,
+                          service_account=SNAPSHOT_SERVICE_ACCOUNT, policy=SNAPSHOT_POLICY)
+    args = " ".join(
+        shlex.quote(f"{key}={value if isinstance(value, str) else ','.join(value)}")
+        for key, value in fields.items()
+    )
+    return (
+        f"bao policy write {SNAPSHOT_POLICY} - <<'EOF'\n{_policy_rules(_SNAPSHOT_RULES)}EOF\n"
+        f"bao write auth/{KUBERNETES_AUTH_PATH}/role/{SNAPSHOT_ROLE} {args}\n"
+    )
 
 
 _Rules = list[tuple[str, Sequence[str]]]
@@ -230,6 +270,8 @@ def _policies(envs: Sequence[str]) -> list[str]:
           for env in envs),
         _policy_request(HARBOR_BOOTSTRAP, harbor),
         _policy_request(PLATFORM_ADMIN, [("*", _ALL_CAPABILITIES)]),
+        # a snapshot holds every secret (encrypted by the barrier): taking one is all it may do
+        _policy_request(SNAPSHOT_POLICY, _SNAPSHOT_RULES),
     ]
 
 
@@ -256,7 +298,8 @@ def init_config(
     """The self-initialisation HCL, for pod 0 of a cluster that does not exist yet.
 
     In order: the two kv-v2 mounts, Kubernetes auth and its config, then per role its policy and
-    its Kubernetes auth role (same name for the policy, the role and the ServiceAccount), then
+    its Kubernetes auth role (same name for the policy, the role and the ServiceAccount, except
+    the snapshot CronJob's ServiceAccount `openbao-snapshot` of role `raft-snapshot`), then
     `extra_requests` (HCL `request` blocks, inside the same `initialize` block). Each of `apps`
     gets an empty entry `plate/<env>/<app>` in every environment, so its ExternalSecret resolves
     (and the app's first sync proceeds) before anyone has written a value. The stdout audit
@@ -272,6 +315,8 @@ def init_config(
         *(_role_request(eso_role(env), eso_namespace, ESO_TOKEN_TTL) for env in envs),
         _role_request(HARBOR_BOOTSTRAP, harbor_namespace, HARBOR_BOOTSTRAP_TOKEN_TTL),
         _role_request(PLATFORM_ADMIN, openbao_namespace, PLATFORM_ADMIN_TOKEN_TTL),
+        _role_request(SNAPSHOT_ROLE, openbao_namespace, SNAPSHOT_TOKEN_TTL,
+                      service_account=SNAPSHOT_SERVICE_ACCOUNT, policy=SNAPSHOT_POLICY),
     ]
     requests = [
         _request("mount-apps", f"sys/mounts/{secret_paths.APPS_MOUNT}", kv2),

@@ -16,9 +16,11 @@ from typing import Any
 
 import pulumi
 
-from components import alertmanager, openbao, secret_paths
+from components import alertmanager, openbao, secret_paths, versions
 from components.config import (
     ArgoCDConfig,
+    BackupConfig,
+    BackupTarget,
     FluentdConfig,
     HarborConfig,
     MonitoringConfig,
@@ -141,7 +143,10 @@ def argocd_values(
     argocd: ArgoCDConfig, host: str, names: ClusterNames, admin_password_hash: pulumi.Input[str]
 ) -> dict[str, Any]:
     return {
-        "global": {"domain": host},
+        # the chart's own NetworkPolicies (on by default in 10.x) admit everyone to the server
+        # and every namespace to the metrics ports; policies add up, so components/netpol.py's
+        # table could not restrict anything while they exist
+        "global": {"domain": host, "networkPolicy": {"create": False}},
         # The secret-init Job is a pre-install Helm hook that v4 Charts skip; DevTools creates the
         # `argocd-redis` Secret (key `auth`) from a generated Pulumi secret instead.
         "redisSecretInit": {"enabled": False},
@@ -256,9 +261,15 @@ def harbor_values(
 
 
 def kube_prometheus_stack_values(
-    mon: MonitoringConfig, grafana_host: str, names: ClusterNames, secrets: set[str]
+    mon: MonitoringConfig,
+    grafana_host: str,
+    names: ClusterNames,
+    secrets: set[str],
+    *,
+    back_up_prometheus: bool,
 ) -> dict[str, Any]:
-    """`secrets`: the stack's secret keys that are set (the receivers' credentials among them)."""
+    """`secrets`: the stack's secret keys that are set (the receivers' credentials among them);
+    `back_up_prometheus`: whether Velero copies Prometheus' volume (else it is annotated out)."""
     def volume(size: str) -> dict[str, Any]:
         return {
             "volumeClaimTemplate": {
@@ -287,6 +298,9 @@ def kube_prometheus_stack_values(
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "ruleSelectorNilUsesHelmValues": False,
+                **({} if back_up_prometheus else {"podMetadata": {"annotations": {
+                    "backup.velero.io/backup-volumes-excludes": PROMETHEUS_DB_VOLUME,
+                }}}),
             }
         },
         "alertmanager": {
@@ -473,3 +487,120 @@ def openbao_values(
         selector = f"{openbao.INIT_DIR}/{openbao.SELECTOR_FILE_NAME}"
         server["extraArgs"] = f"$(sh {selector})"
     return {"injector": {"enabled": False}, "server": server, "ui": {"enabled": True}}
+
+
+# --- Velero ------------------------------------------------------------------------------------
+
+VELERO_CREDENTIALS_SECRET = "velero-s3-credentials"  # key `cloud`: an AWS shared-credentials file
+VELERO_REPOSITORY_SECRET = "velero-repo-credentials"  # key `repository-password` (kopia's key)
+VELERO_SNAPSHOT_LABELS = {"app.kubernetes.io/name": "openbao-snapshot"}
+"""What the OpenBao snapshot schedule selects in the openbao namespace: the snapshot volume and
+the pod holding it (never the raft volumes, which come back only through a snapshot)."""
+PROMETHEUS_DB_VOLUME = "prometheus-kube-prometheus-stack-prometheus-db"
+
+
+def velero_backed_up_namespaces(argocd_namespace: str, apps: str) -> list[str]:
+    """The namespaces of the daily backup: the stateful tools and the apps. Not openbao (its own
+    schedule takes only the snapshots), not what the program recreates from its own state."""
+    return sorted({argocd_namespace, "harbor", "monitoring", apps})
+
+
+def velero_values(
+    backup: BackupConfig, environment: str, namespaces: list[str]
+) -> dict[str, Any]:
+    """Velero with file-system backups (kopia, node-agent) of the NFS volumes to S3; no volume
+    snapshots (csi-driver-nfs snapshots are tarballs on the same NFS server)."""
+    assert backup.target is not None  # the chart is installed only with a target
+    ttl = f"{backup.retention_days * 24}h0m0s"
+    return {
+        # Helm hooks a v4 Chart skips stay off; the CRDs come from the chart's crds/ folder
+        "upgradeCRDs": False,
+        "cleanUpCRDs": False,
+        "kubectl": {"image": {"tag": versions.KUBECTL_IMAGE.rsplit(":", 1)[1]}},
+        "initContainers": [{
+            "name": "velero-plugin-for-aws",
+            "image": versions.VELERO_AWS_PLUGIN_IMAGE,
+            "imagePullPolicy": "IfNotPresent",
+            "volumeMounts": [{"mountPath": "/target", "name": "plugins"}],
+        }],
+        "credentials": {"useSecret": True, "existingSecret": VELERO_CREDENTIALS_SECRET},
+        "backupsEnabled": True,
+        "snapshotsEnabled": False,
+        "deployNodeAgent": True,
+        "configuration": {
+            "backupStorageLocation": [_velero_location(backup.target, environment)],
+            "volumeSnapshotLocation": [],
+            "uploaderType": "kopia",
+            "defaultVolumesToFsBackup": True,
+            "defaultBackupTTL": ttl,
+            "fsBackupTimeout": "4h",
+            "logFormat": "json",
+        },
+        "schedules": _velero_schedules(backup, ttl, namespaces),
+        # the file-system restore helper (an init container of restored pods), pinned
+        "configMaps": {
+            "fs-restore-action-config": {
+                "labels": {
+                    "velero.io/plugin-config": "",
+                    "velero.io/pod-volume-restore": "RestoreItemAction",
+                },
+                "data": {"image": versions.VELERO_IMAGE},
+            },
+        },
+        # metrics on; the program creates the monitors after the Prometheus Operator
+        "metrics": {
+            "enabled": True,
+            "serviceMonitor": {"enabled": False},
+            "nodeAgentPodMonitor": {"enabled": False},
+            "prometheusRule": {"enabled": False},
+        },
+        "resources": _requests("100m", "256Mi", "1Gi"),
+        "nodeAgent": {"resources": _requests("100m", "256Mi", "2Gi")},
+    }
+
+
+def _velero_location(target: BackupTarget, environment: str) -> dict[str, Any]:
+    """The BackupStorageLocation `default`: the stack's S3 bucket, one folder per environment."""
+    config = {
+        "region": target.region,
+        "s3ForcePathStyle": "true" if target.path_style else "false",
+        "checksumAlgorithm": "CRC32" if target.checksum else "",
+    }
+    if target.url is not None:
+        config["s3Url"] = target.url
+    return {
+        "name": "default",
+        "provider": "aws",
+        "bucket": target.bucket,
+        "prefix": target.prefix or environment,
+        "default": True,
+        "config": config,
+    }
+
+
+def _velero_schedules(backup: BackupConfig, ttl: str, namespaces: list[str]) -> dict[str, Any]:
+    """`velero-tools` (the namespaces' objects and volumes) and `velero-openbao-snapshots` (in
+    the openbao namespace only what carries the snapshot labels)."""
+
+    def schedule(template: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "schedule": backup.schedule,
+            # owner references would delete the backups with the Schedule
+            "useOwnerReferencesInBackup": False,
+            "template": {
+                "ttl": ttl,
+                "storageLocation": "default",
+                "snapshotVolumes": False,
+                "defaultVolumesToFsBackup": True,
+                "excludedResources": ["events", "events.events.k8s.io"],
+                **template,
+            },
+        }
+
+    return {
+        "tools": schedule({"includedNamespaces": namespaces}),
+        "openbao-snapshots": schedule({
+            "includedNamespaces": ["openbao"],
+            "labelSelector": {"matchLabels": VELERO_SNAPSHOT_LABELS},
+        }),
+    }

@@ -40,6 +40,7 @@ KUBE_PROMETHEUS_STACK = ChartPin(
 FLUENTD = ChartPin("fluentd", "https://fluent.github.io/helm-charts", "0.6.0")
 OPENBAO = ChartPin("openbao", "https://openbao.github.io/openbao-helm", "0.29.2")
 EXTERNAL_SECRETS = ChartPin("external-secrets", "https://charts.external-secrets.io", "2.9.0")
+VELERO = ChartPin("velero", "https://vmware-tanzu.github.io/helm-charts", "12.1.0")
 
 CHARTS: dict[str, ChartPin] = {
     pin.chart: pin
@@ -54,6 +55,7 @@ CHARTS: dict[str, ChartPin] = {
         FLUENTD,
         OPENBAO,
         EXTERNAL_SECRETS,
+        VELERO,
     )
 }
 
@@ -62,3 +64,10 @@ CHARTS: dict[str, ChartPin] = {
 KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.34.2"
 # The Harbor bootstrap Job runs ops/harbor_bootstrap.py (standard library only) in this image.
 PYTHON_IMAGE = "python:3.13.9-alpine3.22"
+# OpenBao's own image (the chart's appVersion): the raft snapshot CronJob runs its `bao` CLI
+OPENBAO_IMAGE = "quay.io/openbao/openbao:2.6.2"
+# Velero's object-store plugin (an init container of the Velero chart); 1.14.x pairs with Velero
+# 1.18 (the plugin's compatibility table).
+VELERO_AWS_PLUGIN_IMAGE = "docker.io/velero/velero-plugin-for-aws:v1.14.0"
+# Velero's file-system restore helper: the chart's own image (appVersion of chart 12.1.0)
+VELERO_IMAGE = "docker.io/velero/velero:v1.18.1"

@@ -1,11 +1,23 @@
 """The tests' view of the program under Pulumi's mock runtime: see `components.evaluate`.
 
-`recorded(stack)` is the committed stack's evaluation, made once per test process and shared by
-every module that only reads it (an evaluation of ~80 resources costs about a second).
+`recorded(stack)` is the committed stack's evaluation (about a second for ~150 resources).
+
+`rendered(stack)` is the committed stack's offline render (components/render.py). Both are made
+once per test *run*: the first pytest-xdist worker that needs one makes it (a render takes about
+5 s a stack) and leaves a pickle for the others in the run's share folder (tests/conftest.py),
+behind a file lock, so each is made once however the files are spread over the workers. Read
+them, never change them.
 """
 
+import fcntl
 import functools
+import os
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
 
+from components import render
 from components.evaluate import (  # noqa: F401 (re-exported for the test modules)
     ROOT,
     Recording,
@@ -17,7 +29,37 @@ from components.evaluate import (  # noqa: F401 (re-exported for the test module
 )
 
 
+T = TypeVar("T")
+
+
 @functools.cache
 def recorded(stack: str) -> Recording:
-    """The committed stack file's evaluation with placeholder secrets. Read it, never change it."""
-    return run_program(stack)
+    """The committed stack file's evaluation with placeholder secrets, shared by the workers of
+    one run like `rendered`. Read it, never change it."""
+    return _shared(f"recorded-{stack}", lambda: run_program(stack))
+
+
+@functools.cache
+def rendered(stack: str) -> render.StackRender:
+    """The committed stack's render, shared by the workers of one run (see the module docstring)."""
+    return _shared(f"rendered-{stack}", lambda: render.render_stack(stack))
+
+
+def _shared(name: str, make: Callable[[], T]) -> T:
+    """`make()`, made by the first worker of this run that asks and pickled for the others
+    (behind a file lock); made in-process without the share folder."""
+    share = os.environ.get("PLATE_TEST_SHARE")  # tests/conftest.py makes it per run
+    if share is None:
+        return make()
+    folder = Path(share)
+    with open(folder / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other workers wait while one makes it
+        cached = folder / f"{name}.pickle"
+        if cached.exists():
+            loaded: T = pickle.loads(cached.read_bytes())
+            return loaded
+        result = make()
+        staging = cached.with_suffix(".partial")
+        staging.write_bytes(pickle.dumps(result))
+        staging.rename(cached)
+        return result

@@ -104,6 +104,8 @@ MUTATIONS = [
     ("plate-jobs", 'kube_job_failed{condition="true"', 'kube_job_failed{condition="false"'),
     ("plate-cluster", ">= on (pool)", "> on (pool)"),
     ("plate-cluster", '{job="metallb-metrics"}', ""),
+    ("plate-backups", "> 36 * 3600", "> 40 * 3600"),
+    ("plate-backups", 'velero_backup_last_status{schedule!=""}', "velero_backup_last_status"),
 ]
 
 
@@ -149,7 +151,7 @@ def test_one_fixture_per_group() -> None:
     assert sorted(p.name for p in FIXTURES.glob("*.yaml")) == sorted(map(_fixture_name, GROUPS))
     assert list(GROUPS) == [
         "plate-cluster", "plate-certificates", "plate-gitops", "plate-openbao", "plate-harbor",
-        "plate-storage", "plate-secrets", "plate-jobs",
+        "plate-storage", "plate-secrets", "plate-jobs", "plate-backups",
     ]
 
 

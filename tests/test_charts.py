@@ -18,7 +18,12 @@ earlier Argo CD sync wave than its workload; Ingresses use the stack's IngressCl
 ClusterIssuer and no controller-specific (nginx) annotation; only (group, kind) pairs the
 AppProject allows are rendered and no two Applications render the same object; a render without
 the environment facts, or with a typo, is rejected by the schema; no values file repeats a stack
-fact; the shared helpers live only in the library chart. Every child Application validates
+fact; the shared helpers live only in the library chart. Each release renders exactly the
+NetworkPolicy expected of it (its pods admit only the ingress controller, its in-cluster callers,
+Prometheus when its ServiceMonitor is on, and the extra rules), off when disabled; the
+ServiceMonitor is absent by default, absent without the `monitoring.coreos.com/v1` API, and
+otherwise exactly as expected (upstream CRD schema, one Service per pod); the schema rejects bad
+policy and monitor values. Every child Application validates
 against the upstream Argo CD CRD, carries the facts computed from the stack file, points at an
 existing chart and value files, and equals what the generator produces.
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import json
 import re
 import shutil
 import tempfile
@@ -38,7 +44,8 @@ import helm_python
 import pytest
 import yaml
 
-from components import gitops, secret_paths
+from components import gitops, kubeschema, netpol, secret_paths, upstream, verify, versions
+from components.render import KUBERNETES_VERSION
 from components.config import PlatformConfig, parse_platform_config, read_stack_file
 from tests.schemas import crd_errors, kubernetes_errors
 from tests.test_upstream_schemas import deep_merge as merged
@@ -424,6 +431,11 @@ def test_no_values_file_repeats_a_stack_fact():
             values = yaml.safe_load(path.read_text())
             if path.name != "values.yaml":
                 assert "global" not in values, path
+            else:
+                # the namespace and pod label of the Traefik that tier 1 installs (a platform
+                # constant, netpol.TRAEFIK; see test_the_charts_peers_are_the_platforms), not the
+                # stack's IngressClass, which happens to share the name
+                values["networkPolicy"].pop("ingressFrom", None)
             strings = leaf_strings(values)
             assert [s for s in strings if s in names or any(h in s for h in hosts)] == [], path
 
@@ -477,6 +489,199 @@ def test_every_values_key_is_documented():
     for app in APPS:
         assert undocumented_keys((chart_dir(app) / "values.yaml").read_text()) == [], app
     assert undocumented_keys("a:\n  # -- doc\n  b: 1\n  c: 2\n") == ["4:c"]
+
+
+# --- network policy and ServiceMonitor ---------------------------------------------------------
+
+MONITORING_API = "monitoring.coreos.com/v1"
+TRAEFIK_PEERS = [{
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}},
+}]
+PROMETHEUS_PEERS = [{
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}]
+# who each release admits by default, on its container port
+DEFAULT_PEERS = {
+    "plate-web": TRAEFIK_PEERS,
+    "plate-api": TRAEFIK_PEERS,
+    "plate-llm": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "plate-api"}}}],
+    "plate-cache": [{"podSelector": {"matchLabels": {"plate.dev/cache-client": "true"}}}],
+}
+CONTAINER_PORTS = {"plate-web": 8080, "plate-api": 8080, "plate-llm": 8000, "plate-cache": 5000}
+METRICS_PORT_NAMES = {"plate-web": "http", "plate-api": "http", "plate-llm": "http",
+                      "plate-cache": "cache"}
+
+
+def render_with_apis(app: str, env: str, values: dict, api_versions: set[str]) -> tuple[dict, ...]:
+    """Like `render`, with the cluster's API list as Argo CD passes it (built-in + `api_versions`);
+    the library's native call (../shared/FACTS.md, "Helm, offline")."""
+    chart = helm_python.Chart.load(str(built_chart(app)))
+    options = {
+        "name": app, "namespace": gitops.apps_namespace(config(env)), "is_install": True,
+        "kube_version": KUBERNETES_VERSION,
+        "api_versions": sorted(kubeschema.builtin_api_versions() | api_versions),
+    }
+    files = json.loads(helm_python._native.call_string(
+        "helm_render", chart._raw(), json.dumps(values), json.dumps(options)
+    ))
+    return tuple(doc for path, text in sorted(files.items()) if path.endswith(".yaml")
+                 for doc in yaml.safe_load_all(text) if doc)
+
+
+def selector_labels(app: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": app, "app.kubernetes.io/instance": app}
+
+
+def rule(peers: list[dict], port: int) -> dict:
+    return {"from": peers, "ports": [{"port": port, "protocol": "TCP"}]}
+
+
+def test_the_default_network_policy_admits_only_the_apps_peers(chart_env):
+    app, env = chart_env
+    (policy,) = of_kind(rendered(app, env), "NetworkPolicy")
+    assert policy["metadata"]["name"] == app
+    assert policy["spec"] == {
+        "podSelector": {"matchLabels": selector_labels(app)},
+        "policyTypes": ["Ingress"],
+        "ingress": [rule(DEFAULT_PEERS[app], CONTAINER_PORTS[app])],
+    }
+    # the policy selects the workload's pods and its port is the container's
+    (workload,) = [o for o in rendered(app, env) if o["kind"] in WORKLOAD_KINDS]
+    pod_labels = workload["spec"]["template"]["metadata"]["labels"]
+    assert netpol.selector_matches(policy["spec"]["podSelector"], pod_labels)
+    ports = [p["containerPort"] for c in pod_spec(workload)["containers"] for p in c["ports"]]
+    assert ports == [CONTAINER_PORTS[app]]
+
+
+def test_the_network_policy_follows_ingress_metrics_and_extra_rules():
+    app, env = "plate-web", "stg"
+    extra = {"from": [{"podSelector": {"matchLabels": {"role": "smoke-test"}}}],
+             "ports": [{"port": "http", "protocol": "TCP"}]}
+    values = merged(argo_values(app, env), {
+        "ingress": {"enabled": False},
+        "metrics": {"serviceMonitor": {"enabled": True}},
+        "networkPolicy": {"clients": [{"podSelector": {"matchLabels": {"role": "bff"}}}],
+                          "extraIngress": [extra]},
+    })
+    (policy,) = of_kind(render(app, env, values), "NetworkPolicy")
+    assert policy["spec"]["ingress"] == [
+        rule([{"podSelector": {"matchLabels": {"role": "bff"}}}], 8080),
+        rule(PROMETHEUS_PEERS, 8080),
+        extra,
+    ]
+    assert kubernetes_errors(policy) == []
+
+
+def test_a_release_with_no_peers_admits_nothing_and_the_policy_can_be_turned_off():
+    app, env = "plate-api", "prod"
+    closed = merged(argo_values(app, env), {"ingress": {"enabled": False}})
+    (policy,) = of_kind(render(app, env, closed), "NetworkPolicy")
+    assert policy["spec"]["ingress"] == []
+    assert kubernetes_errors(policy) == []
+    off = merged(argo_values(app, env), {"networkPolicy": {"enabled": False}})
+    assert of_kind(render(app, env, off), "NetworkPolicy") == []
+
+
+@cache
+def service_monitor_validator():
+    crd_file = (upstream.chart_dir("kube-prometheus-stack", versions.KUBE_PROMETHEUS_STACK.version)
+                / "charts" / "crds" / "crds" / "crd-servicemonitors.yaml")
+    return verify.crd_schema_validator(yaml.safe_load(crd_file.read_text()), "v1")
+
+
+def with_service_monitor(app: str, env: str) -> dict:
+    return merged(argo_values(app, env), {"metrics": {"serviceMonitor": {"enabled": True}}})
+
+
+def test_no_service_monitor_by_default_even_where_the_api_exists(chart_env):
+    app, env = chart_env
+    assert of_kind(render_with_apis(app, env, argo_values(app, env), {MONITORING_API}),
+                   "ServiceMonitor") == []
+
+
+def test_an_enabled_service_monitor_needs_the_prometheus_operator_api(chart_env):
+    app, env = chart_env
+    assert of_kind(render_with_apis(app, env, with_service_monitor(app, env), set()),
+                   "ServiceMonitor") == []
+
+
+def test_the_enabled_service_monitor_scrapes_each_pod_once(chart_env):
+    app, env = chart_env
+    objects = render_with_apis(app, env, with_service_monitor(app, env), {MONITORING_API})
+    (monitor,) = of_kind(objects, "ServiceMonitor")
+    assert monitor["metadata"]["name"] == app
+    assert monitor["spec"] == {
+        "selector": {
+            "matchLabels": selector_labels(app),
+            "matchExpressions": [{"key": "plate.dev/headless", "operator": "DoesNotExist"}],
+        },
+        "endpoints": [{"port": METRICS_PORT_NAMES[app], "path": "/metrics", "interval": "30s"}],
+    }
+    assert verify.validation_errors(service_monitor_validator(), monitor) == []
+    selected = [s for s in of_kind(objects, "Service")
+                if netpol.selector_matches(monitor["spec"]["selector"], s["metadata"]["labels"])]
+    assert [s["metadata"]["name"] for s in selected] == [app]
+    assert METRICS_PORT_NAMES[app] in [p["name"] for p in selected[0]["spec"]["ports"]]
+    # and the release's NetworkPolicy admits Prometheus on the port behind it
+    (policy,) = of_kind(objects, "NetworkPolicy")
+    assert rule(PROMETHEUS_PEERS, CONTAINER_PORTS[app]) in policy["spec"]["ingress"]
+
+
+def test_service_monitor_settings_and_labels():
+    values = merged(argo_values("plate-llm", "prod"), {"metrics": {"serviceMonitor": {
+        "enabled": True, "path": "/v1/metrics", "interval": "1m", "labels": {"team": "ml"},
+    }}})
+    (monitor,) = of_kind(render_with_apis("plate-llm", "prod", values, {MONITORING_API}),
+                         "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["team"] == "ml"
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/v1/metrics",
+                                             "interval": "1m"}]
+
+
+def test_an_enabled_service_monitor_is_a_kind_the_app_project_allows():
+    objects = render_with_apis("plate-web", "stg", with_service_monitor("plate-web", "stg"),
+                               {MONITORING_API})
+    assert {(group_of(o), o["kind"]) for o in objects} <= set(gitops.APP_NAMESPACED_KINDS)
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"networkPolicy": {"enabeld": True}}, "additional properties 'enabeld'"),
+        ({"networkPolicy": {"enabled": "yes"}}, "enabled"),
+        ({"networkPolicy": {"clients": [{}]}}, "clients"),
+        ({"networkPolicy": {"ingressFrom": [{"namespaceSelector": {"matchLabel": {}}}]}},
+         "additional properties 'matchLabel'"),
+        ({"networkPolicy": {"extraIngress": [{"ports": [{"port": 80, "protocl": "TCP"}]}]}},
+         "additional properties 'protocl'"),
+        ({"metrics": {"serviceMonitor": {"port": "metrics"}}}, "port"),
+        ({"metrics": {"serviceMonitor": {"interval": "30 seconds"}}}, "interval"),
+        ({"metrics": {"servicemonitor": {"enabled": True}}}, "additional properties"),
+    ],
+)
+def test_schema_rejects_bad_policy_and_monitor_values(values, fragment):
+    result = helm_python.lint(
+        str(built_chart("plate-web")), merged(argo_values("plate-web", "stg"), values), strict=True
+    )
+    errors = " ".join(result["errors"])
+    assert result["errors"] and fragment in errors, errors
+
+
+def test_the_charts_peers_are_the_platforms():
+    """The defaults name the same Traefik and Prometheus pods as the platform's policies."""
+    for app in APPS:
+        policy = yaml.safe_load((chart_dir(app) / "values.yaml").read_text())["networkPolicy"]
+        assert policy["prometheusFrom"] == [netpol.PROMETHEUS.selector()] == PROMETHEUS_PEERS
+        if app in ("plate-web", "plate-api"):
+            assert policy["ingressFrom"] == [netpol.TRAEFIK.selector()] == TRAEFIK_PEERS
+
+
+def test_charts_without_an_ingress_take_no_ingress_controller_peers():
+    values = merged(argo_values("plate-llm", "stg"), {"networkPolicy": {"ingressFrom": []}})
+    result = helm_python.lint(str(built_chart("plate-llm")), values, strict=True)
+    assert "additional properties 'ingressFrom'" in " ".join(result["errors"])
 
 
 # --- child Applications ------------------------------------------------------------------------

@@ -71,7 +71,10 @@ def test_renovate_finds_every_chart_pin_and_the_kubectl_image():
     assert charts == pins
     images = {f"{d['depName']}:{d['currentValue']}" for d in in_versions
               if d["datasource"] == "docker"}
-    assert images == {versions.KUBECTL_IMAGE, versions.PYTHON_IMAGE}
+    assert images == {
+        versions.KUBECTL_IMAGE, versions.PYTHON_IMAGE, versions.OPENBAO_IMAGE,
+        versions.VELERO_IMAGE, versions.VELERO_AWS_PLUGIN_IMAGE,
+    }
     # the lock moves with the pins (a test elsewhere fails when the two disagree)
     lock = upstream.load_lock()
     in_lock = {(d["depName"], d["registryUrl"], d["currentValue"])

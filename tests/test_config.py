@@ -277,7 +277,8 @@ def test_secrets_must_be_encrypted_top_level_keys():
         "dev_tools: holds a secret value, but only these keys may be secrets: "
         "grafana_admin_password, harbor_admin_password, fluentd_output_password, "
         "cloudflare_api_token, gitops_repo_token, openbao_unseal_key, "
-        "alertmanager_smtp_password, alertmanager_slack_webhook_url, alertmanager_webhook_token",
+        "alertmanager_smtp_password, alertmanager_slack_webhook_url, alertmanager_webhook_token, "
+        "backup_s3_access_key_id, backup_s3_secret_access_key, velero_repository_password",
     ]
 
 

@@ -302,14 +302,17 @@ def test_it_initialised_once_with_the_specified_mounts_auth_policies_and_roles(
         "file", {"file_path": "stdout"})
     policies = _api(bao.addr, "LIST", "sys/policies/acl", admin)[1]["data"]["keys"]
     assert set(policies) == {"default", "root", "eso-stg", "eso-prod", "harbor-bootstrap",
-                             "platform-admin"}
-    expected = {**{f"eso-{env}": ("external-secrets", 600) for env in ENVIRONMENTS},
-                "harbor-bootstrap": ("harbor", 600), "platform-admin": ("openbao", 3600)}
+                             "platform-admin", "raft-snapshot"}
+    # role: (ServiceAccount, namespace, token TTL); the policy is named like the role
+    expected = {**{f"eso-{env}": (f"eso-{env}", "external-secrets", 600) for env in ENVIRONMENTS},
+                "harbor-bootstrap": ("harbor-bootstrap", "harbor", 600),
+                "platform-admin": ("platform-admin", "openbao", 3600),
+                "raft-snapshot": ("openbao-snapshot", "openbao", 300)}
     roles = _api(bao.addr, "LIST", "auth/kubernetes/role", admin)[1]["data"]["keys"]
     assert sorted(roles) == sorted(expected)
-    for role, (namespace, ttl) in expected.items():
+    for role, (account, namespace, ttl) in expected.items():
         data = _api(bao.addr, "GET", f"auth/kubernetes/role/{role}", admin)[1]["data"]
-        assert data["bound_service_account_names"] == [role]
+        assert data["bound_service_account_names"] == [account]
         assert data["bound_service_account_namespaces"] == [namespace]
         assert (data["token_policies"], data["token_ttl"], data["token_max_ttl"]) == (
             [role], ttl, ttl)

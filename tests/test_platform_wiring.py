@@ -13,11 +13,12 @@ Application waits for the stores and the bootstrap.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
-from components import alerts, openbao, versions
-from components.config import ConfigError
+from components import alerts, dashboards, openbao, versions
+from components.config import AlertThresholds, ConfigError
 from components.evaluate import Recording, is_secret, run_program, stack_config
 from tests.harness import recorded
 
@@ -25,7 +26,11 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"
 STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
 KEY = "0123456789abcdef" * 4
-PASSWORDS = {"fluentd_output_password": "es"}
+PASSWORDS = {
+    "fluentd_output_password": "es",
+    "backup_s3_access_key_id": "key-id",
+    "backup_s3_secret_access_key": "key",
+}
 APPS = ["plate-web", "plate-api", "plate-llm", "plate-cache"]
 
 
@@ -197,6 +202,7 @@ def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator
     monitors = [r for r in stg.resources if r.type.startswith("kubernetes:monitoring.coreos.com")]
     assert sorted(Recording.label(r) for r in monitors) == [
         "PodMonitor/traefik-podmonitor",
+        "PodMonitor/velero-node-agent-podmonitor",
         "PrometheusRule/platform-alerts",
         "ServiceMonitor/argo-cd-servicemonitor",
         "ServiceMonitor/cert-manager-servicemonitor",
@@ -205,6 +211,7 @@ def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator
         "ServiceMonitor/harbor-servicemonitor",
         "ServiceMonitor/metallb-metrics-servicemonitor",
         "ServiceMonitor/openbao-servicemonitor",
+        "ServiceMonitor/velero-servicemonitor",
     ]
     for r in monitors:  # after the CRDs, and no chart waits for a monitor
         assert "Chart/kube-prometheus-stack" in stg.deps(Recording.label(r))
@@ -240,3 +247,20 @@ def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator
     }
     kps = stg.one(CHART, "kube-prometheus-stack").plain("values")["prometheus"]["prometheusSpec"]
     assert kps["ruleSelectorNilUsesHelmValues"] is False
+
+
+def test_every_dashboard_is_a_configmap_grafana_s_sidecar_loads(stg):
+    boards = dashboards.dashboards(
+        apps_namespace="plate-stg", argocd_namespace="argocd", storage_class="nfs", traefik=True,
+        thresholds=AlertThresholds(),
+    )
+    maps = {r.plain("metadata")["name"]: r for r in stg.by_type("kubernetes:core/v1:ConfigMap")
+            if r.name.startswith("dashboard-")}
+    assert sorted(maps) == sorted(f"dashboard-{name.removesuffix('.json')}" for name in boards)
+    for file_name, board in boards.items():
+        cm = maps[f"dashboard-{file_name.removesuffix('.json')}"]
+        assert cm.plain("metadata")["namespace"] == "monitoring"
+        assert cm.plain("metadata")["labels"] == {"grafana_dashboard": "1"}
+        assert json.loads(cm.plain("data")[file_name]) == board
+    kps = stg.one(CHART, "kube-prometheus-stack").plain("values")
+    assert "sidecar" not in kps["grafana"]  # the chart's default: label grafana_dashboard, ALL

@@ -37,7 +37,10 @@ CHART_NAMESPACES = {
     "openbao": "openbao",
     "traefik": "traefik",
     "external-secrets": "external-secrets",
+    "velero": "velero",
 }
+# the S3 keys of the stacks' backup target (required with it)
+BACKUP_KEYS = {"backup_s3_access_key_id": "key-id", "backup_s3_secret_access_key": "key"}
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +224,13 @@ def test_root_app_is_last_and_waits_for_every_chart(rec):
     deps = deps_of(rec, "Application/root-app")
     assert {chart_label(rec, c) for c in versions.CHARTS} <= deps
     assert {"AppProject/apps-project", "AppProject/bootstrap-project"} <= deps
-    assert rec.resources[-1].name == "root-app"
+    # it comes after every chart and nothing waits for it (resources that do not feed it may
+    # register after it: the order of independent registrations is the runtime's)
+    root = rec.named("Application/root-app")
+    order = [r.urn for r in rec.resources]
+    assert all(order.index(rec.urn_of(label)) < order.index(root.urn)
+               for label in deps if label.startswith("Chart/"))
+    assert not [r.name for r in rec.resources if root.urn in r.dependencies]
 
 
 def test_root_application_spec(stg, prod):
@@ -339,7 +348,8 @@ def test_every_secret_looking_input_is_a_secret(rec):
 def test_configured_secrets_are_used_and_stay_secret():
     rec = run_program(
         "stg",
-        secrets={"grafana_admin_password": "from-config", "fluentd_output_password": "es-pass"},
+        secrets={"grafana_admin_password": "from-config", "fluentd_output_password": "es-pass",
+                 **BACKUP_KEYS},
     )
     grafana = rec.one("kubernetes:core/v1:Secret", "grafana-admin")
     assert is_secret(grafana.inputs["stringData"])
@@ -377,14 +387,17 @@ def test_dns01_solver_uses_cloudflare_token_secret():
     config["acme"].update(solver="dns01", dns_zones=["plate.dev"])
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", config, secrets={"fluentd_output_password": "es"}, recording=recording)
+        run_program("stg", config, secrets={"fluentd_output_password": "es", **BACKUP_KEYS},
+                    recording=recording)
     assert exc.value.problems == [
         "cloudflare_api_token: required when acme.solver is 'dns01'; run `pulumi config set "
         "--secret cloudflare_api_token <value>`"
     ]
     assert recording.resources == []
     rec = run_program(
-        "stg", config, secrets={"cloudflare_api_token": "cf-token", "fluentd_output_password": "es"}
+        "stg", config,
+        secrets={"cloudflare_api_token": "cf-token", "fluentd_output_password": "es",
+                 **BACKUP_KEYS},
     )
     issuer = rec.one(CR["ClusterIssuer"], "letsencrypt-production")
     assert issuer.plain("spec", "acme", "solvers") == [
@@ -405,7 +418,7 @@ def test_fluentd_user_without_its_password_is_refused_before_any_resource():
     defines it and log shipping stalls at the backend's 401."""
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", secrets={}, recording=recording)
+        run_program("stg", secrets=BACKUP_KEYS, recording=recording)
     assert exc.value.problems == [
         "fluentd_output_password: required when dev_tools.fluentd.output.user is set (or remove "
         "dev_tools.fluentd.output.user); run `pulumi config set --secret fluentd_output_password "
@@ -414,7 +427,7 @@ def test_fluentd_user_without_its_password_is_refused_before_any_resource():
     assert recording.resources == []
     config = copy.deepcopy(stack_config("stg"))
     del config["dev_tools"]["fluentd"]["output"]["user"]
-    rec = run_program("stg", config, secrets={})
+    rec = run_program("stg", config, secrets=BACKUP_KEYS)
     values = rec.one(CHART, "fluentd").plain("values")
     assert "env" not in values and "ENV[" not in values["fileConfigs"]["04_outputs.conf"]
 
@@ -427,6 +440,8 @@ def test_a_stack_that_owns_only_applications_on_a_shared_cluster():
     assert {r.type for r in rec.resources if r.custom} == {
         "pulumi:providers:kubernetes", CR["AppProject"], CR["Application"],
         "kubernetes:argoproj.io/v1alpha1:AppProjectPatch",  # Argo CD's `default`, locked
+        # plate-<env> with its default-deny and cert-manager solver policies
+        "kubernetes:core/v1:Namespace", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
     }
     assert rec.named("Application/root-app").plain("spec", "project") == "plate-stg-bootstrap"
 

@@ -8,7 +8,8 @@ MetalLB's FRR-K8s, Fluentd's undefined password variable); CRDs are included and
 the provider does; the render command writes one file per object atomically, diffs object by
 object, and fails with one line on a missing chart or values a chart's schema rejects; the
 Alertmanager configuration kube-prometheus-stack renders for prod is the platform's routing, reads
-its credentials from the mounted receivers' Secret and holds none itself.
+its credentials from the mounted receivers' Secret and holds none itself; Velero's OpenBao
+schedule selects the snapshot volume and its shelf and never the raft volumes.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components import alertmanager, render, verify
+from components import alertmanager, backups, render, verify, versions
 from components.evaluate import stack_config
 from components.render import Obj, Release, RenderError
+from tests.harness import rendered
 
 STACKS = ("stg", "prod")
 
@@ -34,13 +36,8 @@ def stack(request) -> render.StackRender:
     return _rendered(request.param)
 
 
-_CACHE: dict[str, render.StackRender] = {}
-
-
 def _rendered(name: str) -> render.StackRender:
-    if name not in _CACHE:
-        _CACHE[name] = render.render_stack(name)
-    return _CACHE[name]
+    return rendered(name)
 
 
 def one(stack: render.StackRender, kind: str, name: str) -> Obj:
@@ -61,6 +58,7 @@ def test_every_tier_and_chart_is_rendered(stack):
         ("cluster-services", "traefik"), ("dev-tools", "external-secrets"),
         ("dev-tools", "argo-cd"), ("dev-tools", "harbor"), ("dev-tools", "kube-prometheus-stack"),
         ("dev-tools", "fluentd"), ("dev-tools", "openbao"), ("dev-tools", "program"),
+        ("dev-tools", "velero"),
         ("applications", "program"),
     }
 
@@ -72,11 +70,12 @@ def test_crds_come_from_templates_and_crds_folders_of_enabled_subcharts(stack):
             group = o.body["spec"]["group"]
             groups[group] = groups.get(group, 0) + 1
     # kube-prometheus-stack's CRDs live in its `crds` subchart's crds/ folder (not templates)
-    # Traefik's and the Prometheus Operator's live in crds/ folders, the others in templates
+    # Traefik's, Velero's and the Prometheus Operator's live in crds/ folders, the others in
+    # templates
     assert groups == {
         "cert-manager.io": 4, "acme.cert-manager.io": 2, "metallb.io": 9, "argoproj.io": 3,
         "monitoring.coreos.com": 10, "traefik.io": 10, "hub.traefik.io": 15,
-        "external-secrets.io": 6, "generators.external-secrets.io": 19,
+        "external-secrets.io": 6, "generators.external-secrets.io": 19, "velero.io": 13,
     }
 
 
@@ -102,11 +101,18 @@ def test_production_protects_the_chart_children_that_hold_data():
 
 
 def test_two_renders_a_second_apart_are_byte_identical():
-    first = {name: _rendered(name).files() for name in STACKS}
+    # prod only: both stacks install the same charts, and prod sets every option stg does; the
+    # objects, not their files: `files()` only serialises them, sorted
+    def by_ref(objects: list[Obj]) -> dict[tuple[str, str], dict[str, Any]]:
+        keyed = {(o.source, o.ref): o.body for o in objects}
+        assert len(keyed) == len(objects)
+        return keyed
+
+    first = by_ref(_rendered("prod").objects)
     start = int(time.time())
     while int(time.time()) == start:  # cross a second boundary: Helm's `now` has 1 s resolution
         time.sleep(0.05)
-    assert {name: render.render_stack(name).files() for name in STACKS} == first
+    assert by_ref(render.render_stack("prod").objects) == first
 
 
 # --- the three defects rendering found ---------------------------------------------------------
@@ -238,6 +244,7 @@ def test_monitor_check_finds_selectors_and_ports_that_match_nothing():
     scraped = {(o.kind, o.namespace, o.name) for o in stg.objects
                if o.group == "monitoring.coreos.com" and o.source == "program"}
     assert scraped == {
+        ("ServiceMonitor", "velero", "velero"), ("PodMonitor", "velero", "velero-node-agent"),
         ("ServiceMonitor", "metallb-system", "metallb-metrics"),
         ("ServiceMonitor", "cert-manager", "cert-manager"), ("ServiceMonitor", "argocd", "argo-cd"),
         ("ServiceMonitor", "harbor", "harbor"), ("ServiceMonitor", "openbao", "openbao"),
@@ -298,7 +305,8 @@ def test_render_command_writes_one_file_per_object_and_diffs(tmp_path, capsys, m
     # the render itself is tested above; here: what the command writes, prints and compares
     monkeypatch.setattr(render, "render_stack", lambda stack: stg)
     # an earlier render with one object changed, one missing and one extra
-    before = dict(stg.files())
+    expected = stg.files()
+    before = dict(expected)
     before["cluster-services/cert-manager/Deployment.cert-manager.yaml"] = "old: 1\n"
     del before["dev-tools/harbor/Service.harbor-core.yaml"]
     before["dev-tools/harbor/Service.gone.yaml"] = "kind: Service\n"
@@ -309,8 +317,8 @@ def test_render_command_writes_one_file_per_object_and_diffs(tmp_path, capsys, m
     printed = capsys.readouterr().out
 
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml"))
-    assert files == sorted(stg.files()) and len(files) == len(stg.objects)
-    assert render.read_tree(out) == stg.files()
+    assert files == sorted(expected) and len(files) == len(stg.objects)
+    assert render.read_tree(out) == expected
     assert "cluster-services/cert-manager/Deployment.cert-manager.yaml" in files
     assert re.search(rf"^total +{len(stg.objects)}$", printed, re.M)
     assert printed.rstrip().endswith("0 problems")
@@ -395,3 +403,42 @@ def _file_settings(node: Any) -> list[str]:
     if isinstance(node, list):
         return [found for item in node for found in _file_settings(item)]
     return []
+
+
+def _selected(selector: dict[str, str], labels: dict[str, str] | None) -> bool:
+    return all((labels or {}).get(k) == v for k, v in selector.items())
+
+
+def test_the_openbao_schedule_takes_the_snapshots_and_never_the_raft_volumes() -> None:
+    prod = _rendered("prod")
+    schedule = next(o for o in prod.objects
+                    if o.kind == "Schedule" and o.name == "velero-openbao-snapshots")
+    selector = schedule.body["spec"]["template"]["labelSelector"]["matchLabels"]
+    in_openbao = [o for o in prod.objects if o.namespace == "openbao"]
+    taken = {(o.kind, o.name) for o in in_openbao if _selected(selector, o.body["metadata"].get(
+        "labels"))}
+    assert taken == {
+        ("PersistentVolumeClaim", "openbao-snapshots"), ("Deployment", backups.SHELF),
+        ("ServiceAccount", "openbao-snapshot"), ("CronJob", "openbao-snapshot"),
+        ("ConfigMap", "openbao-snapshot-script"),
+    }
+    raft = next(o for o in in_openbao if o.kind == "StatefulSet")
+    assert not _selected(selector, raft.body["spec"]["template"]["metadata"]["labels"])
+    for claim in raft.body["spec"]["volumeClaimTemplates"]:
+        assert not _selected(selector, claim["metadata"].get("labels"))
+    shelf = next(o for o in in_openbao if o.kind == "Deployment" and o.name == backups.SHELF)
+    template = shelf.body["spec"]["template"]
+    assert _selected(selector, template["metadata"]["labels"])  # its pod is backed up, volume too
+    assert template["metadata"]["annotations"] == {"backup.velero.io/backup-volumes": "snapshots"}
+    # the daily schedule never names the openbao namespace
+    tools = next(o for o in prod.objects if o.kind == "Schedule" and o.name == "velero-tools")
+    assert "openbao" not in tools.body["spec"]["template"]["includedNamespaces"]
+    # and the CronJob runs the image the OpenBao StatefulSet runs, Velero's restore helper
+    # Velero's own (a chart bump that moves either makes this fail)
+    assert raft.body["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        versions.OPENBAO_IMAGE
+    )
+    server = next(o for o in prod.objects if o.kind == "Deployment" and o.name == "velero")
+    assert server.body["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        versions.VELERO_IMAGE
+    )

@@ -38,7 +38,7 @@ def test_custom_resources_match_upstream_crds(rec):
     ]
     kinds = {r.type.split(":")[2] for r in custom}
     assert kinds == {"ClusterIssuer", "Issuer", "Certificate", "IPAddressPool", "L2Advertisement",
-                     "AppProject", "Application"}
+                     "AppProject", "Application", "AppProjectPatch"}
     for r in custom:
         assert crd_errors(program_object(r)) == [], r.name
 
