@@ -127,8 +127,19 @@ class Applications(pulumi.ComponentResource):
         `restricted` and ingress denied but for what components/netpol.py allows; each chart
         adds the policy of its own pods."""
         name = gitops.apps_namespace(cfg)
+        # Argo CD created plate-<env> (CreateNamespace) in environments older than this code:
+        # this one resource is created through a provider that adopts an existing object
+        # (pulumi-kubernetes 4.29+ refuses to create what exists); everything else keeps the
+        # default, which errors rather than take over an object by accident
+        adopter = k8s.Provider(
+            "apps-namespace-adopter",
+            context=cfg.cluster.kube_context,
+            upsert_existing_objects=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.apps_namespace = namespace(
-            name, "restricted", pulumi.ResourceOptions(parent=self), production=self._prod
+            name, "restricted", pulumi.ResourceOptions(parent=self, provider=adopter),
+            production=self._prod,
         )
         policies = network_policies(
             netpol.network_policies(

@@ -63,6 +63,7 @@ class Registered:
     dependencies: list[str]
     transforms: int
     inputs: dict[str, Any]
+    provider: str = ""  # `<provider URN>::<id>` when the resource names one
 
     def plain(self, *path: str) -> Any:
         """Input at `path`, with secret wrappers removed."""
@@ -139,6 +140,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     transforms=len(request.transforms),
                     inputs=MessageToDict(request.object),
+                    provider=request.provider,
                 )
             )
         return response

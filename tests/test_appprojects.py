@@ -15,7 +15,9 @@ copy of every generated child Application naming `default` is denied its source,
 destination and every kind, namespaced or cluster-wide (the kinds the rendered stack holds, plus
 wildcards), under both readings; the same children under their real project are permitted
 exactly the kinds the apps project whitelists, into plate-<env> only (so the oracle is not
-trivially false).
+trivially false); plate-<env> itself is the program's (restricted Pod Security, default-deny
+ingress), created through a provider that adopts the namespace Argo CD created in older
+environments, and only that namespace goes through it.
 """
 
 from __future__ import annotations
@@ -143,3 +145,23 @@ def test_the_children_under_their_own_project_may_deploy_what_it_whitelists(stac
         assert allowed == {
             (g, k) for g, k, _ in PROBE_KINDS if (g, k) in set(gitops.APP_NAMESPACED_KINDS)
         } | {("", "Namespace")}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_apps_namespace_is_adopted_where_argo_cd_created_it(stack: str) -> None:
+    rec = recorded(stack)
+    ns = rec.named(f"Namespace/plate-{stack}")
+    adopter = rec.named("kubernetes/apps-namespace-adopter")
+    assert adopter.plain("upsertExistingObjects") == "true"
+    assert adopter.plain("context") == f"plate-{stack}"
+    assert ns.provider.startswith(adopter.urn + "::")
+    assert ns.plain("metadata", "labels")["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert ns.protect is (stack == "prod")
+    # nothing else adopts: every other resource uses the stack's provider or its parent's
+    assert [r.name for r in rec.resources if r.provider.startswith(adopter.urn)] == [
+        f"plate-{stack}"
+    ]
+    policies = {r.plain("metadata")["name"] for r in rec.resources
+                if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+                and r.plain("metadata")["namespace"] == f"plate-{stack}"}
+    assert policies == {"default-deny-ingress", "allow-acme-solver-from-ingress"}

@@ -36,7 +36,7 @@ def test_labels_are_kind_and_name_and_unique(stack):
     rec = recorded(stack)
     labels = [Recording.label(r) for r in rec.resources]
     # prod also has the Alertmanager receivers' Secret
-    assert len(labels) == len(set(labels)) == {"stg": 145, "prod": 146}[stack]
+    assert len(labels) == len(set(labels)) == {"stg": 146, "prod": 147}[stack]
     assert "Chart/cert-manager" in labels and "Namespace/cert-manager" in labels
     assert rec.named("Job/metallb-webhook-ready").type == "kubernetes:batch/v1:Job"
 
