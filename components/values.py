@@ -388,6 +388,9 @@ def fluentd_values(fluentd: FluentdConfig, environment: str, with_password: bool
         "podSecurityPolicy": {"enabled": False},
         "resources": _requests("100m", "256Mi", "512Mi"),
         "fileConfigs": {"04_outputs.conf": fluentd_output_config(fluentd, environment)},
+        # the chart's own Grafana dashboard: off, components/dashboards.py has the platform's
+        # (a boolean: the template tests truthiness, and the chart's default is the string "true")
+        "dashboards": {"enabled": False},
     }
     if with_password:
         values["env"] = [

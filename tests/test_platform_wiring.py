@@ -264,3 +264,4 @@ def test_every_dashboard_is_a_configmap_grafana_s_sidecar_loads(stg):
         assert json.loads(cm.plain("data")[file_name]) == board
     kps = stg.one(CHART, "kube-prometheus-stack").plain("values")
     assert "sidecar" not in kps["grafana"]  # the chart's default: label grafana_dashboard, ALL
+

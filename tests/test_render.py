@@ -442,3 +442,10 @@ def test_the_openbao_schedule_takes_the_snapshots_and_never_the_raft_volumes() -
     assert server.body["spec"]["template"]["spec"]["containers"][0]["image"] == (
         versions.VELERO_IMAGE
     )
+
+
+def test_grafana_loads_the_platform_s_dashboards_and_kube_prometheus_stack_s_only(stack):
+    # fluentd's chart ships one by default (dashboards.enabled: "true"): off, ours replaces it
+    sources = {o.source for o in stack.objects if o.kind == "ConfigMap"
+               and (o.body["metadata"].get("labels") or {}).get("grafana_dashboard")}
+    assert sources == {"program", "kube-prometheus-stack"}
