@@ -315,13 +315,20 @@ def _backups() -> dict[str, Any]:
             ),
             _alert(
                 "OpenBaoSnapshotTooOld",
-                "time() - max by (namespace, cronjob) (\n  kube_cronjob_status_last_successful_time"
-                f"{{{SNAPSHOT_CRONJOB}}}\n) > {age}",
+                # the time since the last success, or since the CronJob's creation when it has
+                # never succeeded (kube-state-metrics has no success series until the first)
+                "(\n  time() - max by (namespace, cronjob) (\n"
+                f"    kube_cronjob_status_last_successful_time{{{SNAPSHOT_CRONJOB}}}\n  )\n"
+                "  or\n"
+                "  time() - max by (namespace, cronjob) (\n"
+                f"    kube_cronjob_created{{{SNAPSHOT_CRONJOB}}}\n  )\n"
+                "  unless on (namespace, cronjob)\n"
+                f"  kube_cronjob_status_last_successful_time{{{SNAPSHOT_CRONJOB}}}\n) > {age}",
                 "15m",
                 "critical",
                 "No OpenBao raft snapshot for {{ $value | humanizeDuration }}",
-                "CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} last succeeded "
-                "{{ $value | humanizeDuration }} ago (threshold "
+                "CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} has not succeeded for "
+                "{{ $value | humanizeDuration }} (threshold "
                 f"{BACKUP_MAX_AGE_HOURS}h).",
                 """Every application secret lives in OpenBao; without a recent snapshot, losing
                 its volumes loses the secrets written since the last one. First checks: `kubectl

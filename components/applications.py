@@ -137,8 +137,11 @@ class Applications(pulumi.ComponentResource):
             upsert_existing_objects=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # retained in every environment: a deleted namespace takes the apps' volumes with it,
+        # and the provider or the tier may change (a rebuild drops the tier for a while)
         self.apps_namespace = namespace(
-            name, "restricted", pulumi.ResourceOptions(parent=self, provider=adopter),
+            name, "restricted",
+            pulumi.ResourceOptions(parent=self, provider=adopter, retain_on_delete=True),
             production=self._prod,
         )
         policies = network_policies(

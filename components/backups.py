@@ -147,11 +147,14 @@ class Backups(pulumi.ComponentResource):
                 time_zone="Etc/UTC",
                 concurrency_policy="Forbid",
                 successful_jobs_history_limit=3,
-                failed_jobs_history_limit=3,
+                # one failed Job kept for a day: enough to read its log, and KubeJobFailed
+                # clears once it is gone (OpenBaoSnapshotTooOld watches the snapshots' age)
+                failed_jobs_history_limit=1,
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(
                     spec=k8s.batch.v1.JobSpecArgs(
                         backoff_limit=2,
                         active_deadline_seconds=1800,
+                        ttl_seconds_after_finished=86400,
                         template=self._snapshot_pod(tools, script, labels),
                     ),
                 ),
@@ -235,7 +238,11 @@ class Backups(pulumi.ComponentResource):
                         containers=[k8s.core.v1.ContainerArgs(
                             name="shelf",
                             image=versions.OPENBAO_IMAGE,
-                            command=["/bin/sh", "-c", "exec sleep 2147483647"],
+                            # PID 1 ignores SIGTERM unless it handles it: stop at once
+                            command=[
+                                "/bin/sh", "-c",
+                                "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done",
+                            ],
                             security_context=_CONTAINER_SECURITY,
                             resources=k8s.core.v1.ResourceRequirementsArgs(
                                 requests={"cpu": "1m", "memory": "8Mi"},

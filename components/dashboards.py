@@ -724,9 +724,10 @@ def _overview_backups() -> Section:
         ),
         stat(
             "Last OpenBao snapshot",
-            """Time since the raft snapshot CronJob last succeeded (OpenBaoSnapshotTooOld at
-            36 hours).""",
+            """Time since the raft snapshot CronJob last succeeded, or since it was created when
+            it never has (OpenBaoSnapshotTooOld at 36 hours).""",
             Query('time() - max(kube_cronjob_status_last_successful_time'
+                  '{cronjob="openbao-snapshot"})\nor\ntime() - max(kube_cronjob_created'
                   '{cronjob="openbao-snapshot"})'),
             unit="dtdurations", steps=((None, "green"), (36 * 3600, "red")), width=6,
         ),

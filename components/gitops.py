@@ -87,6 +87,21 @@ def app_globals(cfg: PlatformConfig) -> dict[str, str]:
     }
 
 
+def app_values(cfg: PlatformConfig) -> dict[str, Any]:
+    """The values every child Application hands its chart: the environment facts and, with an
+    external ingress controller, the pods its NetworkPolicy admits instead of the charts'
+    default (the platform's Traefik)."""
+    out: dict[str, Any] = {"global": app_globals(cfg)}
+    if cfg.ingress.controller == "external":
+        out["networkPolicy"] = {"ingressFrom": [{
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": cfg.ingress.namespace}
+            },
+            "podSelector": {"matchLabels": dict(cfg.ingress.pod_labels)},
+        }]}
+    return out
+
+
 def _sync_policy() -> dict[str, Any]:
     return {
         "automated": {"prune": True, "selfHeal": True},
@@ -179,7 +194,7 @@ def child_application(cfg: PlatformConfig, app: InHouseApp) -> dict[str, Any]:
                 "helm": {
                     "releaseName": app.name,
                     "valueFiles": ["values.yaml", f"values-{cfg.environment}.yaml"],
-                    "valuesObject": {"global": app_globals(cfg)},
+                    "valuesObject": app_values(cfg),
                 },
             },
             "destination": {"server": IN_CLUSTER, "namespace": apps_namespace(cfg)},

@@ -11,6 +11,7 @@ preview and show a permanent diff.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -255,9 +256,27 @@ def harbor_values(
         # metrics ports on core, registry, jobservice and the exporter (components/monitors.py)
         "metrics": {"enabled": True},
         # The chart takes the internal database password only as a value (no existingSecret).
-        "database": {"type": "internal", "internal": {"password": database_password}},
+        "database": {
+            "type": "internal",
+            "internal": {"password": database_password},
+            # Velero copies the volume file by file while PostgreSQL runs; this pre-backup hook
+            # first writes a consistent dump into the same volume (restore: docs/operations.md)
+            "podAnnotations": HARBOR_DATABASE_BACKUP_HOOK,
+        },
         "redis": {"type": "internal"},
     }
+
+
+HARBOR_DUMP = "/var/lib/postgresql/data/harbor-dumpall.sql"
+HARBOR_DATABASE_BACKUP_HOOK = {
+    "pre.hook.backup.velero.io/container": "database",
+    "pre.hook.backup.velero.io/command": json.dumps([
+        "/bin/sh", "-c",
+        f"pg_dumpall -U postgres --clean > {HARBOR_DUMP}.partial && "
+        f"mv {HARBOR_DUMP}.partial {HARBOR_DUMP}",
+    ]),
+    "pre.hook.backup.velero.io/timeout": "10m",
+}
 
 
 def kube_prometheus_stack_values(

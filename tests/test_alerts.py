@@ -106,6 +106,7 @@ MUTATIONS = [
     ("plate-cluster", '{job="metallb-metrics"}', ""),
     ("plate-backups", "> 36 * 3600", "> 40 * 3600"),
     ("plate-backups", 'velero_backup_last_status{schedule!=""}', "velero_backup_last_status"),
+    ("plate-backups", "  unless on (namespace, cronjob)\n", "  and on (namespace, cronjob)\n"),
 ]
 
 

@@ -14,6 +14,7 @@ backup settings are config errors naming the key, before any resource.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -173,3 +174,29 @@ def test_backup_credentials_without_a_target_are_refused() -> None:
         f"the secret (`pulumi config rm {key}`)"
         for key in ("backup_s3_access_key_id", "backup_s3_secret_access_key")
     ]
+
+
+def test_the_cronjob_keeps_one_failed_job_for_a_day_and_the_shelf_stops_on_sigterm() -> None:
+    rec = recorded("stg")
+    spec = rec.one(CRONJOB, "openbao-snapshot").plain("spec")
+    assert (spec["failedJobsHistoryLimit"], spec["successfulJobsHistoryLimit"]) == (1, 3)
+    assert spec["jobTemplate"]["spec"]["ttlSecondsAfterFinished"] == 86400
+    shelf = rec.one("kubernetes:apps/v1:Deployment", "openbao-snapshot-shelf").plain("spec")
+    (container,) = shelf["template"]["spec"]["containers"]
+    assert container["command"][-1].startswith("trap 'exit 0' TERM;")
+    assert container["volumeMounts"] == [
+        {"name": "snapshots", "mountPath": "/snapshots", "readOnly": True}
+    ]
+
+
+def test_harbor_s_database_is_dumped_before_velero_copies_it() -> None:
+    values = recorded("prod").one(CHART, "harbor").plain("values")
+    hook = values["database"]["podAnnotations"]
+    assert hook["pre.hook.backup.velero.io/container"] == "database"
+    command = json.loads(hook["pre.hook.backup.velero.io/command"])
+    assert command[:2] == ["/bin/sh", "-c"]
+    assert command[2] == (
+        "pg_dumpall -U postgres --clean > /var/lib/postgresql/data/harbor-dumpall.sql.partial && "
+        "mv /var/lib/postgresql/data/harbor-dumpall.sql.partial "
+        "/var/lib/postgresql/data/harbor-dumpall.sql"
+    )

@@ -180,6 +180,7 @@ VERIFIED: dict[str, set[str]] = {
         "kube_service_status_load_balancer_ingress",
         "kube_job_failed",
         "kube_cronjob_status_last_successful_time",  # internal/store/cronjob.go
+        "kube_cronjob_created",
     },
     # Velero v1.18.1 pkg/metrics/metrics.go, as the pinned chart's (12.1.0) values.yaml example
     # PrometheusRule names them (namespace "velero", label `schedule`)

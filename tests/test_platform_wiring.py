@@ -17,8 +17,8 @@ import json
 
 import pytest
 
-from components import alerts, dashboards, openbao, versions
-from components.config import AlertThresholds, ConfigError
+from components import alerts, dashboards, gitops, openbao, versions
+from components.config import AlertThresholds, ConfigError, parse_platform_config
 from components.evaluate import Recording, is_secret, run_program, stack_config
 from tests.harness import recorded
 
@@ -68,11 +68,38 @@ def test_traefik_is_the_ingress_controller_on_its_fixed_address(stg, prod):
     assert harbor["className"] == "traefik" and not any("nginx" in k for k in harbor["annotations"])
 
 
-def test_an_external_ingress_controller_installs_nothing():
+def test_an_external_ingress_controller_installs_nothing_and_is_admitted_instead_of_traefik():
     config = copy.deepcopy(stack_config("stg"))
-    config["ingress"] = {"controller": "external"}
+    config["ingress"] = {"controller": "external", "namespace": "ingress-nginx",
+                         "pod_labels": {"app.kubernetes.io/name": "ingress-nginx"}}
     rec = run_program("stg", config)
     assert not [r for r in rec.by_type(CHART) if r.name == "traefik"]
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}
+    # the tools' policies and the apps' charts admit the external controller's pods
+    argocd = rec.named("NetworkPolicy/argocd-allow-argocd-server-from-ingress").plain("spec")
+    assert argocd["ingress"][0]["from"] == [peer]
+    child = gitops.child_application(parse_platform_config(config), gitops.IN_HOUSE_APPS[0])
+    assert child["spec"]["source"]["helm"]["valuesObject"]["networkPolicy"] == {
+        "ingressFrom": [peer]
+    }
+    # with the platform's Traefik the children keep the charts' own default
+    stg = parse_platform_config(stack_config("stg"))
+    assert set(gitops.child_application(stg, gitops.IN_HOUSE_APPS[0])["spec"]["source"]["helm"][
+        "valuesObject"]) == {"global"}
+
+
+def test_the_ingress_peer_settings_belong_to_an_external_controller():
+    config = copy.deepcopy(stack_config("stg"))
+    config["ingress"]["namespace"] = "ingress-nginx"
+    recording = Recording()
+    with pytest.raises(ConfigError) as exc:
+        run_program("stg", config, recording=recording)
+    assert recording.resources == []
+    assert exc.value.problems == [
+        "ingress.namespace/ingress.pod_labels: only for ingress.controller 'external' (the "
+        "platform's Traefik runs in namespace 'traefik'); remove them"
+    ]
 
 
 def test_openbao_unseals_and_initialises_itself(stg, prod):
