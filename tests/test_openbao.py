@@ -495,10 +495,14 @@ def test_pod_0_initialises_despite_retry_join_and_a_peer_joins_it(
     first.wait_active()
     admin = first.login("platform-admin")
     assert _api(first.addr, "POST", "plate/data/stg/app", admin, {"data": {"v": "1"}})[0] == 200
-    second.wait_until(lambda: (second.health() or {}).get("sealed") is False,
-                      "joined and unsealed")
-    h0, h1 = first.health() or {}, second.health() or {}
-    assert (h1["initialized"], h1["standby"], h1["cluster_id"]) == (True, True, h0["cluster_id"])
+    cluster_id = (first.health() or {})["cluster_id"]
+
+    def joined() -> bool:  # unsealing comes first; the standby's state a moment later
+        h1 = second.health() or {}
+        return (h1.get("sealed"), h1.get("initialized"), h1.get("standby"),
+                h1.get("cluster_id")) == (False, True, True, cluster_id)
+
+    second.wait_until(joined, "joined, unsealed and a standby of the first")
     assert _api(second.addr, "GET", "plate/data/stg/app", admin)[1]["data"]["data"] == {"v": "1"}
     servers_ = _api(first.addr, "GET", "sys/storage/raft/configuration", admin)[1]["data"]
     assert len(servers_["config"]["servers"]) == 2
