@@ -9,20 +9,26 @@ behind a file lock, so each is made once however the files are spread over the w
 them, never change them.
 """
 
+import copy
 import fcntl
 import functools
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import pytest
 
 from components import render
+from components.config import ConfigError
 from components.evaluate import (  # noqa: F401 (re-exported for the test modules)
     ROOT,
     Recording,
     Registered,
     is_secret,
+    placeholder,
+    placeholder_secrets,
     run_program,
     stack_config,
     unwrap,
@@ -63,3 +69,36 @@ def _shared(name: str, make: Callable[[], T]) -> T:
         staging.write_bytes(pickle.dumps(result))
         staging.rename(cached)
         return result
+
+
+def with_settings(stack: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """The committed stack file with `changes` applied: dotted key -> new value, None to remove
+    the key (missing parents are created)."""
+    config = copy.deepcopy(stack_config(stack))
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = config
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return config
+
+
+def refusal(
+    stack: str,
+    config: dict[str, Any],
+    drop: Collection[str] = (),
+    add: Collection[str] = (),
+) -> list[str]:
+    """The config problems of evaluating `config` with the secrets it requires minus `drop`
+    plus `add` (placeholders); fails unless it is refused before any resource is registered."""
+    secrets = {k: v for k, v in placeholder_secrets(config).items() if k not in drop}
+    secrets |= {key: placeholder(key) for key in add}
+    recording = Recording()
+    with pytest.raises(ConfigError) as exc:
+        run_program(stack, config, secrets=secrets, recording=recording)
+    assert recording.resources == []
+    return exc.value.problems

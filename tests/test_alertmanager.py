@@ -16,7 +16,6 @@ the tests fail, never skip, without it.
 
 from __future__ import annotations
 
-import copy
 import shutil
 import subprocess
 from pathlib import Path
@@ -26,9 +25,9 @@ import pytest
 import yaml
 
 from components import alertmanager
-from components.config import AlertsConfig, ConfigError
-from components.evaluate import placeholder, placeholder_secrets
-from tests.harness import Recording, is_secret, recorded, run_program, stack_config
+from components.config import AlertsConfig
+from components.evaluate import placeholder
+from tests.harness import is_secret, recorded, refusal, with_settings
 
 AMTOOL_TIMEOUT = 30
 EMAIL = {
@@ -154,17 +153,8 @@ def test_the_receivers_secret_is_a_pulumi_secret_and_only_exists_with_credential
 def _refusal(
     stack: str, alerts: dict[str, Any], drop: set[str] = frozenset(), add: set[str] = frozenset()
 ) -> list[str]:
-    """The problems of `stack` with `dev_tools.monitoring.alerts` replaced, the secrets its
-    configuration requires minus `drop` plus `add`; asserts nothing was registered."""
-    config = copy.deepcopy(stack_config(stack))
-    config["dev_tools"]["monitoring"]["alerts"] = alerts
-    secrets = {k: v for k, v in placeholder_secrets(config).items() if k not in drop}
-    secrets |= {key: placeholder(key) for key in add}
-    recording = Recording()
-    with pytest.raises(ConfigError) as exc:
-        run_program(stack, config, secrets=secrets, recording=recording)
-    assert recording.resources == []
-    return exc.value.problems
+    """The problems of `stack` with `dev_tools.monitoring.alerts` replaced (harness.refusal)."""
+    return refusal(stack, with_settings(stack, {"dev_tools.monitoring.alerts": alerts}), drop, add)
 
 
 BAD = [

@@ -13,16 +13,14 @@ backup settings are config errors naming the key, before any resource.
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 import pytest
 
 from components import openbao, openbao_snapshot, values, versions
-from components.config import ConfigError
-from components.evaluate import placeholder, placeholder_secrets
-from tests.harness import Recording, is_secret, recorded, run_program, stack_config
+from components.evaluate import placeholder
+from tests.harness import is_secret, recorded, refusal, stack_config, with_settings
 
 CRONJOB = "kubernetes:batch/v1:CronJob"
 SECRET = "kubernetes:core/v1:Secret"
@@ -108,25 +106,6 @@ def test_velero_gets_the_stack_s_target_schedules_and_secrets(stack: str) -> Non
     }
 
 
-def _problems(stack: str, change: dict[str, Any], drop: frozenset[str] = frozenset()) -> list[str]:
-    config = copy.deepcopy(stack_config(stack))
-    for dotted, value in change.items():
-        *parents, leaf = dotted.split(".")
-        node = config
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    secrets = {k: v for k, v in placeholder_secrets(config).items() if k not in drop}
-    recording = Recording()
-    with pytest.raises(ConfigError) as exc:
-        run_program(stack, config, secrets=secrets, recording=recording)
-    assert recording.resources == []
-    return exc.value.problems
-
-
 BAD = [
     ("prod", {"dev_tools.backup.target": None},
      "dev_tools.backup.target: a production stack needs a backup target"),
@@ -147,12 +126,12 @@ BAD = [
 def test_bad_backup_settings_are_config_errors_before_any_resource(
     stack: str, change: dict[str, Any], problem: str
 ) -> None:
-    problems = _problems(stack, change)
+    problems = refusal(stack, with_settings(stack, change))
     assert any(p.startswith(problem) for p in problems), problems
 
 
 def test_a_backup_target_without_its_credentials_is_refused() -> None:
-    problems = _problems("stg", {}, drop=frozenset({"backup_s3_secret_access_key"}))
+    problems = refusal("stg", stack_config("stg"), drop={"backup_s3_secret_access_key"})
     assert problems == [
         "backup_s3_secret_access_key: required when dev_tools.backup.target is set; run "
         "`pulumi config set --secret backup_s3_secret_access_key <value>`"
@@ -160,16 +139,9 @@ def test_a_backup_target_without_its_credentials_is_refused() -> None:
 
 
 def test_backup_credentials_without_a_target_are_refused() -> None:
-    config = copy.deepcopy(stack_config("stg"))
-    del config["dev_tools"]["backup"]["target"]
-    recording = Recording()
-    with pytest.raises(ConfigError) as exc:
-        run_program("stg", config, secrets={
-            **placeholder_secrets(config), "backup_s3_access_key_id": "id",
-            "backup_s3_secret_access_key": "key",
-        }, recording=recording)
-    assert recording.resources == []
-    assert exc.value.problems == [
+    problems = refusal("stg", with_settings("stg", {"dev_tools.backup.target": None}),
+                       add={"backup_s3_access_key_id", "backup_s3_secret_access_key"})
+    assert problems == [
         f"{key}: set, but dev_tools.backup.target is not; set dev_tools.backup.target or remove "
         f"the secret (`pulumi config rm {key}`)"
         for key in ("backup_s3_access_key_id", "backup_s3_secret_access_key")
