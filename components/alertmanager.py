@@ -112,9 +112,5 @@ def alertmanager_config(alerts: AlertsConfig, secrets: set[str]) -> dict[str, An
 
 def secret_keys_used(alerts: AlertsConfig, secrets: set[str]) -> list[str]:
     """The stack secrets that go into the receivers' Secret, in a fixed order."""
-    wanted = {
-        "alertmanager_smtp_password": alerts.email is not None and alerts.email.username,
-        "alertmanager_slack_webhook_url": alerts.slack is not None,
-        "alertmanager_webhook_token": alerts.webhook is not None,
-    }
-    return [key for key in SECRET_FILES if wanted[key] and key in secrets]
+    uses = alerts.credentials()
+    return [key for key in SECRET_FILES if uses[key][1] and key in secrets]

@@ -443,6 +443,23 @@ class AlertsConfig(_Model):
     thresholds: AlertThresholds = AlertThresholds()
     """the platform alerts' thresholds"""
 
+    def credentials(self) -> dict[str, tuple[str, bool]]:
+        """Each receiver credential (a stack secret) -> (the setting that uses it, whether that
+        setting is set). The SMTP password and the Slack URL are required with their setting,
+        the webhook's token is optional; none may be set without its setting."""
+        return {
+            "alertmanager_smtp_password": (
+                "dev_tools.monitoring.alerts.email.username",
+                self.email is not None and self.email.username is not None,
+            ),
+            "alertmanager_slack_webhook_url": (
+                "dev_tools.monitoring.alerts.slack", self.slack is not None
+            ),
+            "alertmanager_webhook_token": (
+                "dev_tools.monitoring.alerts.webhook", self.webhook is not None
+            ),
+        }
+
     def receivers(self) -> dict[str, EmailReceiver | SlackReceiver | WebhookReceiver]:
         """The configured receivers by kind (email, slack, webhook)."""
         found = {"email": self.email, "slack": self.slack, "webhook": self.webhook}
@@ -889,13 +906,14 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
         required["fluentd_output_password"] = (
             "dev_tools.fluentd.output.user is set (or remove dev_tools.fluentd.output.user)"
         )
-    alerts = cfg.dev_tools.monitoring.alerts if cfg.dev_tools is not None else None
-    if alerts is not None and alerts.email is not None and alerts.email.username is not None:
+    alerts = cfg.dev_tools.monitoring.alerts if cfg.dev_tools is not None else AlertsConfig()
+    uses = alerts.credentials()
+    if uses["alertmanager_smtp_password"][1]:
         required["alertmanager_smtp_password"] = (
             "dev_tools.monitoring.alerts.email.username is set (or remove the username for a "
             "relay that needs no login)"
         )
-    if alerts is not None and alerts.slack is not None:
+    if uses["alertmanager_slack_webhook_url"][1]:
         required["alertmanager_slack_webhook_url"] = "dev_tools.monitoring.alerts.slack is set"
     if cfg.dev_tools is not None and cfg.dev_tools.backup.target is not None:
         for key in ("backup_s3_access_key_id", "backup_s3_secret_access_key"):
@@ -917,14 +935,7 @@ def _unused_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:
         **{key: ("dev_tools.backup.target", backup) for key in (
             "backup_s3_access_key_id", "backup_s3_secret_access_key", "velero_repository_password"
         )},
-        "alertmanager_smtp_password": (
-            "dev_tools.monitoring.alerts.email.username",
-            alerts.email is not None and alerts.email.username is not None,
-        ),
-        "alertmanager_slack_webhook_url": ("dev_tools.monitoring.alerts.slack", bool(alerts.slack)),
-        "alertmanager_webhook_token": (
-            "dev_tools.monitoring.alerts.webhook", bool(alerts.webhook)
-        ),
+        **alerts.credentials(),
     }
     return [
         f"{key}: set, but {setting} is not; set {setting} or remove the secret "
