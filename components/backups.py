@@ -28,23 +28,17 @@ import dataclasses
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components import openbao, openbao_snapshot, values, versions
 from components.config import DevToolsConfig, StackSecrets
-from components.kube import TierKit, protected
+from components.kube import RESTRICTED_CONTAINER, TierKit, protected
 
 SNAPSHOT_DIR = "/snapshots"
 SNAPSHOT_VOLUME = "openbao-snapshots"
 SNAPSHOT_CRONJOB = "openbao-snapshot"  # kube-state-metrics' `cronjob` label (components/alerts.py)
 SHELF = "openbao-snapshot-shelf"
 VELERO_NAMESPACE = "velero"
-
-
-def openbao_address() -> str:
-    """The active OpenBao node (`openbao-active`: the platform's values always enable HA mode,
-    also with one replica). A standby would forward a snapshot request, but restores must go to
-    the active node, and the operations guide uses the same Service for both."""
-    return "http://openbao-active.openbao.svc:8200"
 
 
 def _pod_security(fs_group: bool) -> k8s.core.v1.PodSecurityContextArgs:
@@ -57,13 +51,6 @@ def _pod_security(fs_group: bool) -> k8s.core.v1.PodSecurityContextArgs:
         fs_group=65532 if fs_group else None,
         seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
-
-
-_CONTAINER_SECURITY = k8s.core.v1.SecurityContextArgs(
-    allow_privilege_escalation=False,
-    read_only_root_filesystem=True,
-    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-)
 
 
 class Backups(pulumi.ComponentResource):
@@ -80,7 +67,6 @@ class Backups(pulumi.ComponentResource):
         storage_class: pulumi.Input[str],
         wait_for: list[pulumi.Resource],
         velero_namespaces: list[str],
-        repository_password: pulumi.Output[str],
     ):
         super().__init__("plate:platform:Backups", name, None, kit.opts)
         self._kit = dataclasses.replace(
@@ -90,7 +76,7 @@ class Backups(pulumi.ComponentResource):
         self._openbao_snapshots(tools, openbao_namespace, storage_class, wait_for)
         self.velero: k8s.helm.v4.Chart | None = None
         if tools.backup.target is not None:
-            self._velero(tools, environment, secrets, velero_namespaces, repository_password)
+            self._velero(tools, environment, secrets, velero_namespaces)
         self.register_outputs({})
 
     # --- OpenBao ---------------------------------------------------------------------------------
@@ -180,7 +166,7 @@ class Backups(pulumi.ComponentResource):
             )),
         ]
         env = {
-            "BAO_ADDR": openbao_address(),
+            "BAO_ADDR": values.OPENBAO_ADDRESS,
             "SNAPSHOT_DIR": SNAPSHOT_DIR,
             "HOME": "/tmp",
         }
@@ -189,7 +175,7 @@ class Backups(pulumi.ComponentResource):
             image=versions.OPENBAO_IMAGE,
             command=["/bin/sh", f"/script/{openbao_snapshot.SCRIPT_NAME}"],
             env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()],
-            security_context=_CONTAINER_SECURITY,
+            security_context=RESTRICTED_CONTAINER,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "256Mi"}
             ),
@@ -243,7 +229,7 @@ class Backups(pulumi.ComponentResource):
                                 "/bin/sh", "-c",
                                 "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done",
                             ],
-                            security_context=_CONTAINER_SECURITY,
+                            security_context=RESTRICTED_CONTAINER,
                             resources=k8s.core.v1.ResourceRequirementsArgs(
                                 requests={"cpu": "1m", "memory": "8Mi"},
                                 limits={"memory": "32Mi"},
@@ -267,7 +253,6 @@ class Backups(pulumi.ComponentResource):
         environment: str,
         secrets: StackSecrets,
         namespaces: list[str],
-        repository_password: pulumi.Output[str],
     ) -> None:
         kit = self._kit
         # privileged: the node-agent reads pod volumes from the node (hostPath, root)
@@ -282,8 +267,16 @@ class Backups(pulumi.ComponentResource):
                 key_id, secret_key,
             )},
         )
-        # kopia's key: created before Velero, which would otherwise write a fixed default; losing
-        # it makes every file-system backup unreadable, so production protects and keeps it
+        # kopia's key: the stack's, else generated once; created before Velero, which would
+        # otherwise write a fixed default. Losing it (or generating a new one) makes every
+        # file-system backup unreadable, so production protects and keeps both
+        repository_password = secrets.get("velero_repository_password")
+        if repository_password is None:
+            generated = random.RandomPassword(
+                "velero-repository-password", length=32, special=False,
+                opts=pulumi.ResourceOptions.merge(self._child, protected(kit.production)),
+            )
+            repository_password = pulumi.Output.secret(generated.result)
         repository = k8s.core.v1.Secret(
             values.VELERO_REPOSITORY_SECRET,
             metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -45,9 +45,6 @@ def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
 
 BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "ops" / "harbor_bootstrap.py"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
-# OpenBao's API inside the cluster: the chart's Service of the active node (a standby would
-# answer with a redirect to the active one, which clients do not all follow)
-OPENBAO_ADDRESS = "http://openbao-active.openbao.svc:8200"
 
 
 class DevTools(pulumi.ComponentResource):
@@ -82,7 +79,6 @@ class DevTools(pulumi.ComponentResource):
             values.velero_backed_up_namespaces(
                 cfg.gitops.argocd_namespace, gitops.apps_namespace(cfg)
             ),
-            self._repository_password(tools),
         )
         self._observability(cfg, tools)
         argocd_ns = cfg.gitops.argocd_namespace
@@ -120,20 +116,6 @@ class DevTools(pulumi.ComponentResource):
         return random.RandomPassword(
             name, length=length, special=False, opts=pulumi.ResourceOptions(parent=self)
         )
-
-    def _repository_password(self, tools: DevToolsConfig) -> pulumi.Output[str]:
-        """Kopia's repository key for Velero: configured, else generated once and, in
-        production, protected (a new one would make every earlier backup unreadable)."""
-        configured = self._secrets.get("velero_repository_password")
-        if configured is not None or tools.backup.target is None:
-            return configured or pulumi.Output.secret("")
-        generated = random.RandomPassword(
-            "velero-repository-password", length=32, special=False,
-            opts=pulumi.ResourceOptions.merge(
-                pulumi.ResourceOptions(parent=self), protected(self._kit.production)
-            ),
-        )
-        return pulumi.Output.secret(generated.result)
 
     def _configured_or_generated(self, key: str, name: str) -> pulumi.Output[str]:
         """The stack's secret `key` when set, else a generated password (exported as a secret)."""
@@ -404,7 +386,9 @@ class DevTools(pulumi.ComponentResource):
                     if await_ready else None
                 ),
             ),
-            values.secret_store_spec(environment, OPENBAO_ADDRESS, EXTERNAL_SECRETS_NAMESPACE),
+            values.secret_store_spec(
+                environment, values.OPENBAO_ADDRESS, EXTERNAL_SECRETS_NAMESPACE
+            ),
             [self.external_secrets_webhook, self.openbao, identity],
         )
 
@@ -427,7 +411,7 @@ class DevTools(pulumi.ComponentResource):
         )
         env = {
             "HARBOR_URL": "http://harbor-core.harbor.svc",
-            "BAO_ADDR": OPENBAO_ADDRESS,
+            "BAO_ADDR": values.OPENBAO_ADDRESS,
             "ENVIRONMENTS": ",".join(environments),
             "REGISTRY": registry,
             "ROTATE": "true" if tools.harbor.rotate_robots else "false",

@@ -208,7 +208,7 @@ class TierKit:
         )
 
 
-_RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
+RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
     allow_privilege_escalation=False,
     read_only_root_filesystem=True,
     run_as_non_root=True,
@@ -383,7 +383,7 @@ def restricted_job(
                             args=args,
                             command=command,
                             env=list(env),
-                            security_context=_RESTRICTED_CONTAINER,
+                            security_context=RESTRICTED_CONTAINER,
                             resources=k8s.core.v1.ResourceRequirementsArgs(
                                 requests={"cpu": "10m", "memory": "32Mi"},
                                 limits={"memory": "128Mi"},

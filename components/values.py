@@ -459,6 +459,10 @@ def secret_store_spec(environment: str, openbao_address: str, eso_namespace: str
     }
 
 
+# OpenBao's API inside the cluster: the chart's Service of the active node (the platform's values
+# always enable HA mode, so it exists with one replica too). A standby would answer with a
+# redirect, which clients do not all follow, and a restore must reach the active node.
+OPENBAO_ADDRESS = "http://openbao-active.openbao.svc:8200"
 OPENBAO_INIT_CONFIGMAP = "openbao-init"  # init.hcl and the selector script (no secrets)
 OPENBAO_UNSEAL_KEY_SECRET = "openbao-unseal-key"  # key `key`: the static seal key
 
