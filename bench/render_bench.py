@@ -16,7 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components import render, verify  # noqa: E402
+from tooling import (
+    render,
+    verify,
+)
 
 
 def main(rounds: int = 3) -> None:

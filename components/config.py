@@ -20,8 +20,8 @@ import difflib
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
@@ -988,8 +988,9 @@ def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
 
 def read_stack_file(path) -> dict[str, Any]:
     """The non-secret settings of a committed `Pulumi.<stack>.yaml`, keyed without the project."""
-    import yaml
     from pathlib import Path
+
+    import yaml
 
     config = (yaml.safe_load(Path(path).read_text()) or {}).get("config") or {}
     return {

@@ -223,7 +223,7 @@ def object_name(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[str
 
     The SDK sets a CustomResource's outputs at run time without declaring them, hence getattr.
     """
-    return getattr(resource, "metadata")["name"]  # noqa: B009
+    return getattr(resource, "metadata")["name"]
 
 
 class WebhookGate(pulumi.ComponentResource):

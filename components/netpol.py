@@ -87,7 +87,7 @@ EXTERNAL_SECRETS = Peer("external-secrets", {"app.kubernetes.io/name": "external
 HARBOR_BOOTSTRAP_POD_LABELS = {"app.kubernetes.io/name": "harbor-bootstrap"}
 OPENBAO_SNAPSHOT_POD_LABELS = {"app.kubernetes.io/name": "openbao-snapshot"}
 # the snapshot CronJob's pods, not the shelf Deployment that shares their name label
-# (components/backups.py: `app.kubernetes.io/component: shelf`, no ServiceAccount token)
+# (components/tools/backups.py: `app.kubernetes.io/component: shelf`, no ServiceAccount token)
 OPENBAO_SNAPSHOT = Peer(
     "openbao", OPENBAO_SNAPSHOT_POD_LABELS, absent=("app.kubernetes.io/component",)
 )
@@ -178,7 +178,7 @@ def allowances(
                   tuple(Peer(a, argocd(c)) for c in (
                       "argocd-server", "argocd-repo-server", "argocd-application-controller")),
                   "the cache of server, repo server and controller"),
-        # Prometheus -> the metrics ports of components/monitors.py's targets
+        # Prometheus -> the metrics ports of components/observability/monitors.py's targets
         Allowance("argocd-metrics-from-prometheus", a,
                   {"app.kubernetes.io/instance": "argo-cd"}, ("metrics",), (PROMETHEUS,),
                   "scrapes server, repo server and controller (monitors.py)"),

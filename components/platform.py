@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import gitops
-from components.applications import Applications
-from components.cluster_services import ClusterServices, ClusterServicesRefs
 from components.config import PlatformConfig, StackSecrets
-from components.dev_tools import DevTools
+from components.gitops import apps as gitops
 from components.kube import object_name
+from components.tiers.applications import Applications
+from components.tiers.cluster_services import ClusterServices, ClusterServicesRefs
+from components.tiers.dev_tools import DevTools
 
 
 @dataclass(frozen=True)

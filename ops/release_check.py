@@ -23,7 +23,7 @@ def release_problem(stack: str, tag: str) -> str | None:
     if cfg.gitops.target_revision != tag:
         return (
             f"tag {tag!r} does not match gitops.target_revision {cfg.gitops.target_revision!r} in "
-            f"Pulumi.{stack}.yaml: bump the pin, run `python -m components.gitops --write`, "
+            f"Pulumi.{stack}.yaml: bump the pin, run `python -m tooling.children --write`, "
             f"commit, then tag that commit"
         )
     return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 # What the rules know of the platform, generated from components/versions.py and every committed
-# Pulumi.<stack>.yaml by `uv run python -m components.policy_data --write` (a test fails when it is
+# Pulumi.<stack>.yaml by `uv run python -m tooling.policy_data --write` (a test fails when it is
 # stale): the allowed chart repositories, and which stacks set `production: true`. The pack reads
 # a file, not the program, so it imports nothing from it and edits no sys.path.
 PLATFORM = json.loads((Path(__file__).resolve().parent / "platform.json").read_text())

@@ -1,6 +1,6 @@
 """Shared pytest hooks.
 
-A test that needs an upstream artefact (`components.upstream.find` / `chart_dir`) this machine does
+A test that needs an upstream artefact (`tooling.upstream.find` / `chart_dir`) this machine does
 not have fails with the one-line `MissingArtefact` message (artefact, upstream version, where it was
 looked for, the fetch command) in place of a traceback. It fails, never skips: a clone without the
 data must not pass silently.
@@ -15,7 +15,7 @@ from collections.abc import Generator
 
 import pytest
 
-from components.upstream import MissingArtefact
+from tooling.upstream import MissingArtefact
 
 
 @pytest.hookimpl(wrapper=True)

@@ -1,8 +1,8 @@
-"""The tests' view of the program under Pulumi's mock runtime: see `components.evaluate`.
+"""The tests' view of the program under Pulumi's mock runtime: see `tooling.evaluate`.
 
 `recorded(stack)` is the committed stack's evaluation (about a second for ~150 resources).
 
-`rendered(stack)` is the committed stack's offline render (components/render.py). Both are made
+`rendered(stack)` is the committed stack's offline render (tooling/render.py). Both are made
 once per test *run*: the first pytest-xdist worker that needs one makes it (a render takes about
 5 s a stack) and leaves a pickle for the others in the run's share folder (tests/conftest.py),
 behind a file lock, so each is made once however the files are spread over the workers. Read
@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from components import render
 from components.config import ConfigError
-from components.evaluate import (  # noqa: F401 (re-exported for the test modules)
+from tooling import render
+from tooling.evaluate import (  # noqa: F401 (re-exported for the test modules)
     ROOT,
     Recording,
     Registered,
@@ -33,7 +33,6 @@ from components.evaluate import (  # noqa: F401 (re-exported for the test module
     stack_config,
     unwrap,
 )
-
 
 T = TypeVar("T")
 

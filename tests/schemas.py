@@ -1,8 +1,8 @@
 """Validators built from artefacts nobody here wrote: upstream CRDs and Kubernetes JSON schemas.
 
-The CRDs and chart schemas come through `components.upstream` (pinned in upstream.lock.yaml);
+The CRDs and chart schemas come through `tooling.upstream` (pinned in upstream.lock.yaml);
 `kubernetes-validate` bundles the Kubernetes strict JSON schemas. The validators are the ones
-the offline render uses (`components.verify`).
+the offline render uses (`tooling.verify`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from components import upstream, verify
+from tooling import upstream, verify
 
 
 def upstream_yaml(relpath: str) -> Any:

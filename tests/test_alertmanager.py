@@ -1,4 +1,5 @@
-"""Where alerts go (components/alertmanager.py), checked by Alertmanager's own `amtool`.
+"""Where alerts go (components/tools/kube_prometheus_stack/alertmanager.py), checked by
+Alertmanager's own `amtool`.
 
 Verifies: the configuration built from `dev_tools.monitoring.alerts` passes `amtool check-config`
 for every receiver combination; `amtool config routes test` (Alertmanager's own router) sends
@@ -24,10 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components import alertmanager
 from components.config import AlertsConfig
-from components.evaluate import placeholder
+from components.tools.kube_prometheus_stack import alertmanager
 from tests.harness import is_secret, recorded, refusal, with_settings
+from tooling.evaluate import placeholder
 
 AMTOOL_TIMEOUT = 30
 EMAIL = {

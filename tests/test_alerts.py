@@ -1,4 +1,5 @@
-"""The platform's alert rules (components/alerts.py), checked by Prometheus's own tools.
+"""The platform's alert rules (components/observability/alerts.py), checked by Prometheus's own
+tools.
 
 Verifies: the generated rules file passes `promtool check rules`; every group's promtool unit tests
 in tests/alerts/<group>.yaml pass against it (`promtool test rules`: synthetic series at eval times
@@ -27,8 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components import alerts
 from components.config import AlertThresholds
+from components.observability import alerts
 
 FIXTURES = Path(__file__).resolve().parent / "alerts"
 GROUPS = {group["name"]: group for group in alerts.platform_rule_groups()}

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components import gitops
+from components.gitops import apps as gitops
 from tests.harness import ROOT, recorded
 
 STACKS = ("stg", "prod")

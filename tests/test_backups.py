@@ -1,4 +1,5 @@
-"""Backups as the program registers them (components/backups.py) and as the charts render them.
+"""Backups as the program registers them (components/tools/backups.py) and as the charts render
+them.
 
 Verifies: the OpenBao snapshot CronJob runs the generated script with the stack's schedule and
 retention, as the snapshot-only ServiceAccount, against the active OpenBao node (the `-active`
@@ -18,9 +19,12 @@ from typing import Any
 
 import pytest
 
-from components import openbao, openbao_snapshot, values, versions
-from components.evaluate import placeholder
+from components import versions
+from components.tools import values
+from components.tools.openbao import server as openbao
+from components.tools.openbao import snapshot as openbao_snapshot
 from tests.harness import is_secret, recorded, refusal, stack_config, with_settings
+from tooling.evaluate import placeholder
 
 CRONJOB = "kubernetes:batch/v1:CronJob"
 SECRET = "kubernetes:core/v1:Secret"

@@ -44,11 +44,14 @@ import helm_python
 import pytest
 import yaml
 
-from components import gitops, kubeschema, netpol, secret_paths, upstream, verify, versions
-from components.render import KUBERNETES_VERSION
+from components import names as secret_paths
+from components import netpol, versions
 from components.config import PlatformConfig, parse_platform_config, read_stack_file
+from components.gitops import apps as gitops
 from tests.schemas import crd_errors, kubernetes_errors
 from tests.test_upstream_schemas import deep_merge as merged
+from tooling import kubeschema, upstream, verify
+from tooling.render import KUBERNETES_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 HELM = ROOT / "helm"
@@ -756,7 +759,7 @@ def test_committed_child_applications_equal_the_generators_output():
         str(p.relative_to(ROOT)): p.read_text()
         for p in (ROOT / "environments" / "argocd" / "apps").rglob("*.yaml")
     }
-    assert committed == expected, "run `uv run python -m components.gitops --write`"
+    assert committed == expected, "run `uv run python -m tooling.children --write`"
 
 
 def test_root_app_path_holds_the_children():

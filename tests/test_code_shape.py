@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components import upstream, versions
+from components import versions
+from tooling import upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FUNCTION_LINES = 80
@@ -24,7 +25,7 @@ MAX_FUNCTION_LINES = 80
 
 def test_no_function_in_components_is_longer_than_80_lines():
     too_long = []
-    for path in sorted((ROOT / "components").glob("*.py")):
+    for path in sorted((ROOT / "components").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1

@@ -12,11 +12,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pulumi
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pulumi
 from components.config import (
     ConfigError,
     PlatformConfig,

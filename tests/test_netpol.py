@@ -1,7 +1,7 @@
 """The network policies of components/netpol.py against what the charts really render.
 
 For both stacks, the policies are evaluated together with every NetworkPolicy the charts render
-(Argo CD's own, the plate charts') over the pods of the offline render (`components.render`) and
+(Argo CD's own, the plate charts') over the pods of the offline render (`tooling.render`) and
 of the four plate charts as their child Applications render them (`tests/test_charts.py`).
 
 Verifies: every row of the table selects rendered pods (or cert-manager's HTTP-01 solver pods,
@@ -9,13 +9,13 @@ which exist only at run time, where a TLS Ingress asks for a certificate) and ea
 exists on one of them; every peer selects pods: rendered ones, Prometheus as the operator labels
 it, and the program's own Jobs by the labels listed in PROGRAM_POD_LABELS (checked against the
 program's render); every Ingress backend of a protected namespace is reachable from Traefik, every
-scrape target of components/monitors.py in one is reachable from Prometheus; External Secrets, the
-bootstrap Job and the snapshot CronJob reach OpenBao and the bootstrap Job Harbor's core; the flows
-inside Argo CD, Harbor, OpenBao and plate-<env> are admitted and their neighbours' are not; a pod
-named in no row (in `default`, in plate-<env>, in `monitoring`) reaches neither OpenBao's API,
-Harbor's database or Redis nor Argo CD's repo server or Redis; the generated objects pass the
-Kubernetes strict schema; the table's shape (one default deny per protected namespace, unique
-names, the Argo CD namespace is a parameter); and the evaluator's NetworkPolicy semantics.
+scrape target of components/observability/monitors.py in one is reachable from Prometheus; External
+Secrets, the bootstrap Job and the snapshot CronJob reach OpenBao and the bootstrap Job Harbor's
+core; the flows inside Argo CD, Harbor, OpenBao and plate-<env> are admitted and their neighbours'
+are not; a pod named in no row (in `default`, in plate-<env>, in `monitoring`) reaches neither
+OpenBao's API, Harbor's database or Redis nor Argo CD's repo server or Redis; the generated objects
+pass the Kubernetes strict schema; the table's shape (one default deny per protected namespace,
+unique names, the Argo CD namespace is a parameter); and the evaluator's NetworkPolicy semantics.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from components import monitors, netpol, podsecurity, render
+from components import netpol
 from components.netpol import Pod
+from components.observability import monitors
 from tests import test_charts
 from tests.harness import rendered
 from tests.schemas import kubernetes_errors
+from tooling import podsecurity, render
 
 STACKS = ("stg", "prod")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}

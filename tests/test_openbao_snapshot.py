@@ -53,7 +53,8 @@ from typing import Any
 
 import pytest
 
-from components import openbao, openbao_snapshot
+from components.tools.openbao import server as openbao
+from components.tools.openbao import snapshot as openbao_snapshot
 from ops import openbao_restore
 from tests.test_openbao import BAO, TEST_CA, BaoServer, _api, _free_port
 
@@ -264,7 +265,7 @@ def test_a_cluster_from_before_gets_the_same_identity_from_the_commands(
 class _TokenReview(http.server.BaseHTTPRequestHandler):
     """Kubernetes' TokenReview, standing in for the API server: any JWT from `_jwt` is valid."""
 
-    def do_POST(self) -> None:  # noqa: N802 (the base class's name)
+    def do_POST(self) -> None:
         review = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         payload = review["spec"]["token"].split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

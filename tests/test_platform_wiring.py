@@ -17,10 +17,13 @@ import json
 
 import pytest
 
-from components import alerts, dashboards, gitops, openbao, versions
+from components import versions
 from components.config import AlertThresholds, ConfigError, parse_platform_config
-from components.evaluate import Recording, is_secret, run_program, stack_config
+from components.gitops import apps as gitops
+from components.observability import alerts, dashboards
+from components.tools.openbao import server as openbao
 from tests.harness import recorded, refusal, with_settings
+from tooling.evaluate import Recording, is_secret, run_program, stack_config
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"

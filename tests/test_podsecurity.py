@@ -1,4 +1,4 @@
-"""components.podsecurity: the Pod Security Standards (v1.34, "latest") as the admission controller
+"""tooling.podsecurity: the Pod Security Standards (v1.34, "latest") as the admission controller
 enforces them.
 
 Verifies that:
@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import pytest
 
-from components.podsecurity import pod_template, violations
+from tooling.podsecurity import pod_template, violations
 
 Mutation = Callable[[dict, dict], object]
 

@@ -188,7 +188,7 @@ def test_production_is_the_stack_files_setting_not_the_stack_name():
 
 
 def test_policy_data_is_generated_from_the_stack_files():
-    from components import policy_data
+    from tooling import policy_data
 
     assert policy_data.main([]) == 0, "policy/platform.json is stale"
     data = policy_data.platform_data({"live": {"production": True}, "prod": {"production": False},

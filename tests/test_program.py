@@ -14,8 +14,9 @@ import re
 
 import pytest
 
-from components import alertmanager, versions
+from components import versions
 from components.config import ConfigError
+from components.tools.kube_prometheus_stack import alertmanager
 from tests.harness import Recording, is_secret, recorded, run_program, stack_config
 
 CHART = "kubernetes:helm.sh/v4:Chart"

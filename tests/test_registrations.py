@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from components.evaluate import Recording, Registered
 from tests.harness import recorded
+from tooling.evaluate import Recording, Registered
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 STACKS = ("stg", "prod")

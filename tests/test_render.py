@@ -23,10 +23,13 @@ from typing import Any
 import pytest
 import yaml
 
-from components import alertmanager, backups, render, verify, versions
-from components.evaluate import stack_config
-from components.render import Obj, Release, RenderError
+from components import versions
+from components.tools import backups
+from components.tools.kube_prometheus_stack import alertmanager
 from tests.harness import rendered
+from tooling import render, verify
+from tooling.evaluate import stack_config
+from tooling.render import Obj, Release, RenderError
 
 STACKS = ("stg", "prod")
 
@@ -274,7 +277,7 @@ def test_hook_without_compensation_is_a_problem():
     )
     assert list(verify.hook_problems(broken)) == [
         "hooks: argo-cd renders Job argo-cd-redis-secret-init (pre-install), which a v4 Chart "
-        "skips: name the program's compensation in components/verify.py HOOKS"
+        "skips: name the program's compensation in tooling/verify.py HOOKS"
     ]
 
 
@@ -344,7 +347,7 @@ def test_a_chart_version_found_nowhere_is_one_line_and_nothing_is_written(
     assert captured.out == ""
     (line,) = captured.err.splitlines()
     assert line.startswith("error: ") and "harbor" in line and "1.99.0" in line
-    assert "upstream.lock.yaml" in line and "uv run python -m components.upstream fetch" in line
+    assert "upstream.lock.yaml" in line and "uv run python -m tooling.upstream fetch" in line
     assert [p.name for p in out.iterdir()] == ["keep.yaml"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 

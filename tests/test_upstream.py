@@ -38,8 +38,9 @@ import helm_python
 import pytest
 import yaml
 
-from components import upstream, versions
-from components.upstream import ChartArchive, FetchError, GitFile, LockError, MissingArtefact
+from components import versions
+from tooling import upstream
+from tooling.upstream import ChartArchive, FetchError, GitFile, LockError, MissingArtefact
 
 LOCK = upstream.load_lock()
 # The reference copy the lock's facts were taken from: ../shared/upstream, or a copy of it named
@@ -510,7 +511,7 @@ def test_missing_artefact_fails_as_one_line_without_traceback(tmp_path):
         textwrap.dedent(
             """\
             import pytest
-            from components.upstream import MissingArtefact
+            from tooling.upstream import MissingArtefact
 
             @pytest.fixture
             def crd():

@@ -17,10 +17,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from components import values as values_builders
-from components.render import program_object
+from components.tools import values as values_builders
 from tests.harness import Recording, recorded, unwrap
 from tests.schemas import crd_errors, kubernetes_errors, upstream_json, upstream_yaml
+from tooling.render import program_object
 
 CORE_PREFIXES = ("kubernetes:core/v1:", "kubernetes:rbac.authorization.k8s.io/v1:",
                  "kubernetes:storage.k8s.io/v1:", "kubernetes:batch/v1:")

@@ -282,5 +282,5 @@ def test_release_check():
     assert release_problem("prod", "v1.0.0") is None
     assert release_problem("prod", "v1.1.0") == (
         "tag 'v1.1.0' does not match gitops.target_revision 'v1.0.0' in Pulumi.prod.yaml: bump the "
-        "pin, run `python -m components.gitops --write`, commit, then tag that commit"
+        "pin, run `python -m tooling.children --write`, commit, then tag that commit"
     )

@@ -17,7 +17,8 @@ from typing import Any
 
 import pulumi
 
-from components import alertmanager, openbao, secret_paths, versions
+from components import names as secret_paths
+from components import versions
 from components.config import (
     ArgoCDConfig,
     BackupConfig,
@@ -27,6 +28,8 @@ from components.config import (
     MonitoringConfig,
     OpenBaoConfig,
 )
+from components.tools.kube_prometheus_stack import alertmanager
+from components.tools.openbao import server as openbao
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ def argocd_values(
             "resources": _requests("50m", "256Mi", "1Gi"),
             "metrics": {"enabled": True},
         },
-        # metrics Services for the platform's ServiceMonitors (components/monitors.py)
+        # metrics Services for the platform's ServiceMonitors (components/observability/monitors.py)
         "controller": {
             "resources": _requests("250m", "512Mi", "2Gi"),
             "metrics": {"enabled": True},
@@ -253,7 +256,8 @@ def harbor_values(
             "registry": {"resources": _requests("100m", "256Mi", "1Gi")},
         },
         "trivy": {"enabled": True, "resources": _requests("100m", "512Mi", "1Gi")},
-        # metrics ports on core, registry, jobservice and the exporter (components/monitors.py)
+        # metrics ports on core, registry, jobservice and the exporter
+        # (components/observability/monitors.py)
         "metrics": {"enabled": True},
         # The chart takes the internal database password only as a value (no existingSecret).
         "database": {
@@ -407,8 +411,9 @@ def fluentd_values(fluentd: FluentdConfig, environment: str, with_password: bool
         "podSecurityPolicy": {"enabled": False},
         "resources": _requests("100m", "256Mi", "512Mi"),
         "fileConfigs": {"04_outputs.conf": fluentd_output_config(fluentd, environment)},
-        # the chart's own Grafana dashboard: off, components/dashboards.py has the platform's
-        # (a boolean: the template tests truthiness, and the chart's default is the string "true")
+        # the chart's own Grafana dashboard: off, components/observability/dashboards.py has the
+        # platform's (a boolean: the template tests truthiness, and the chart's default is the
+        # string "true")
         "dashboards": {"enabled": False},
     }
     if with_password:
@@ -472,7 +477,8 @@ def openbao_values(
 ) -> dict[str, Any]:
     """OpenBao on raft in every environment (same storage engine in stg and prod; prod runs 3 or
     5 voters). With the static seal every pod unseals itself from the key Secret and pod 0
-    initialises the cluster once (components/openbao.py); with shamir people do both by hand."""
+    initialises the cluster once (components/tools/openbao/server.py); with shamir people do
+    both by hand."""
     static = bao.seal == "static"
     key_file = f"/openbao/userconfig/{unseal_key_secret}/{openbao.KEY_FILE_NAME}"
     server: dict[str, Any] = {

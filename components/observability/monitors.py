@@ -3,9 +3,9 @@
 The charts' own monitors are left off: a chart installed before kube-prometheus-stack (all of tier
 1, and tier-2 charts racing it) would fail on the missing Prometheus Operator CRDs. DevTools
 creates these after kube-prometheus-stack instead, so no tier waits for another; the charts only
-switch their metrics Services on (components/values.py). Prometheus selects monitors in every
+switch their metrics Services on (components/tools/values.py). Prometheus selects monitors in every
 namespace (`*SelectorNilUsesHelmValues: false`), and the offline render checks that each selector
-finds a Service or pod with the named port (components/verify.py).
+finds a Service or pod with the named port (tooling/verify.py).
 
 MetalLB 0.16 serves its metrics only over HTTPS (`metricshttps`, a self-signed certificate) and
 authorises each scrape with a TokenReview and a SubjectAccessReview of `get /metrics`, which
@@ -17,7 +17,8 @@ to pin): the token goes to the pod IPs Kubernetes lists for the Service, nowhere
 
 csi-driver-nfs serves no metrics at all (its 4.x chart runs the CSI sidecars without metrics
 endpoints and offers no value to add them); its volumes are watched through the kubelet's volume
-stats and its workloads through kube-state-metrics (components/alerts.py, plate-cluster).
+stats and its workloads through kube-state-metrics (components/observability/alerts.py,
+plate-cluster).
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ cluster), while Harbor, Grafana, Alertmanager and the apps' volumes are plain fi
 - **OpenBao snapshots.** A CronJob in the openbao namespace, as ServiceAccount `openbao-snapshot`,
   logs in with Kubernetes auth as role `raft-snapshot` (policy: read `sys/storage/raft/snapshot`,
   nothing else) and writes a verified snapshot to the volume `openbao-snapshots`, keeping the
-  newest `keep` (components/openbao_snapshot.py). The role and policy are created by OpenBao's
-  self-initialisation (components/openbao.py). A small pod, `openbao-snapshot-shelf`, keeps the
-  volume mounted: Velero's file-system backup copies only volumes of running pods, and the shelf
-  is where an operator `kubectl cp`s a snapshot from (docs/operations.md).
+  newest `keep` (components/tools/openbao/snapshot.py). The role and policy are created by OpenBao's
+  self-initialisation (components/tools/openbao/server.py). A small pod, `openbao-snapshot-shelf`,
+  keeps the volume mounted: Velero's file-system backup copies only volumes of running pods, and
+  the shelf is where an operator `kubectl cp`s a snapshot from (docs/operations.md).
 - **Velero** (with `dev_tools.backup.target`): file-system backups (kopia, node-agent) to an
   S3-compatible bucket, no volume snapshots. Schedule `velero-tools` takes the Argo CD, Harbor,
   monitoring and apps namespaces (Prometheus' volume only when `dev_tools.backup.prometheus`);
@@ -30,13 +30,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import openbao, openbao_snapshot, values, versions
+from components import versions
 from components.config import DevToolsConfig, StackSecrets
 from components.kube import RESTRICTED_CONTAINER, TierKit, protected
+from components.tools import values
+from components.tools.openbao import server as openbao
+from components.tools.openbao import snapshot as openbao_snapshot
 
 SNAPSHOT_DIR = "/snapshots"
 SNAPSHOT_VOLUME = "openbao-snapshots"
-SNAPSHOT_CRONJOB = "openbao-snapshot"  # kube-state-metrics' `cronjob` label (components/alerts.py)
+# kube-state-metrics' `cronjob` label (components/observability/alerts.py)
+SNAPSHOT_CRONJOB = "openbao-snapshot"
 SHELF = "openbao-snapshot-shelf"
 VELERO_NAMESPACE = "velero"
 

@@ -1,6 +1,6 @@
 """Where secrets live in OpenBao and how they reach the cluster: the names every part agrees on.
 
-OpenBao (self-initialised, see components/openbao.py) mounts two kv-v2 engines:
+OpenBao (self-initialised, see components/tools/openbao/server.py) mounts two kv-v2 engines:
 
     plate/<env>/<app>            an application's environment (written by people: `bao kv put`)
     plate/<env>/harbor-pull      the pull-only Harbor robot of <env> (written by the bootstrap Job)

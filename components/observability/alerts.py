@@ -69,7 +69,7 @@ NFS_CONTROLLER_FOR = "10m"
 NFS_NODE_FOR = "15m"
 """A node without a running csi-driver-nfs node plugin this long (a rollout takes less)."""
 METALLB_JOB = 'job="metallb-metrics"'
-"""MetalLB's target: the metrics Service components/monitors.py creates."""
+"""MetalLB's target: the metrics Service components/observability/monitors.py creates."""
 NFS_CONTROLLER = 'deployment="csi-nfs-controller"'
 NFS_NODE = 'daemonset="csi-nfs-node"'
 """csi-driver-nfs' workloads (the chart's `controller.name` and `node.name`)."""
@@ -80,7 +80,7 @@ BACKUP_MAX_AGE_HOURS = 36
 """No successful backup of a schedule, or OpenBao snapshot, for this many hours: a daily
 schedule missed more than one run."""
 SNAPSHOT_CRONJOB = 'cronjob="openbao-snapshot"'
-"""The raft snapshot CronJob of components/backups.py."""
+"""The raft snapshot CronJob of components/tools/backups.py."""
 
 SEVERITIES = ("critical", "warning")
 
@@ -88,7 +88,7 @@ SEVERITIES = ("critical", "warning")
 WEBHOOK_GATE_JOB = ".+-webhook-ready.*"
 """The webhook gates of components/kube.py (cert-manager-, metallb-, external-secrets-...)."""
 HARBOR_BOOTSTRAP_JOB = "harbor-bootstrap.*"
-"""The Harbor bootstrap Job of components/dev_tools.py."""
+"""The Harbor bootstrap Job of components/tiers/dev_tools.py."""
 
 # Scrape targets.
 OPENBAO_JOB = 'job=~"openbao.*"'
@@ -195,7 +195,7 @@ def _cluster() -> dict[str, Any]:
     #   metallb_k8s_client_config_loaded_bool (1 once the speaker/controller has loaded its
     #   configuration), metallb_allocator_addresses_in_use_total and
     #   metallb_allocator_addresses_total{pool}. Scraped over HTTPS through the monitor
-    #   components/monitors.py adds.
+    #   components/observability/monitors.py adds.
     # csi-driver-nfs serves no metrics: its workloads are watched through kube-state-metrics 2.20
     #   (kube_deployment_status_replicas_available, kube_daemonset_status_number_unavailable).
     return {
@@ -273,7 +273,7 @@ def _backups() -> dict[str, Any]:
     # Source: Velero v1.18 pkg/metrics/metrics.go, as the pinned chart's (12.1.0) example rules
     #   use them: velero_backup_last_status{schedule} (1 = the last backup succeeded, 0 = it
     #   failed), velero_backup_last_successful_timestamp{schedule} (unix seconds). Scraped through
-    #   the monitor components/monitors.py adds. kube-state-metrics 2.20:
+    #   the monitor components/observability/monitors.py adds. kube-state-metrics 2.20:
     #   kube_cronjob_status_last_successful_time{namespace, cronjob}.
     age = f"{BACKUP_MAX_AGE_HOURS} * 3600"
     return {

@@ -1,7 +1,7 @@
 """Evaluates the real program (`__main__.py`) under Pulumi's mock runtime and records what it
 registers: the engine's view of a stack, without the Pulumi CLI, a provider plugin or a cluster.
 
-Used by the tests and by `components.render`. Each run happens in a fresh `contextvars.Context`
+Used by the tests and by `tooling.render`. Each run happens in a fresh `contextvars.Context`
 with its own event loop, so runs for different stacks in one process do not share Pulumi's global
 state. The recording monitor sees every RegisterResource request as the engine would: type, name,
 parent, dependencies, options and the inputs (secret values still wrapped in Pulumi's secret
@@ -124,7 +124,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.recording = recording
 
-    def RegisterResource(self, request):  # noqa: N802 (the gRPC method's name)
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.recording.resources.append(

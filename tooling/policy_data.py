@@ -1,6 +1,6 @@
 """Generates `policy/platform.json`, what the CrossGuard policy pack knows of the platform.
 
-    uv run python -m components.policy_data --write    # without --write: exit 1 when stale
+    uv run python -m tooling.policy_data --write    # without --write: exit 1 when stale
 
 The pack runs outside the program (its own virtualenv, no access to the stack's config), so it
 reads this file: the chart repositories `components/versions.py` allows, and for every committed
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         OUTPUT.write_text(text)
         return 0
     if not OUTPUT.exists() or OUTPUT.read_text() != text:
-        fix = "uv run python -m components.policy_data --write"
+        fix = "uv run python -m tooling.policy_data --write"
         print(f"{OUTPUT.relative_to(ROOT)} is stale: run `{fix}`")
         return 1
     return 0

@@ -8,13 +8,13 @@ repository and exact version), and this module
    then `../shared/upstream` (pre-filled on some machines), then the git-ignored cache
    `.cache/upstream`. When none has it, `MissingArtefact` says so in one line that names the fetch
    command; a cache entry fetched for other facts than the lock's is skipped as stale;
-2. fills the cache on a machine with internet access (`fetch`, `python -m components.upstream
+2. fills the cache on a machine with internet access (`fetch`, `python -m tooling.upstream
    fetch`): each git file at its locked commit, after `git ls-remote` shows the tag still points
    there; each chart from its Helm repository at its locked version, checked against the pulled
    `Chart.yaml` (and the archive's sha256 where the lock records one). Everything is verified
    before it is written, and each artefact is moved into place in one step.
 
-`python -m components.upstream list` prints the lock; `... where` prints the root each artefact
+`python -m tooling.upstream list` prints the lock; `... where` prints the root each artefact
 resolves to. Helm runs in a child process (helm-python-sdk, a dev dependency), so importing this
 module needs only PyYAML.
 """
@@ -44,7 +44,7 @@ LOCK = ROOT / "upstream.lock.yaml"
 SHARED = ROOT.parent / "shared" / "upstream"
 CACHE = ROOT / ".cache" / "upstream"
 ENV_VAR = "PLATE_UPSTREAM_DIR"
-FETCH_COMMAND = "uv run python -m components.upstream fetch"
+FETCH_COMMAND = "uv run python -m tooling.upstream fetch"
 MANIFEST = ".fetched.json"  # in a fetched root: what was fetched, for which facts
 
 GIT_BASE = "https://github.com"
@@ -746,7 +746,7 @@ def _where(lock: Lock) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m components.upstream",
+        prog="python -m tooling.upstream",
         description="Pinned upstream artefacts: fetch them into the cache, list or locate them.",
     )
     parser.add_argument("--lock", type=Path, default=None, help=f"lock file (default {LOCK})")

@@ -20,21 +20,17 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components import (
-    alertmanager,
-    alerts,
-    dashboards,
-    gitops,
-    monitors,
-    netpol,
-    openbao,
-    secret_paths,
-    values,
-)
-from components.backups import Backups
-from components.cluster_services import ClusterServicesRefs
+from components import names as secret_paths
+from components import netpol
 from components.config import SECRET_KEYS, DevToolsConfig, PlatformConfig, StackSecrets
+from components.gitops import apps as gitops
 from components.kube import TierKit, network_policies, protected, run_once_job
+from components.observability import alerts, dashboards, monitors
+from components.tiers.cluster_services import ClusterServicesRefs
+from components.tools import values
+from components.tools.backups import Backups
+from components.tools.kube_prometheus_stack import alertmanager
+from components.tools.openbao import server as openbao
 
 
 def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -43,7 +39,7 @@ def _secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
     return secret
 
 
-BOOTSTRAP_SCRIPT = Path(__file__).resolve().parent.parent / "ops" / "harbor_bootstrap.py"
+BOOTSTRAP_SCRIPT = Path(__file__).resolve().parents[2] / "ops" / "harbor_bootstrap.py"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 
 

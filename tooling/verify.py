@@ -1,4 +1,4 @@
-"""Checks over everything a stack would apply (`components.render`): what the cluster receives.
+"""Checks over everything a stack would apply (`tooling.render`): what the cluster receives.
 
 - schema: built-in kinds against the strict Kubernetes 1.34 JSON schemas (kubernetes-validate's);
   custom resources against the CRDs the stack itself installs, unknown fields being errors as with
@@ -28,11 +28,10 @@ from typing import Any
 import jsonschema
 import referencing
 
-from components import kubeschema, podsecurity
 from components.config import PlatformConfig
-from components.render import PROGRAM, Hook, Obj, StackRender
 from policy import rules
-
+from tooling import kubeschema, podsecurity
+from tooling.rendered import PROGRAM, Hook, Obj, StackRender
 
 # Objects that a workload or Ingress names but nobody renders, because they come into being at
 # run time: (kind, namespace or "*", name pattern) -> why. Keep this list short and exact.
@@ -340,7 +339,7 @@ def hook_problems(render: StackRender) -> Iterator[str]:
         if (hook.source, hook.kind, hook.name) not in HOOKS:
             yield (
                 f"hooks: {hook.source} renders {hook.kind} {hook.name} ({hook.events}), which a v4 "
-                "Chart skips: name the program's compensation in components/verify.py HOOKS"
+                "Chart skips: name the program's compensation in tooling/verify.py HOOKS"
             )
 
 

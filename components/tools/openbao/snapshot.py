@@ -8,8 +8,8 @@ exit (the Job fails, and the failed-Job alert fires):
   1. `BAO_ADDR` and `SNAPSHOT_DIR` must be set, the directory writable; partial files a killed
      run left behind (`.openbao-raft-*.partial`) are removed;
   2. unless `BAO_TOKEN` is set, it logs in with Kubernetes auth as role `raft-snapshot`
-     (`components.openbao.SNAPSHOT_ROLE`, ServiceAccount `openbao-snapshot`), whose policy may only
-     read `sys/storage/raft/snapshot`, with the pod's ServiceAccount token
+     (`components.tools.openbao.server.SNAPSHOT_ROLE`, ServiceAccount `openbao-snapshot`), whose
+     policy may only read `sys/storage/raft/snapshot`, with the pod's ServiceAccount token
      (`$SERVICE_ACCOUNT_TOKEN_FILE` overrides its path); that token is revoked when the script
      ends. `BAO_TOKEN` is the seam for tests: there is no Kubernetes API here to review a
      ServiceAccount token, so tests/test_openbao_snapshot.py mostly passes a token with the
@@ -32,7 +32,7 @@ Restoring one is `python -m ops.openbao_restore` (its docstring is the procedure
 
 from __future__ import annotations
 
-from components import openbao
+from components.tools.openbao import server as openbao
 
 SNAPSHOT_PREFIX = "openbao-raft-"
 SNAPSHOT_SUFFIX = ".snap"
@@ -47,7 +47,7 @@ MAX_KEEP = 1000
 
 # the script (format fields in single braces, the shell's braces doubled)
 _SCRIPT = """#!/bin/sh
-# OpenBao raft snapshot: save, verify, keep the newest {keep} (components/openbao_snapshot.py)
+# OpenBao raft snapshot: save, verify, keep the newest {keep} (components/tools/openbao/snapshot.py)
 set -eu
 keep={keep}
 log() {{ printf '%s openbao-snapshot: %s\\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*"; }}

@@ -9,8 +9,8 @@ Pure functions that generate the three files the openbao chart runs with:
 * `init_config` - the `initialize` stanza (one pod only, see below): kv-v2 mounts for the app and
   platform secrets, Kubernetes auth, and the policies and roles of External Secrets (one per
   environment), the Harbor bootstrap Job, the raft snapshot CronJob
-  (components/openbao_snapshot.py) and the people who run the platform. OpenBao runs it once, on
-  an empty storage, as the root token it then revokes: no root token and no recovery key ever
+  (components/tools/openbao/snapshot.py) and the people who run the platform. OpenBao runs it once,
+  on an empty storage, as the root token it then revokes: no root token and no recovery key ever
   exist, people log in with a ServiceAccount token of `platform-admin`. A cluster initialised
   before the snapshot identity existed gets it from `snapshot_identity_commands`.
 * `init_selector_script` - a POSIX sh script whose output the chart pastes into the server's
@@ -33,7 +33,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from components import secret_paths
+from components import names as secret_paths
 
 KEY_DIR = "/openbao/userconfig/openbao-unseal-key"  # the Secret holding the static seal key
 INIT_DIR = "/openbao/userconfig/openbao-init"  # the ConfigMap with init.hcl and the selector
@@ -48,7 +48,8 @@ AUDIT_DEVICE_PATH = "stdout"
 ESO_ROLE_PREFIX = "eso-"  # policy, role and ServiceAccount eso-<env>
 HARBOR_BOOTSTRAP = "harbor-bootstrap"  # policy, role and ServiceAccount of the bootstrap Job
 PLATFORM_ADMIN = "platform-admin"  # policy, role and ServiceAccount people log in with
-# the raft snapshot CronJob (components/openbao_snapshot.py): its policy may only read a snapshot
+# the raft snapshot CronJob (components/tools/openbao/snapshot.py): its policy may only read a
+# snapshot
 SNAPSHOT_POLICY = "raft-snapshot"
 SNAPSHOT_ROLE = "raft-snapshot"
 SNAPSHOT_SERVICE_ACCOUNT = "openbao-snapshot"  # in the openbao namespace
@@ -374,7 +375,7 @@ def init_selector_script(
     )
     q = shlex.quote
     return f"""#!/bin/sh
-# -config={init_file} on the first start of a new cluster only (components/openbao.py)
+# -config={init_file} on the first start of a new cluster only (components/tools/openbao/server.py)
 host="${{HOSTNAME:-$(hostname)}}"
 case "$host" in *-0) ;; *) exit 0 ;; esac
 command -v bao >/dev/null 2>&1 || exit 0

@@ -1,19 +1,19 @@
 """What a stack would apply, without a cluster: the program's own objects and every chart's objects.
 
-    uv run python -m components.render --stack stg --out rendered/stg
-    uv run python -m components.render --stack stg --out rendered/stg-new --diff rendered/stg
+    uv run python -m tooling.render --stack stg --out rendered/stg
+    uv run python -m tooling.render --stack stg --out rendered/stg-new --diff rendered/stg
 
-The program runs under Pulumi's mock runtime (`components.evaluate`) with stand-ins for secrets
+The program runs under Pulumi's mock runtime (`tooling.evaluate`) with stand-ins for secrets
 (`placeholder-<key>`, `mock-<password>`: the real ones are never read, so nothing secret can be
 printed or written). Each `kubernetes.helm.sh/v4.Chart` it registers is then rendered the way the
-provider renders it: the chart source at the pinned version (`components.upstream`), the values the
+provider renders it: the chart source at the pinned version (`tooling.upstream`), the values the
 program computed, release name = resource name, the Chart's namespace, install mode, CRDs from
 `crds/` of the chart and its enabled subcharts included, hooks dropped (v4 Charts never run them;
 they are listed so each can be matched with the program's compensation), Kubernetes 1.34 and the
 API versions of the CRDs the stack installs. Namespaced objects without a namespace get the
 Chart's, as the provider does.
 
-Every object is then checked (`components.verify`): the command reports the problems and exits
+Every object is then checked (`tooling.verify`): the command reports the problems and exits
 non-zero when there are any. Ref: ../shared/FACTS.md, "What a kubernetes.helm.sh/v4.Chart does".
 """
 
@@ -32,16 +32,16 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 
-from components import kubeschema, upstream
 from components.config import ConfigError, PlatformConfig, parse_platform_config
-from components.evaluate import (
+from components.kube import protect_stateful_children
+from tooling import kubeschema, upstream, verify
+from tooling.evaluate import (
     Recording,
     Registered,
     placeholder_secrets,
@@ -50,7 +50,15 @@ from components.evaluate import (
     stack_file,
     unwrap,
 )
-from components.kube import protect_stateful_children
+from tooling.rendered import (  # noqa: F401 (re-exported: the render's model)
+    PROGRAM,
+    Hook,
+    Obj,
+    Release,
+    RenderError,
+    StackRender,
+    to_yaml,
+)
 
 KUBERNETES_VERSION = f"v{kubeschema.KUBERNETES_VERSION}"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
@@ -59,7 +67,6 @@ TIER_TYPES = {
     "plate:platform:DevTools",
     "plate:platform:Applications",
 }
-PROGRAM = "program"  # the folder of the program's own objects inside each tier
 # Built-in kinds that have no namespace (custom kinds: the `scope` of their CRD).
 CLUSTER_SCOPED = {
     "APIService", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", "CSIDriver",
@@ -68,122 +75,6 @@ CLUSTER_SCOPED = {
     "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
     "ValidatingWebhookConfiguration", "VolumeAttachment",
 }
-
-
-class RenderError(Exception):
-    """A chart cannot be rendered (missing source, values its schema rejects): one line."""
-
-
-@dataclass(frozen=True)
-class Obj:
-    """One object the stack would apply, and where it comes from."""
-
-    tier: str  # the tier component's name, e.g. "dev-tools"
-    source: str  # the chart's release name, or PROGRAM
-    origin: str  # the template path, or the program's resource type and name
-    body: dict[str, Any]
-    protect: bool = False  # what `pulumi up` would register as protected
-
-    @property
-    def api_version(self) -> str:
-        return str(self.body.get("apiVersion", ""))
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
-
-    @property
-    def kind(self) -> str:
-        return str(self.body.get("kind", ""))
-
-    @property
-    def name(self) -> str:
-        return str((self.body.get("metadata") or {}).get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        return str((self.body.get("metadata") or {}).get("namespace") or "")
-
-    @property
-    def ref(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {where}{self.name}"
-
-    @property
-    def pulumi_type(self) -> str:
-        group_version = self.api_version if "/" in self.api_version else f"core/{self.api_version}"
-        return f"kubernetes:{group_version}:{self.kind}"
-
-
-@dataclass(frozen=True)
-class Hook:
-    """An object a chart renders as a Helm hook: Helm would run it, a v4 Chart skips it."""
-
-    source: str
-    kind: str
-    name: str
-    events: str  # the helm.sh/hook annotation, e.g. "pre-install,pre-upgrade"
-
-
-@dataclass(frozen=True)
-class Release:
-    """A v4 Chart as the program registers it."""
-
-    tier: str
-    name: str
-    chart: str
-    version: str
-    namespace: str
-    values: dict[str, Any]
-
-
-@dataclass
-class StackRender:
-    stack: str
-    cfg: PlatformConfig
-    recording: Recording
-    releases: list[Release]
-    objects: list[Obj] = field(default_factory=list)
-    hooks: list[Hook] = field(default_factory=list)
-
-    def files(self) -> dict[str, str]:
-        """Relative path -> YAML text, one file per object, in folders by tier and source."""
-        out: dict[str, str] = {}
-        for obj in sorted(self.objects, key=_sort_key):
-            folder = f"{obj.tier}/{obj.source}"
-            path = f"{folder}/{obj.kind}.{obj.name}.yaml"
-            if path in out:
-                path = f"{folder}/{obj.kind}.{obj.namespace}.{obj.name}.yaml"
-            out[path] = to_yaml(obj.body)
-        return out
-
-
-def _sort_key(obj: Obj) -> tuple[str, ...]:
-    return (obj.tier, obj.source, obj.kind, obj.namespace, obj.name, obj.origin)
-
-
-class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
-    """Multi-line strings (configuration files in ConfigMaps) as literal blocks, so a diff of
-    the rendered objects shows the lines that changed."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def to_yaml(body: dict[str, Any]) -> str:
-    return _yaml_of(json.dumps(body, sort_keys=True))
-
-
-@functools.lru_cache(maxsize=8192)
-def _yaml_of(canonical: str) -> str:
-    """YAML of an object given as canonical JSON (cached: dumping a CRD takes ~50 ms)."""
-    body = json.loads(canonical)
-    return yaml.dump(body, Dumper=_Dumper, sort_keys=True, default_flow_style=False, width=100)
 
 
 # --- the program under the mock engine --------------------------------------------------------
@@ -540,7 +431,7 @@ def summary(render: StackRender) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m components.render", description=(__doc__ or "").split("\n\n")[0]
+        prog="python -m tooling.render", description=(__doc__ or "").split("\n\n")[0]
     )
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, help="write one YAML file per object under this folder")
@@ -551,8 +442,6 @@ def main(argv: list[str] | None = None) -> int:
     if not stack_file(args.stack).exists():
         print(f"error: no stack file {stack_file(args.stack).name} (--stack)", file=sys.stderr)
         return 2
-    from components import verify
-
     try:
         render = render_stack(args.stack)
         problems = verify.problems(render)

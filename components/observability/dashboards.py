@@ -6,10 +6,10 @@ value = the JSON). This module imports no upstream dashboard: nothing is fetched
 at run time, every panel is written here against the metric names of the versions
 components/versions.py pins, and a dashboard changes only with this repository's revision.
 
-The queries follow components/alerts.py: the same metric names and scrape selectors, the same
-`exported_namespace` handling, and the stack's alert thresholds (`AlertThresholds`) colour the
-panels, so what pages someone is what turns red here. Every expression is plain PromQL with fixed
-rate windows (no Grafana macros): tests/test_dashboards.py hands each one to `promtool check
+The queries follow components/observability/alerts.py: the same metric names and scrape selectors,
+the same `exported_namespace` handling, and the stack's alert thresholds (`AlertThresholds`) colour
+the panels, so what pages someone is what turns red here. Every expression is plain PromQL with
+fixed rate windows (no Grafana macros): tests/test_dashboards.py hands each one to `promtool check
 rules` as it stands and unit-tests the key overview queries with `promtool test rules`.
 
 The dashboards (uid = file name without `.json`; title "Plate / <tool>"; tag `plate`; every
@@ -25,7 +25,8 @@ dashboard links to the others):
   controller's sync errors: a failing renewal shows here weeks before CertificateExpiringSoon.
 - **plate-metallb**: LoadBalancer Services with and without an address (kube-state-metrics);
   pool use, configuration loaded/stale per pod, announcements and ARP/NDP requests from MetalLB's
-  own metrics (the HTTPS target components/monitors.py adds); the controller and speakers.
+  own metrics (the HTTPS target components/observability/monitors.py adds); the controller and
+  speakers.
 - **plate-nfs-storage**: every claim of the platform's NFS StorageClass (kubelet volume stats
   joined with kube-state-metrics' claim info): use, bytes, the forecast
   PersistentVolumeClaimFillingUp uses, claims not Bound, requested sizes; csi-driver-nfs's
@@ -62,14 +63,14 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from components.alerts import (
+from components.config import AlertThresholds
+from components.observability.alerts import (
     METALLB_JOB,
     NFS_CONTROLLER,
     NFS_NODE,
     OPENBAO_JOB,
     PVC_PREDICT_WINDOW,
 )
-from components.config import AlertThresholds
 
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 """kube-prometheus-stack's Grafana datasource (`grafana.sidecar.datasources.uid`)."""
@@ -81,7 +82,7 @@ GRID_WIDTH = 24
 PANEL_HEIGHT = 8
 MAX_UID_LENGTH = 40  # Grafana refuses longer uids
 
-# Namespaces that are the same in every stack (components/cluster_services.py, dev_tools.py).
+# Namespaces that are the same in every stack (components/tiers/cluster_services.py, dev_tools.py).
 CERT_MANAGER_NAMESPACE = "cert-manager"
 METALLB_NAMESPACE = "metallb-system"
 NFS_NAMESPACE = "nfs-provisioner"
@@ -418,7 +419,8 @@ def _layout(sections: tuple[Section, ...]) -> list[dict[str, Any]]:
 def object_namespace(expr: str) -> str:
     """`expr` with `namespace` = `exported_namespace` where the scrape renamed the object's
     namespace (cert-manager, Argo CD, External Secrets through a ServiceMonitor with honorLabels
-    false); the same rewrite as components/alerts.py, so panels and alerts name one namespace."""
+    false); the same rewrite as components/observability/alerts.py, so panels and alerts name one
+    namespace."""
     return f'label_replace({expr}, "namespace", "$1", "exported_namespace", "(.+)")'
 
 

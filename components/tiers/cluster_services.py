@@ -21,10 +21,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import values
 from components.config import PlatformConfig, StackSecrets
 from components.kube import TierKit, object_name, protected
-from components.values import ClusterNames
+from components.tools import values
+from components.tools.values import ClusterNames
 
 ACME_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",

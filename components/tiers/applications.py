@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import gitops, netpol
+from components import netpol
 from components.config import PlatformConfig, StackSecrets
+from components.gitops import apps as gitops
 from components.kube import namespace, network_policies, object_name, protected
 
 

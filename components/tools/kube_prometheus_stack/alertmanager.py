@@ -4,8 +4,8 @@ kube-prometheus-stack renders `alertmanager.config` into the Secret the Promethe
 to Alertmanager; this module builds the parts of it the platform decides (`route`, `receivers`)
 and leaves the chart's `global`, `inhibit_rules` and `templates` as they are (Helm merges maps).
 
-Routing is by the alerts' `severity` label (components/alerts.py; kube-prometheus-stack's own
-rules use the same three values):
+Routing is by the alerts' `severity` label (components/observability/alerts.py;
+kube-prometheus-stack's own rules use the same three values):
 
     severity=critical -> receiver `critical`: every receiver listing `critical`, repeated every 4h
     severity=warning  -> receiver `warning`:  every receiver listing `warning`, repeated every 24h
