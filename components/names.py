@@ -1,4 +1,7 @@
-"""Where secrets live in OpenBao and how they reach the cluster: the names every part agrees on.
+"""The names more than one tool or tier agrees on, in one place: namespaces, Services, Secrets,
+OpenBao paths. A name only one tool uses lives in that tool's module.
+
+Where secrets live in OpenBao and how they reach the cluster:
 
 OpenBao (self-initialised, see components/tools/openbao/server.py) mounts two kv-v2 engines:
 
@@ -14,6 +17,18 @@ turn those entries into the Secrets its pods read (`<app>-env`) and pull with (`
 from __future__ import annotations
 
 import re
+
+# --- namespaces that are the same in every stack ------------------------------------------------
+CERT_MANAGER_NAMESPACE = "cert-manager"
+METALLB_NAMESPACE = "metallb-system"
+NFS_NAMESPACE = "nfs-provisioner"
+TRAEFIK_NAMESPACE = "traefik"
+HARBOR_NAMESPACE = "harbor"
+MONITORING_NAMESPACE = "monitoring"
+LOGGING_NAMESPACE = "logging"
+OPENBAO_NAMESPACE = "openbao"
+EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
+VELERO_NAMESPACE = "velero"
 
 APPS_MOUNT = "plate"  # kv-v2
 PLATFORM_MOUNT = "platform"  # kv-v2

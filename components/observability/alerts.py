@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from components.config import AlertThresholds
+from components.observability.promql import object_namespace as _object_namespace
 
 # --- Timing (change here; the promtool fixtures in tests/alerts/ follow the values) -------------
 # The thresholds a stack may tune (certificate days, volume fill) are `AlertThresholds` in
@@ -101,12 +102,6 @@ def _harbor_service(component: str) -> str:
     for every component; the Prometheus Operator's `service` label (the Service's name,
     `<release>-core`, `-registry`, `-exporter`) tells them apart."""
     return f'service=~".*harbor.*-{component}"'
-
-
-def _object_namespace(expr: str) -> str:
-    """`expr` with `namespace` = `exported_namespace` where the scrape renamed it (see the module
-    docstring). A series without `exported_namespace` is unchanged (the regex needs a character)."""
-    return f'label_replace({expr}, "namespace", "$1", "exported_namespace", "(.+)")'
 
 
 def _alert(

@@ -64,12 +64,30 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from components.config import AlertThresholds
+from components.names import (
+    CERT_MANAGER_NAMESPACE,
+    EXTERNAL_SECRETS_NAMESPACE,
+    HARBOR_NAMESPACE,
+    LOGGING_NAMESPACE,
+    METALLB_NAMESPACE,
+    MONITORING_NAMESPACE,
+    NFS_NAMESPACE,
+    OPENBAO_NAMESPACE,
+    TRAEFIK_NAMESPACE,
+)
 from components.observability.alerts import (
     METALLB_JOB,
     NFS_CONTROLLER,
     NFS_NODE,
     OPENBAO_JOB,
     PVC_PREDICT_WINDOW,
+)
+from components.observability.promql import (
+    object_namespace,
+    ready_ratio_by_namespace,
+    volume_used_ratio,
+    workload_series,
+    workloads_below_desired,
 )
 
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
@@ -81,17 +99,6 @@ SCHEMA_VERSION = 39
 GRID_WIDTH = 24
 PANEL_HEIGHT = 8
 MAX_UID_LENGTH = 40  # Grafana refuses longer uids
-
-# Namespaces that are the same in every stack (components/tiers/cluster_services.py, dev_tools.py).
-CERT_MANAGER_NAMESPACE = "cert-manager"
-METALLB_NAMESPACE = "metallb-system"
-NFS_NAMESPACE = "nfs-provisioner"
-TRAEFIK_NAMESPACE = "traefik"
-HARBOR_NAMESPACE = "harbor"
-MONITORING_NAMESPACE = "monitoring"
-LOGGING_NAMESPACE = "logging"
-OPENBAO_NAMESPACE = "openbao"
-EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 
 DAY = 24 * 3600
 RENEWAL_DAYS = 30
@@ -416,56 +423,6 @@ def _layout(sections: tuple[Section, ...]) -> list[dict[str, Any]]:
 # --- shared PromQL ----------------------------------------------------------------------------
 
 
-def object_namespace(expr: str) -> str:
-    """`expr` with `namespace` = `exported_namespace` where the scrape renamed the object's
-    namespace (cert-manager, Argo CD, External Secrets through a ServiceMonitor with honorLabels
-    false); the same rewrite as components/observability/alerts.py, so panels and alerts name one
-    namespace."""
-    return f'label_replace({expr}, "namespace", "$1", "exported_namespace", "(.+)")'
-
-
-def _in(namespaces: tuple[str, ...]) -> str:
-    return f'namespace=~"{"|".join(namespaces)}"'
-
-
-def _workload_series(selector: str) -> tuple[tuple[str, str, str], ...]:
-    """(kind, ready, desired) metric pairs of kube-state-metrics, each with `selector`."""
-    s = f"{{{selector}}}"
-    return (
-        ("deployment", f"kube_deployment_status_replicas_available{s}",
-         f"kube_deployment_spec_replicas{s}"),
-        ("statefulset", f"kube_statefulset_status_replicas_ready{s}",
-         f"kube_statefulset_replicas{s}"),
-        ("daemonset", f"kube_daemonset_status_number_available{s}",
-         f"kube_daemonset_status_desired_number_scheduled{s}"),
-    )
-
-
-def ready_ratio_by_namespace(namespaces: tuple[str, ...]) -> str:
-    """Ready replicas over desired replicas of all Deployments, StatefulSets and DaemonSets, per
-    namespace (the kinds' series differ in their `deployment`/`statefulset`/`daemonset` label, so
-    `or` keeps them all)."""
-    series = _workload_series(_in(namespaces))
-    ready = " or ".join(r for _, r, _ in series)
-    desired = " or ".join(d for _, _, d in series)
-    return f"sum by (namespace) ({ready})\n/\nsum by (namespace) ({desired})"
-
-
-def workloads_below_desired(namespaces: tuple[str, ...]) -> str:
-    """One series per workload with fewer ready replicas than desired; the value: how many."""
-    series = _workload_series(_in(namespaces))
-    return "\nor\n".join(f"({desired} - {ready}) > 0" for _, ready, desired in series)
-
-
-def volume_used_ratio(selector: str = "") -> str:
-    """Used fraction per claim (a volume mounted on several nodes is reported by each kubelet)."""
-    s = f"{{{selector}}}" if selector else ""
-    return (
-        "max by (namespace, persistentvolumeclaim) (\n"
-        f"  kubelet_volume_stats_used_bytes{s} / kubelet_volume_stats_capacity_bytes{s}\n)"
-    )
-
-
 @dataclass(frozen=True)
 class _Scope:
     """What differs between stacks, as `dashboards(...)` received it."""
@@ -517,7 +474,7 @@ def _workloads(namespace: str, volumes: _Scope | None = None) -> Section:
         f"""Ready (StatefulSet) or available (Deployment, DaemonSet) replicas over desired, per
         workload in {namespace}, from kube-state-metrics. Below 100%: a pod is crash-looping,
         unschedulable or failing its readiness probe - `kubectl -n {namespace} get pods`.""",
-        *(Query(f"{r} / {d}", "{{" + kind + "}}") for kind, r, d in _workload_series(sel)),
+        *(Query(f"{r} / {d}", "{{" + kind + "}}") for kind, r, d in workload_series(sel)),
         width=12 if volumes is None else 8,
     )
     restarts = timeseries(

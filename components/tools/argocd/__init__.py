@@ -1,0 +1,1 @@
+"""argocd: everything about this tool in one place (filled by the split of issue 18)."""

@@ -1,0 +1,1 @@
+"""traefik: everything about this tool in one place (filled by the split of issue 18)."""
