@@ -841,16 +841,33 @@ def parse_platform_config(raw: Any) -> PlatformConfig:
 # --- reading the stack ------------------------------------------------------------------------
 
 
+Secret = pulumi.Output[str] | None
+"""A stack secret as a Pulumi secret Output, None when the stack does not set it."""
+
+
 @dataclass(frozen=True)
 class StackSecrets:
-    """Secret config values, as Pulumi secret Outputs (None when the stack did not set one)."""
+    """The stack's secrets (`SECRET_KEYS`), one typed attribute each: a misspelt key is a type
+    error, not a run-time lookup failure."""
 
-    values: dict[str, pulumi.Output[str] | None]
+    grafana_admin_password: Secret = None
+    harbor_admin_password: Secret = None
+    fluentd_output_password: Secret = None
+    cloudflare_api_token: Secret = None
+    gitops_repo_token: Secret = None
+    openbao_unseal_key: Secret = None
+    alertmanager_smtp_password: Secret = None
+    alertmanager_slack_webhook_url: Secret = None
+    alertmanager_webhook_token: Secret = None
+    backup_s3_access_key_id: Secret = None
+    backup_s3_secret_access_key: Secret = None
+    velero_repository_password: Secret = None
 
-    def get(self, key: str) -> pulumi.Output[str] | None:
-        if key not in SECRET_KEYS:
-            raise KeyError(f"{key} is not a declared secret key")
-        return self.values.get(key)
+    def given(self) -> dict[str, pulumi.Output[str]]:
+        """The secrets the stack sets, by key."""
+        return {
+            key: value for key in SECRET_KEYS if (value := getattr(self, key)) is not None
+        }
 
 
 def split_stack_config(
@@ -983,7 +1000,7 @@ def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
     if problems:
         raise ConfigError(problems)
     conf = pulumi.Config()
-    return cfg, StackSecrets({key: conf.get_secret(key) for key in sorted(present)})
+    return cfg, StackSecrets(**{key: conf.get_secret(key) for key in sorted(present)})
 
 
 def read_stack_file(path) -> dict[str, Any]:

@@ -4,12 +4,14 @@ and the webhook gate that makes custom resources wait for an admission webhook t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 from pulumi_kubernetes.helm.v4 import Chart, RepositoryOptsArgs
 
 from components import versions
@@ -24,6 +26,15 @@ STATEFUL_CHILD_TYPES = frozenset(
         "kubernetes:core/v1:PersistentVolumeClaim",
     }
 )
+
+
+def resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[str, Any]:
+    """Chart values for a container's resources: requests always; a memory limit (no CPU limit:
+    throttling hurts more than it protects)."""
+    return {
+        "requests": {"cpu": cpu, "memory": memory},
+        "limits": {"memory": memory_limit or memory},
+    }
 
 
 def protected(production: bool) -> pulumi.ResourceOptions:
@@ -142,6 +153,14 @@ class TierKit:
     production: bool
     pin: Callable[[str], versions.ChartPin]
 
+    @staticmethod
+    def of(production: bool, pin: Callable[[str], versions.ChartPin]) -> TierKit:
+        return TierKit(pulumi.ResourceOptions(), production, pin)
+
+    def under(self, parent: pulumi.Resource) -> TierKit:
+        """The same kit for the children of `parent` (a tier or a sub-component)."""
+        return dataclasses.replace(self, opts=pulumi.ResourceOptions(parent=parent))
+
     def namespace(self, name: str, pod_security: PodSecurity) -> k8s.core.v1.Namespace:
         return namespace(name, pod_security, self.opts, production=self.production)
 
@@ -196,6 +215,27 @@ class TierKit:
             ),
         )
 
+    def child(
+        self, depends_on: Sequence[pulumi.Resource] = (), *, protect: bool = False
+    ) -> pulumi.ResourceOptions:
+        """Options of a resource of the tier that waits for `depends_on`; `protect`: protected
+        and retained in production (see `protected`)."""
+        opts = pulumi.ResourceOptions.merge(
+            self.opts, pulumi.ResourceOptions(depends_on=list(depends_on))
+        )
+        return pulumi.ResourceOptions.merge(opts, protected(self.production)) if protect else opts
+
+    def password(self, name: str, length: int) -> random.RandomPassword:
+        """A generated password (letters and digits), kept in state as a secret."""
+        return random.RandomPassword(name, length=length, special=False, opts=self.opts)
+
+    def service_account(self, name: str, ns: k8s.core.v1.Namespace) -> k8s.core.v1.ServiceAccount:
+        return k8s.core.v1.ServiceAccount(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns.metadata.name),
+            opts=self.opts,
+        )
+
     def secret(
         self, name: str, ns: k8s.core.v1.Namespace, data: Mapping[str, pulumi.Input[str]]
     ) -> k8s.core.v1.Secret:
@@ -216,6 +256,12 @@ RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
     capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
     seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
 )
+
+
+def as_secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """`value` marked secret (typed: `Output.secret`'s own signature loses the type)."""
+    secret: pulumi.Output[str] = pulumi.Output.secret(value)
+    return secret
 
 
 def object_name(resource: k8s.apiextensions.CustomResource) -> pulumi.Output[str]:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from components.netpol import Peer
+
 # --- namespaces that are the same in every stack ------------------------------------------------
 CERT_MANAGER_NAMESPACE = "cert-manager"
 METALLB_NAMESPACE = "metallb-system"
@@ -29,6 +31,22 @@ LOGGING_NAMESPACE = "logging"
 OPENBAO_NAMESPACE = "openbao"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 VELERO_NAMESPACE = "velero"
+
+# --- who talks to whom across tools (labels as the pinned charts, or the program, set them) -----
+# the Prometheus Operator labels the pods of a Prometheus this way (kube-prometheus-stack's
+# Service for Prometheus selects on it)
+PROMETHEUS = Peer(MONITORING_NAMESPACE, {"app.kubernetes.io/name": "prometheus"})
+# the controller, which reads OpenBao for every SecretStore (not the webhook or cert-controller)
+EXTERNAL_SECRETS = Peer(EXTERNAL_SECRETS_NAMESPACE, {"app.kubernetes.io/name": "external-secrets"})
+# the Harbor bootstrap Job: its pods (admitted to Harbor's core and to OpenBao) and its OpenBao
+# identity (policy, role and ServiceAccount)
+HARBOR_BOOTSTRAP = "harbor-bootstrap"
+HARBOR_BOOTSTRAP_POD_LABELS = {"app.kubernetes.io/name": HARBOR_BOOTSTRAP}
+
+# OpenBao's API inside the cluster: the chart's Service of the active node (the platform's values
+# always enable HA mode, so it exists with one replica too). A standby would answer with a
+# redirect, which clients do not all follow, and a restore must reach the active node.
+OPENBAO_ADDRESS = f"http://openbao-active.{OPENBAO_NAMESPACE}.svc:8200"
 
 APPS_MOUNT = "plate"  # kv-v2
 PLATFORM_MOUNT = "platform"  # kv-v2
@@ -46,7 +64,14 @@ def secret_store_name(environment: str) -> str:
 
 
 def apps_namespace(environment: str) -> str:
+    """`plate-<env>`: the applications' namespace; the AppProject and the secret paths' readers
+    of the environment carry the same name."""
     return f"plate-{environment}"
+
+
+def apps_project(environment: str) -> str:
+    """The AppProject of the environment's apps: named like the only namespace it admits."""
+    return apps_namespace(environment)
 
 
 def app_secret_path(environment: str, app: str) -> str:

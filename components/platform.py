@@ -2,7 +2,8 @@
 
 cluster_services -> dev_tools -> applications (the app-of-apps root, last). A stack may own only
 some tiers (`tiers` in its stack file) when it shares a cluster with another stack; then the names
-of what it does not own come from the config model, with nothing to wait for.
+of what it does not own come from the config model, with nothing to wait for
+(`components/contracts.py`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import PlatformConfig, StackSecrets
+from components.contracts import ClusterServicesRefs, DevToolsRefs
 from components.gitops import apps as gitops
-from components.kube import object_name
+from components.kube import TierKit, object_name
 from components.tiers.applications import Applications
-from components.tiers.cluster_services import ClusterServices, ClusterServicesRefs
-from components.tiers.dev_tools import DevTools
+from components.tiers.cluster_services import ClusterServices, ClusterServicesConfig
+from components.tiers.dev_tools import DevTools, DevToolsSettings
 
 
 @dataclass(frozen=True)
@@ -31,22 +33,25 @@ class Platform:
 def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
     provider = k8s.Provider("k8s", context=cfg.cluster.kube_context)
     opts = pulumi.ResourceOptions(providers=[provider])
+    kit = TierKit.of(cfg.production, cfg.chart)
 
     cluster = None
     if cfg.owns("cluster_services"):
-        cluster = ClusterServices("cluster-services", cfg, secrets, opts)
+        cluster = ClusterServices(
+            "cluster-services", ClusterServicesConfig.of(cfg), kit,
+            secrets.cloudflare_api_token, opts,
+        )
     refs = cluster.refs if cluster else ClusterServicesRefs.external(cfg)
-    tools = DevTools("dev-tools", cfg, secrets, refs, opts) if cfg.owns("dev_tools") else None
+    tools = None
+    if cfg.owns("dev_tools"):
+        tools = DevTools("dev-tools", DevToolsSettings.of(cfg), kit, secrets, refs, opts)
+    tools_refs = tools.refs if tools else DevToolsRefs.external()
     apps = None
     if cfg.owns("applications"):
-        wait_for = [*(cluster.charts if cluster else []), *refs.tls_ready, *refs.storage_ready]
-        # the stores too: an app's first sync needs its ExternalSecrets to resolve
-        # and the registry's pull robots, written to OpenBao by the bootstrap Job
-        if tools:
-            wait_for += [*tools.charts, *tools.bootstrap]
-            if cfg.dev_tools and cfg.dev_tools.openbao.seal == "static":
-                wait_for += tools.secret_stores.values()
-        apps = Applications("applications", cfg, secrets, wait_for, opts)
+        apps = Applications(
+            "applications", cfg, secrets.gitops_repo_token,
+            [*refs.apps_ready, *tools_refs.apps_ready], opts,
+        )
     return Platform(provider, cluster, tools, apps)
 
 
@@ -56,23 +61,26 @@ def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
     pulumi.export("kube_context", cfg.cluster.kube_context)
     if platform.cluster_services:
         cs = platform.cluster_services
-        assert cfg.metallb is not None  # the config model requires it with this tier
-        pool = {"name": object_name(cs.address_pool), "addresses": cfg.metallb.addresses}
+        pool = {
+            "name": object_name(cs.metallb.address_pool),
+            "addresses": cs.config.metallb.addresses,
+        }
         pulumi.export("metallb_pool", pool)
-        pulumi.export("cluster_issuers", {s: object_name(i) for s, i in cs.issuers.items()})
+        issuers = cs.cert_manager.issuers
+        pulumi.export("cluster_issuers", {s: object_name(i) for s, i in issuers.items()})
         pulumi.export("default_issuer", cs.refs.names.issuer)
         if cfg.ingress.controller == "traefik":
             # point the DNS records of every tool and app host here
             pulumi.export("ingress_address", cfg.ingress.load_balancer_ip)
-        pulumi.export("storage_class", cs.nfs_storage_class.metadata.name)
+        pulumi.export("storage_class", cs.nfs.storage_class.metadata.name)
     if platform.dev_tools:
         tools = platform.dev_tools
         for tool, url in tools.urls.items():
             pulumi.export(f"{tool}_url", url)
         # secret outputs: `pulumi stack output --show-secrets <name>`
-        pulumi.export("argocd_admin_password", tools.argocd_admin_password.result)
-        pulumi.export("grafana_admin_password", tools.grafana_admin_password)
-        pulumi.export("harbor_admin_password", tools.harbor_admin_password)
+        pulumi.export("argocd_admin_password", tools.argocd.admin_password.result)
+        pulumi.export("grafana_admin_password", tools.monitoring.grafana_admin_password)
+        pulumi.export("harbor_admin_password", tools.harbor.admin_password)
     if platform.applications:
         pulumi.export("root_application", gitops.root_app_name(cfg))
         pulumi.export("apps_namespace", gitops.apps_namespace(cfg))

@@ -1,4 +1,4 @@
-"""Backups as the program registers them (components/tools/backups.py) and as the charts render
+"""Backups as the program registers them (components/tiers/backups.py) and as the charts render
 them.
 
 Verifies: the OpenBao snapshot CronJob runs the generated script with the stack's schedule and
@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from components import versions
-from components.tools import values
+from components.tools import kube_prometheus_stack
+from components.tools import velero as velero_tool
 from components.tools.openbao import server as openbao
 from components.tools.openbao import snapshot as openbao_snapshot
 from tests.harness import is_secret, recorded, refusal, stack_config, with_settings
@@ -94,19 +95,19 @@ def test_velero_gets_the_stack_s_target_schedules_and_secrets(stack: str) -> Non
     assert (velero["upgradeCRDs"], velero["snapshotsEnabled"], velero["deployNodeAgent"]) == (
         False, False, True
     )
-    credentials = rec.one(SECRET, values.VELERO_CREDENTIALS_SECRET)
+    credentials = rec.one(SECRET, velero_tool.CREDENTIALS_SECRET)
     assert is_secret(credentials.inputs["stringData"])
     assert credentials.plain("stringData") == {"cloud": (
         f"[default]\naws_access_key_id={placeholder('backup_s3_access_key_id')}\n"
         f"aws_secret_access_key={placeholder('backup_s3_secret_access_key')}\n"
     )}
-    assert is_secret(rec.one(SECRET, values.VELERO_REPOSITORY_SECRET).inputs["stringData"])
+    assert is_secret(rec.one(SECRET, velero_tool.REPOSITORY_SECRET).inputs["stringData"])
     assert {"Secret/velero-s3-credentials", "Secret/velero-repo-credentials"} <= rec.deps(
         "Chart/velero"
     )
     kps = rec.one(CHART, "kube-prometheus-stack").plain("values")["prometheus"]["prometheusSpec"]
     assert kps["podMetadata"]["annotations"] == {
-        "backup.velero.io/backup-volumes-excludes": values.PROMETHEUS_DB_VOLUME
+        "backup.velero.io/backup-volumes-excludes": kube_prometheus_stack.PROMETHEUS_DB_VOLUME
     }
 
 

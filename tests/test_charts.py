@@ -44,13 +44,14 @@ import helm_python
 import pytest
 import yaml
 
+from components import names, versions
 from components import names as secret_paths
-from components import netpol, versions
 from components.config import PlatformConfig, parse_platform_config, read_stack_file
 from components.gitops import apps as gitops
+from components.tools import traefik
 from tests.schemas import crd_errors, kubernetes_errors
 from tests.test_upstream_schemas import deep_merge as merged
-from tooling import kubeschema, upstream, verify
+from tooling import kubeschema, netpol_check, upstream, verify
 from tooling.render import KUBERNETES_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -436,7 +437,7 @@ def test_no_values_file_repeats_a_stack_fact():
                 assert "global" not in values, path
             else:
                 # the namespace and pod label of the Traefik that tier 1 installs (a platform
-                # constant, netpol.TRAEFIK; see test_the_charts_peers_are_the_platforms), not the
+                # constant, traefik.PEER; see test_the_charts_peers_are_the_platforms), not the
                 # stack's IngressClass, which happens to share the name
                 values["networkPolicy"].pop("ingressFrom", None)
             strings = leaf_strings(values)
@@ -519,7 +520,7 @@ METRICS_PORT_NAMES = {"plate-web": "http", "plate-api": "http", "plate-llm": "ht
 
 def render_with_apis(app: str, env: str, values: dict, api_versions: set[str]) -> tuple[dict, ...]:
     """Like `render`, with the cluster's API list as Argo CD passes it (built-in + `api_versions`);
-    the library's native call (../shared/FACTS.md, "Helm, offline")."""
+    the library's native call (docs/facts.md#helm-offline)."""
     chart = helm_python.Chart.load(str(built_chart(app)))
     options = {
         "name": app, "namespace": gitops.apps_namespace(config(env)), "is_install": True,
@@ -553,7 +554,7 @@ def test_the_default_network_policy_admits_only_the_apps_peers(chart_env):
     # the policy selects the workload's pods and its port is the container's
     (workload,) = [o for o in rendered(app, env) if o["kind"] in WORKLOAD_KINDS]
     pod_labels = workload["spec"]["template"]["metadata"]["labels"]
-    assert netpol.selector_matches(policy["spec"]["podSelector"], pod_labels)
+    assert netpol_check.selector_matches(policy["spec"]["podSelector"], pod_labels)
     ports = [p["containerPort"] for c in pod_spec(workload)["containers"] for p in c["ports"]]
     assert ports == [CONTAINER_PORTS[app]]
 
@@ -624,7 +625,9 @@ def test_the_enabled_service_monitor_scrapes_each_pod_once(chart_env):
     }
     assert verify.validation_errors(service_monitor_validator(), monitor) == []
     selected = [s for s in of_kind(objects, "Service")
-                if netpol.selector_matches(monitor["spec"]["selector"], s["metadata"]["labels"])]
+                if netpol_check.selector_matches(
+                    monitor["spec"]["selector"], s["metadata"]["labels"]
+                )]
     assert [s["metadata"]["name"] for s in selected] == [app]
     assert METRICS_PORT_NAMES[app] in [p["name"] for p in selected[0]["spec"]["ports"]]
     # and the release's NetworkPolicy admits Prometheus on the port behind it
@@ -676,9 +679,9 @@ def test_the_charts_peers_are_the_platforms():
     """The defaults name the same Traefik and Prometheus pods as the platform's policies."""
     for app in APPS:
         policy = yaml.safe_load((chart_dir(app) / "values.yaml").read_text())["networkPolicy"]
-        assert policy["prometheusFrom"] == [netpol.PROMETHEUS.selector()] == PROMETHEUS_PEERS
+        assert policy["prometheusFrom"] == [names.PROMETHEUS.selector()] == PROMETHEUS_PEERS
         if app in ("plate-web", "plate-api"):
-            assert policy["ingressFrom"] == [netpol.TRAEFIK.selector()] == TRAEFIK_PEERS
+            assert policy["ingressFrom"] == [traefik.PEER.selector()] == TRAEFIK_PEERS
 
 
 def test_charts_without_an_ingress_take_no_ingress_controller_peers():

@@ -26,21 +26,22 @@ from dataclasses import dataclass
 
 import pytest
 
-from components import netpol
-from components.netpol import Pod
-from components.observability import monitors
+from components import names, netpol
+from components.tools import argocd, catalog, cert_manager, harbor, openbao
+from components.tools.traefik import PEER as TRAEFIK
 from tests import test_charts
 from tests.harness import rendered
 from tests.schemas import kubernetes_errors
-from tooling import podsecurity, render
+from tooling import netpol_check, podsecurity, render
+from tooling.netpol_check import Pod
 
 STACKS = ("stg", "prod")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob"}
 # The program's own workloads, which select their pods by these labels; the lead's dev_tools.py
 # sets them (PROGRAM_POD_LABELS is what the table assumes, the render test checks them).
 PROGRAM_POD_LABELS = {
-    ("harbor", "Job", "harbor-bootstrap"): netpol.HARBOR_BOOTSTRAP_POD_LABELS,
-    ("openbao", "CronJob", "openbao-snapshot"): netpol.OPENBAO_SNAPSHOT_POD_LABELS,
+    ("harbor", "Job", "harbor-bootstrap"): names.HARBOR_BOOTSTRAP_POD_LABELS,
+    ("openbao", "CronJob", "openbao-snapshot"): openbao.SNAPSHOT_POD_LABELS,
 }
 # Labels a workload puts on its own pods at run time: OpenBao's Kubernetes service registration
 # (`service_registration "kubernetes"` in the server HCL) marks the active node, which the chart's
@@ -51,7 +52,17 @@ RUNTIME_POD_LABELS = {
     },
 }
 # cert-manager's HTTP-01 solver pod (pkg/issuer/acme/http/pod.go): port `http` 8089
-SOLVER_PORTS = {"http": netpol.ACME_SOLVER_PORT}
+SOLVER_PORTS = {"http": cert_manager.ACME_SOLVER_PORT}
+
+
+def _policies(
+    argocd_namespace: str, environment: str, namespaces: set[str] | None = None
+) -> list[dict]:
+    """The platform's whole policy table (every tool's rows) for the protected namespaces, or
+    those in `namespaces`, as the tiers create them."""
+    protected = catalog.protected_namespaces(argocd_namespace, environment)
+    wanted = [ns for ns in protected if namespaces is None or ns in namespaces]
+    return netpol.network_policies(catalog.allowances(argocd_namespace, environment), wanted)
 
 
 @dataclass(frozen=True)
@@ -76,10 +87,10 @@ class World:
     policies: list[dict]  # netpol's plus every NetworkPolicy the charts render
 
     def protected(self) -> list[str]:
-        return netpol.protected_namespaces(self.argocd_namespace, self.environment)
+        return catalog.protected_namespaces(self.argocd_namespace, self.environment)
 
     def rows(self) -> list[netpol.Allowance]:
-        return netpol.allowances(self.argocd_namespace, self.environment)
+        return catalog.allowances(self.argocd_namespace, self.environment)
 
     def of_kind(self, kind: str, namespace: str | None = None) -> list[dict]:
         return [o for o in self.objects if o["kind"] == kind
@@ -91,7 +102,7 @@ class World:
 
     def selected(self, peer: netpol.Peer) -> list[Found]:
         return [f for f in self.pods if f.pod.namespace == peer.namespace
-                and netpol.selector_matches(peer.pod_selector(), f.pod.labels)]
+                and netpol_check.selector_matches(peer.pod_selector(), f.pod.labels)]
 
     def one_pod(self, namespace: str, labels: dict[str, str]) -> Pod:
         found = self.pods_in(namespace, labels)
@@ -99,7 +110,7 @@ class World:
         return found[0].pod
 
     def admits(self, source: Pod, target: Pod, port: int) -> bool:
-        return netpol.admits(self.policies, source, target, port)
+        return netpol_check.admits(self.policies, source, target, port)
 
 
 def found_pods(objects: list[dict]) -> Iterator[Found]:
@@ -146,14 +157,14 @@ def stack_render(stack: str) -> render.StackRender:
 def world(stack: str) -> World:
     rendered = stack_render(stack)
     cfg = rendered.cfg
-    apps_namespace = netpol.apps_namespace(cfg.environment)
+    apps_namespace = names.apps_namespace(cfg.environment)
     objects = [o.body for o in rendered.objects]
     for app in test_charts.APPS:
         for obj in test_charts.rendered(app, stack):
             obj = {**obj, "metadata": {**obj["metadata"], "namespace": apps_namespace}}
             objects.append(obj)
     pods = [*found_pods(objects), prometheus_pod(objects), *program_pods()]
-    generated = netpol.network_policies(cfg.gitops.argocd_namespace, cfg.environment)
+    generated = _policies(cfg.gitops.argocd_namespace, cfg.environment)
     charts = [o for o in objects if o["kind"] == "NetworkPolicy"]
     return World(stack, cfg.environment, cfg.gitops.argocd_namespace, apps_namespace, objects,
                  pods, [*generated, *charts])
@@ -172,7 +183,7 @@ def solver_pods(w: World) -> list[Found]:
         for ingress in w.of_kind("Ingress", namespace):
             annotations = ingress["metadata"].get("annotations") or {}
             if "cert-manager.io/cluster-issuer" in annotations:
-                labels = {**netpol.ACME_SOLVER_PODS, "acme.cert-manager.io/http-domain": "1"}
+                labels = {**cert_manager.ACME_SOLVER_PODS, "acme.cert-manager.io/http-domain": "1"}
                 found.append(Found(f"solver {namespace}", Pod(namespace, labels, SOLVER_PORTS),
                                    frozenset(SOLVER_PORTS.values())))
                 break
@@ -225,9 +236,9 @@ def test_the_solver_runs_in_every_protected_namespace(w):
 
 def test_prometheus_is_the_pod_the_table_names(w):
     prometheus = prometheus_pod(w.objects).pod
-    assert prometheus.namespace == netpol.PROMETHEUS.namespace
-    assert netpol.PROMETHEUS.pods.items() <= prometheus.labels.items()
-    traefik = w.one_pod("traefik", dict(netpol.TRAEFIK.pods))
+    assert prometheus.namespace == names.PROMETHEUS.namespace
+    assert names.PROMETHEUS.pods.items() <= prometheus.labels.items()
+    traefik = w.one_pod("traefik", dict(TRAEFIK.pods))
     assert traefik.labels["app.kubernetes.io/instance"] == "traefik-traefik"
 
 
@@ -269,7 +280,7 @@ def backend_targets(
 
 
 def test_every_ingress_backend_is_reachable_from_traefik(w):
-    traefik = w.one_pod("traefik", dict(netpol.TRAEFIK.pods))
+    traefik = w.one_pod("traefik", dict(TRAEFIK.pods))
     seen = set()
     for namespace in w.protected():
         for ingress in w.of_kind("Ingress", namespace):
@@ -286,15 +297,15 @@ def test_every_ingress_backend_is_reachable_from_traefik(w):
 
 
 def test_the_http01_solver_is_reachable_from_traefik(w):
-    traefik = w.one_pod("traefik", dict(netpol.TRAEFIK.pods))
+    traefik = w.one_pod("traefik", dict(TRAEFIK.pods))
     for found in solver_pods(w):
-        assert w.admits(traefik, found.pod, netpol.ACME_SOLVER_PORT), found.ref
+        assert w.admits(traefik, found.pod, cert_manager.ACME_SOLVER_PORT), found.ref
 
 
 def test_every_scrape_target_in_a_protected_namespace_is_reachable_from_prometheus(w):
     prometheus = prometheus_pod(w.objects).pod
     checked = []
-    for target in monitors.scrape_targets(w.argocd_namespace, traefik=True):
+    for target in catalog.scrape_targets(w.argocd_namespace, traefik_installed=True):
         if target.namespace not in w.protected():
             continue
         assert target.kind == "ServiceMonitor"
@@ -314,15 +325,15 @@ def test_every_scrape_target_in_a_protected_namespace_is_reachable_from_promethe
 
 
 # flows that must work: (source namespace, source labels, target namespace, target labels, port)
-ARGO = netpol.argocd
-HARBOR = netpol.harbor
+ARGO = argocd.pods
+HARBOR = harbor.pods
 NEEDED = [
     ("external-secrets", {"app.kubernetes.io/name": "external-secrets"},
-     "openbao", netpol.OPENBAO_PODS, 8200),
-    ("harbor", netpol.HARBOR_BOOTSTRAP_POD_LABELS, "openbao", netpol.OPENBAO_PODS, 8200),
-    ("harbor", netpol.HARBOR_BOOTSTRAP_POD_LABELS, "harbor", HARBOR("core"), 8080),
-    ("openbao", netpol.OPENBAO_SNAPSHOT, "openbao", netpol.OPENBAO_PODS, 8200),
-    ("openbao", netpol.OPENBAO_PODS, "openbao", netpol.OPENBAO_PODS, 8201),
+     "openbao", openbao.PODS, 8200),
+    ("harbor", names.HARBOR_BOOTSTRAP_POD_LABELS, "openbao", openbao.PODS, 8200),
+    ("harbor", names.HARBOR_BOOTSTRAP_POD_LABELS, "harbor", HARBOR("core"), 8080),
+    ("openbao", openbao.SNAPSHOT_PEER, "openbao", openbao.PODS, 8200),
+    ("openbao", openbao.PODS, "openbao", openbao.PODS, 8201),
     ("harbor", HARBOR("core"), "harbor", HARBOR("database"), 5432),
     ("harbor", HARBOR("jobservice"), "harbor", HARBOR("database"), 5432),
     ("harbor", HARBOR("exporter"), "harbor", HARBOR("database"), 5432),
@@ -341,17 +352,17 @@ NEEDED = [
 # neighbours that must not: a component reaching what it does not use
 REFUSED = [
     ("external-secrets", {"app.kubernetes.io/name": "external-secrets-webhook"},
-     "openbao", netpol.OPENBAO_PODS, 8200),
-    ("harbor", netpol.HARBOR_BOOTSTRAP_POD_LABELS, "harbor", HARBOR("database"), 5432),
+     "openbao", openbao.PODS, 8200),
+    ("harbor", names.HARBOR_BOOTSTRAP_POD_LABELS, "harbor", HARBOR("database"), 5432),
     ("harbor", HARBOR("portal"), "harbor", HARBOR("database"), 5432),
-    ("harbor", HARBOR("core"), "openbao", netpol.OPENBAO_PODS, 8200),
+    ("harbor", HARBOR("core"), "openbao", openbao.PODS, 8200),
     # the snapshot volume's shelf shares the CronJob's name label; it never calls OpenBao
-    ("openbao", {"app.kubernetes.io/component": "shelf"}, "openbao", netpol.OPENBAO_PODS, 8200),
+    ("openbao", {"app.kubernetes.io/component": "shelf"}, "openbao", openbao.PODS, 8200),
     ("ARGO", ARGO("argocd-applicationset-controller"), "ARGO", ARGO("argocd-redis"), 6379),
     ("APPS", {"app.kubernetes.io/name": "plate-web"},
      "APPS", {"app.kubernetes.io/name": "plate-llm"}, 8000),
     ("APPS", {"app.kubernetes.io/name": "plate-api"},
-     "openbao", netpol.OPENBAO_PODS, 8200),
+     "openbao", openbao.PODS, 8200),
 ]
 
 
@@ -395,8 +406,8 @@ def strangers(w: World) -> list[Pod]:
 
 def test_a_pod_named_in_no_row_reaches_no_secret_store_database_or_repo_server(w):
     targets = [
-        (w.one_pod("openbao", netpol.OPENBAO_PODS), 8200),
-        (w.one_pod("openbao", netpol.OPENBAO_PODS), 8201),
+        (w.one_pod("openbao", openbao.PODS), 8200),
+        (w.one_pod("openbao", openbao.PODS), 8201),
         (w.one_pod("harbor", HARBOR("database")), 5432),
         (w.one_pod("harbor", HARBOR("redis")), 6379),
         (w.one_pod(w.argocd_namespace, ARGO("argocd-repo-server")), 8081),
@@ -419,26 +430,26 @@ def test_the_table_alone_decides_argo_cds_traffic(w):
 
 
 def test_generated_objects_pass_the_kubernetes_strict_schema(w):
-    policies = netpol.network_policies(w.argocd_namespace, w.environment)
+    policies = _policies(w.argocd_namespace, w.environment)
     for policy in policies:
         assert kubernetes_errors(policy) == [], policy["metadata"]["name"]
 
 
 def test_one_default_deny_per_protected_namespace_and_unique_names():
-    policies = netpol.network_policies("argocd", "stg")
+    policies = _policies("argocd", "stg")
     denies = [p for p in policies if p["metadata"]["name"] == netpol.DEFAULT_DENY]
     assert [p["metadata"]["namespace"] for p in denies] == ["argocd", "harbor", "openbao",
                                                             "plate-stg"]
     assert all(p["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]} for p in denies)
     keys = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies]
     assert len(keys) == len(set(keys))
-    rows_ = netpol.allowances("argocd", "stg")
+    rows_ = catalog.allowances("argocd", "stg")
     assert len(policies) == len(denies) + len(rows_)
     assert all(row.reason and row.ports and row.peers for row in rows_)
 
 
 def test_the_argocd_namespace_is_a_parameter_and_tiers_can_pick_namespaces():
-    policies = netpol.network_policies("gitops", "prod", namespaces={"gitops", "plate-prod"})
+    policies = _policies("gitops", "prod", namespaces={"gitops", "plate-prod"})
     assert {p["metadata"]["namespace"] for p in policies} == {"gitops", "plate-prod"}
     repo = [p for p in policies if p["metadata"]["name"] == "allow-argocd-repo-server-from-argocd"]
     peers = repo[0]["spec"]["ingress"][0]["from"]
@@ -447,7 +458,7 @@ def test_the_argocd_namespace_is_a_parameter_and_tiers_can_pick_namespaces():
 
 
 def test_an_allow_policy_spells_out_its_row():
-    (policy,) = [p for p in netpol.network_policies("argocd", "stg")
+    (policy,) = [p for p in _policies("argocd", "stg")
                  if p["metadata"]["name"] == "allow-openbao-from-external-secrets"]
     assert policy == {
         "apiVersion": "networking.k8s.io/v1",
@@ -460,7 +471,7 @@ def test_an_allow_policy_spells_out_its_row():
                 "plate.dev/reason": "External Secrets reads plate/<env>/* for the apps"},
         },
         "spec": {
-            "podSelector": {"matchLabels": netpol.OPENBAO_PODS},
+            "podSelector": {"matchLabels": openbao.PODS},
             "policyTypes": ["Ingress"],
             "ingress": [{
                 "from": [{
@@ -488,33 +499,35 @@ def test_the_evaluator_follows_networkpolicy_semantics():
     web = Pod("a", {"app": "web"}, {"http": 8080})
     client = Pod("a", {"app": "client"}, {})
     outsider = Pod("b", {"app": "client"}, {})
-    assert netpol.admits([], outsider, web, 8080)  # not isolated
-    assert netpol.admits([_np("a", {"app": "db"}, None)], outsider, web, 8080)  # not selected
-    assert not netpol.admits([_np("a", {}, None)], client, web, 8080)  # default deny
-    assert netpol.admits([_np("a", {}, None), _np("a", {"app": "web"}, [{}])], outsider, web, 1)
-    assert netpol.admits([_np("a", {}, None, types=("Egress",))], outsider, web, 8080)
+    assert netpol_check.admits([], outsider, web, 8080)  # not isolated
+    assert netpol_check.admits([_np("a", {"app": "db"}, None)], outsider, web, 8080)  # not selected
+    assert not netpol_check.admits([_np("a", {}, None)], client, web, 8080)  # default deny
+    admitted = [_np("a", {}, None), _np("a", {"app": "web"}, [{}])]
+    assert netpol_check.admits(admitted, outsider, web, 1)
+    assert netpol_check.admits([_np("a", {}, None, types=("Egress",))], outsider, web, 8080)
     same_ns = [_np("a", {}, [{"from": [{"podSelector": {"matchLabels": {"app": "client"}}}]}])]
-    assert netpol.admits(same_ns, client, web, 8080)
-    assert not netpol.admits(same_ns, outsider, web, 8080)  # podSelector alone: own namespace
+    assert netpol_check.admits(same_ns, client, web, 8080)
+    assert not netpol_check.admits(same_ns, outsider, web, 8080)  # podSelector alone: own namespace
     by_ns = [_np("a", {}, [{"from": [{"namespaceSelector": {
         "matchLabels": {"kubernetes.io/metadata.name": "b"}}}]}])]
-    assert netpol.admits(by_ns, outsider, web, 8080) and not netpol.admits(by_ns, client, web, 1)
+    assert netpol_check.admits(by_ns, outsider, web, 8080)
+    assert not netpol_check.admits(by_ns, client, web, 1)
     named = [_np("a", {}, [{"ports": [{"port": "http"}]}])]
-    assert netpol.admits(named, outsider, web, 8080)
-    assert not netpol.admits(named, outsider, web, 8081)
-    assert not netpol.admits(named, outsider, Pod("a", {}, {}), 8080)  # no such named port
+    assert netpol_check.admits(named, outsider, web, 8080)
+    assert not netpol_check.admits(named, outsider, web, 8081)
+    assert not netpol_check.admits(named, outsider, Pod("a", {}, {}), 8080)  # no such named port
     ranged = [_np("a", {}, [{"ports": [{"port": 8000, "endPort": 8100, "protocol": "TCP"}]}])]
-    assert netpol.admits(ranged, outsider, web, 8080)
-    assert not netpol.admits(ranged, outsider, web, 8080, protocol="UDP")
+    assert netpol_check.admits(ranged, outsider, web, 8080)
+    assert not netpol_check.admits(ranged, outsider, web, 8080, protocol="UDP")
     expressions = {"matchExpressions": [
         {"key": "app", "operator": "In", "values": ["client"]},
         {"key": "tier", "operator": "DoesNotExist"},
     ]}
-    assert netpol.selector_matches(expressions, {"app": "client"})
-    assert not netpol.selector_matches(expressions, {"app": "client", "tier": "x"})
-    assert not netpol.selector_matches({"matchExpressions": [
+    assert netpol_check.selector_matches(expressions, {"app": "client"})
+    assert not netpol_check.selector_matches(expressions, {"app": "client", "tier": "x"})
+    assert not netpol_check.selector_matches({"matchExpressions": [
         {"key": "app", "operator": "NotIn", "values": ["client"]}]}, {"app": "client"})
-    assert netpol.selector_matches({"matchExpressions": [
+    assert netpol_check.selector_matches({"matchExpressions": [
         {"key": "app", "operator": "Exists"}]}, {"app": ""})
     ip_only = [_np("a", {}, [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}])]
-    assert not netpol.admits(ip_only, outsider, web, 8080)
+    assert not netpol_check.admits(ip_only, outsider, web, 8080)

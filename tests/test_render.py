@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from components import versions
-from components.tools import backups
 from components.tools.kube_prometheus_stack import alertmanager
+from components.tools.openbao import backup as openbao_backup
 from tests.harness import rendered
 from tooling import render, verify
 from tooling.evaluate import stack_config
@@ -421,7 +421,7 @@ def test_the_openbao_schedule_takes_the_snapshots_and_never_the_raft_volumes() -
     taken = {(o.kind, o.name) for o in in_openbao if _selected(selector, o.body["metadata"].get(
         "labels"))}
     assert taken == {
-        ("PersistentVolumeClaim", "openbao-snapshots"), ("Deployment", backups.SHELF),
+        ("PersistentVolumeClaim", "openbao-snapshots"), ("Deployment", openbao_backup.SHELF),
         ("ServiceAccount", "openbao-snapshot"), ("CronJob", "openbao-snapshot"),
         ("ConfigMap", "openbao-snapshot-script"),
     }
@@ -429,7 +429,7 @@ def test_the_openbao_schedule_takes_the_snapshots_and_never_the_raft_volumes() -
     assert not _selected(selector, raft.body["spec"]["template"]["metadata"]["labels"])
     for claim in raft.body["spec"]["volumeClaimTemplates"]:
         assert not _selected(selector, claim["metadata"].get("labels"))
-    shelf = next(o for o in in_openbao if o.kind == "Deployment" and o.name == backups.SHELF)
+    shelf = next(o for o in in_openbao if o.kind == "Deployment" and o.name == openbao_backup.SHELF)
     template = shelf.body["spec"]["template"]
     assert _selected(selector, template["metadata"]["labels"])  # its pod is backed up, volume too
     assert template["metadata"]["annotations"] == {"backup.velero.io/backup-volumes": "snapshots"}

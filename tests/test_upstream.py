@@ -1,13 +1,14 @@
 """Pinned upstream artefacts: the lock, the lookup, the fetch, and the missing-artefact report.
 
 Verifies:
-- the lock: every entry resolves (non-empty) on this machine; every file under
-  ../shared/upstream/{crds,chart-schemas} is pinned and every pinned path exists there; its facts
-  (repository, path, tag, commit; chart version and Helm repository) are those of the SOURCES
-  tables; commits are 40 hex digits; chart versions and Helm repositories equal
-  `components/versions.py`; malformed locks are rejected;
-- lookup order: $PLATE_UPSTREAM_DIR, then ../shared/upstream, then the cache (a stale cache entry
-  is skipped); no copy anywhere raises `MissingArtefact`, one line naming the fetch command;
+- the lock: every entry resolves (non-empty) on this machine; against the pre-filled copy the
+  artefacts come from ($PLATE_UPSTREAM_DIR, with its SOURCES tables; CI sets it in .ci/run, and
+  without it these checks fail, never skip): every file under its {crds,chart-schemas} is pinned
+  and every pinned path exists there; the lock's facts (repository, path, tag, commit; chart
+  version and Helm repository) are those of the SOURCES tables; commits are 40 hex digits; chart
+  versions and Helm repositories equal `components/versions.py`; malformed locks are rejected;
+- lookup order: $PLATE_UPSTREAM_DIR, then the cache, and nowhere else (a stale cache entry is
+  skipped); no copy anywhere raises `MissingArtefact`, one line naming the fetch command;
   undeclared paths are a programming error; `chart_dir` returns exactly the asked version and
   skips roots holding another;
 - fetch, for real, against local stand-ins: a git repository on disk (file://), annotated and
@@ -24,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -43,12 +45,41 @@ from tooling import upstream
 from tooling.upstream import ChartArchive, FetchError, GitFile, LockError, MissingArtefact
 
 LOCK = upstream.load_lock()
-# The reference copy the lock's facts were taken from: ../shared/upstream, or a copy of it named
-# by PLATE_UPSTREAM_DIR (a fetched cache has no SOURCES tables to compare with).
-SHARED = next(
-    (root for root in upstream.search_roots() if (root / "SOURCES.md").is_file()), upstream.SHARED
-)
-NO_SHARED = "no copy of ../shared/upstream with its SOURCES tables here (only a fetched cache)"
+# The tables of a pre-filled root that record where each of its files came from.
+SOURCES_TABLES = ("SOURCES.md", "chart-sources/SOURCES.md", "README.md")
+
+
+def reference_copy() -> Path | None:
+    """The pre-filled root the artefacts come from: $PLATE_UPSTREAM_DIR, first of the search
+    roots, with the SOURCES tables the lock's facts were taken from; None without the variable
+    (a user's clone: the artefacts then come from the fetched cache, see `cache_facts`). A
+    variable naming a folder without the tables fails the calling test, never skips it."""
+    if not os.environ.get(upstream.ENV_VAR):
+        return None
+    root = upstream.search_roots()[0]
+    absent = [name for name in SOURCES_TABLES if not (root / name).is_file()]
+    if absent:
+        pytest.fail(
+            f"${upstream.ENV_VAR}={root} has no {', '.join(absent)}: it must be a pre-filled copy "
+            "of the upstream artefacts with its SOURCES tables",
+            pytrace=False,
+        )
+    return root
+
+
+def cache_facts() -> dict[str, object]:
+    """Without a pre-filled copy: the facts the fetch verified against the upstream remotes for
+    each artefact (tag -> commit, Helm repository -> version), from the cache's manifest. A
+    cache that was never filled fails the calling test, never skips it."""
+    manifest = upstream.CACHE / upstream.MANIFEST
+    if not manifest.is_file():
+        pytest.fail(
+            f"no ${upstream.ENV_VAR} and no fetched cache ({manifest}): run "
+            "`uv run python -m tooling.upstream fetch --missing`",
+            pytrace=False,
+        )
+    records = json.loads(manifest.read_text())["artefacts"]
+    return {key: record.get("facts") for key, record in records.items()}
 
 
 def write_lock(directory: Path, text: str) -> upstream.Lock:
@@ -86,26 +117,32 @@ def test_every_locked_artefact_resolves_and_is_not_empty(relpath):
         assert found.stat().st_size > 0
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=NO_SHARED)
-def test_shared_upstream_is_pinned_completely():
+def test_the_reference_copy_is_pinned_completely():
+    reference = reference_copy()
+    if reference is None:  # a fetched cache holds exactly what the lock names
+        assert set(cache_facts()) == {a.id for a in LOCK.artefacts}
+        return
     used = {
-        str(p.relative_to(SHARED))
+        str(p.relative_to(reference))
         for top in ("crds", "chart-schemas")
-        for p in (SHARED / top).rglob("*")
+        for p in (reference / top).rglob("*")
         if p.is_file()
     }
-    assert used, "no CRDs or chart schemas found under ../shared/upstream"
+    assert used, f"no CRDs or chart schemas found under {reference}"
     assert sorted(used - set(LOCK.paths)) == []
-    assert sorted(p for p in LOCK.paths if not (SHARED / p).exists()) == []
+    assert sorted(p for p in LOCK.paths if not (reference / p).exists()) == []
     charts = {a.chart for a in LOCK.artefacts if isinstance(a, ChartArchive)}
-    assert charts == {p.name for p in (SHARED / "chart-sources").iterdir() if p.is_dir()}
+    assert charts == {p.name for p in (reference / "chart-sources").iterdir() if p.is_dir()}
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason=NO_SHARED)
 def test_lock_facts_are_those_of_the_sources_tables():
-    files = table_rows((SHARED / "SOURCES.md").read_text())
-    charts = table_rows((SHARED / "chart-sources" / "SOURCES.md").read_text())
-    releases = table_rows((SHARED / "README.md").read_text())
+    reference = reference_copy()
+    if reference is None:  # the fetch checked each fact against the remote; the cache says which
+        assert cache_facts() == {a.id: a.facts() for a in LOCK.artefacts}
+        return
+    files = table_rows((reference / "SOURCES.md").read_text())
+    charts = table_rows((reference / "chart-sources" / "SOURCES.md").read_text())
+    releases = table_rows((reference / "README.md").read_text())
     for a in LOCK.artefacts:
         if isinstance(a, GitFile):
             (row,) = [r for r in files if r[0].startswith(f"`{a.path}`")]
@@ -118,7 +155,7 @@ def test_lock_facts_are_those_of_the_sources_tables():
         assert row[5].startswith(f"`{a.commit}`"), a.id
         (release,) = [r for r in releases if r[0] == a.chart]
         assert release[1] == a.helm_repo and release[2].split()[0] == a.version, a.id
-        for path in a.files:  # the git copies in ../shared name the same commit
+        for path in a.files:  # the reference's git copies of chart files name the same commit
             for r in files:
                 if r[0].startswith(f"`{path}`"):
                     assert (r[1], r[4]) == (a.repo, f"`{a.commit}`"), path
@@ -172,18 +209,16 @@ def test_malformed_locks_are_rejected(tmp_path, change, message):
 @dataclass
 class Roots:
     env: Path
-    shared: Path
     cache: Path
 
 
 @pytest.fixture
 def roots(tmp_path, monkeypatch) -> Roots:
-    """Three empty roots standing in for $PLATE_UPSTREAM_DIR, ../shared/upstream and the cache
-    (the environment variable is unset until a test sets it)."""
-    r = Roots(tmp_path / "env", tmp_path / "shared", tmp_path / "cache")
-    for d in (r.env, r.shared, r.cache):
+    """Two empty roots standing in for $PLATE_UPSTREAM_DIR and the cache (the environment
+    variable is unset until a test sets it)."""
+    r = Roots(tmp_path / "env", tmp_path / "cache")
+    for d in (r.env, r.cache):
         d.mkdir()
-    monkeypatch.setattr(upstream, "SHARED", r.shared)
     monkeypatch.setattr(upstream, "CACHE", r.cache)
     monkeypatch.delenv(upstream.ENV_VAR, raising=False)
     return r
@@ -200,25 +235,23 @@ def put(root: Path, relpath: str, text: str) -> Path:
 
 
 def test_find_prefers_plate_upstream_dir(roots, monkeypatch):
-    put(roots.shared, CRD, "shared copy")
     put(roots.cache, CRD, "cache copy")
     mine = put(roots.env, CRD, "my copy")
     monkeypatch.setenv(upstream.ENV_VAR, str(roots.env))
-    assert upstream.search_roots() == [roots.env, roots.shared, roots.cache]
+    assert upstream.search_roots() == [roots.env, roots.cache]
     assert upstream.find(CRD) == mine
 
 
-def test_find_falls_back_to_shared_then_cache(roots, monkeypatch):
+def test_find_falls_back_to_the_cache(roots, monkeypatch):
     monkeypatch.setenv(upstream.ENV_VAR, str(roots.env))  # set, but holds nothing
     put(roots.cache, CRD, "cache copy")
-    shared = put(roots.shared, CRD, "shared copy")
-    assert upstream.find(CRD) == shared
-    shared.unlink()
+    assert upstream.find(CRD) == roots.cache / CRD
+    monkeypatch.delenv(upstream.ENV_VAR)
+    assert upstream.search_roots() == [roots.cache]
     assert upstream.find(CRD) == roots.cache / CRD
 
 
 def test_find_with_no_copy_raises_one_line_naming_the_fetch_command(roots, monkeypatch):
-    monkeypatch.setattr(upstream, "SHARED", roots.shared / "absent")
     monkeypatch.setattr(upstream, "CACHE", roots.cache / "absent")
     with pytest.raises(MissingArtefact) as caught:
         upstream.find(CRD)
@@ -226,11 +259,13 @@ def test_find_with_no_copy_raises_one_line_naming_the_fetch_command(roots, monke
     assert "\n" not in message
     assert upstream.FETCH_COMMAND in message
     assert CRD in message and "argoproj/argo-cd v3.4.4" in message
-    assert str(roots.cache / "absent") in message
+    # the cache was the only place looked in: no folder beside the clone (on CI and here, one
+    # holds every artefact) or anywhere else stands in for $PLATE_UPSTREAM_DIR
+    assert caught.value.looked_in == (str(roots.cache / "absent"),)
 
 
 def test_find_rejects_paths_the_lock_does_not_declare(roots):
-    put(roots.shared, "crds/example.io/Unpinned.yaml", "x")
+    put(roots.cache, "crds/example.io/Unpinned.yaml", "x")
     with pytest.raises(ValueError, match="not declared"):
         upstream.find("crds/example.io/Unpinned.yaml")
     with pytest.raises(ValueError):
@@ -267,9 +302,9 @@ def demo_lock(
 def test_chart_dir_returns_exactly_the_asked_version(roots, tmp_path, monkeypatch):
     lock = demo_lock(tmp_path, "2.0.0")
     put(roots.env, "chart-sources/demo/Chart.yaml", "name: demo\nversion: 1.0.0\n")
-    put(roots.shared, "chart-sources/demo/Chart.yaml", "name: demo\nversion: 2.0.0\n")
+    put(roots.cache, "chart-sources/demo/Chart.yaml", "name: demo\nversion: 2.0.0\n")
     monkeypatch.setenv(upstream.ENV_VAR, str(roots.env))
-    assert upstream.chart_dir("demo", "2.0.0", lock=lock) == roots.shared / "chart-sources/demo"
+    assert upstream.chart_dir("demo", "2.0.0", lock=lock) == roots.cache / "chart-sources/demo"
     assert upstream.chart_dir("demo", "1.0.0", lock=lock) == roots.env / "chart-sources/demo"
     with pytest.raises(MissingArtefact):  # compared as written: no 'v' stripping
         upstream.chart_dir("demo", "v2.0.0", lock=lock)
@@ -279,7 +314,7 @@ def test_chart_dir_returns_exactly_the_asked_version(roots, tmp_path, monkeypatc
 
 def test_chart_dir_missing_says_fetch_or_add_to_the_lock(roots, tmp_path):
     lock = demo_lock(tmp_path, "2.0.0")
-    put(roots.shared, "chart-sources/demo/Chart.yaml", "name: demo\nversion: 1.0.0\n")
+    put(roots.cache, "chart-sources/demo/Chart.yaml", "name: demo\nversion: 1.0.0\n")
     with pytest.raises(MissingArtefact) as locked:
         upstream.chart_dir("demo", "2.0.0", lock=lock)
     assert "(has 1.0.0)" in str(locked.value) and upstream.FETCH_COMMAND in str(locked.value)

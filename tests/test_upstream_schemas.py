@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from components.tools import values as values_builders
+from components.tools import cert_manager
 from tests.harness import Recording, recorded, unwrap
 from tests.schemas import crd_errors, kubernetes_errors, upstream_json, upstream_yaml
 from tooling.render import program_object
@@ -88,7 +88,7 @@ def test_values_pass_the_charts_own_schema(rec, chart):
 
 def test_chart_schema_catches_a_typo():
     schema = upstream_json("chart-schemas/cert-manager.values.schema.json")
-    bad = deep_merge(chart_defaults("cert-manager"), values_builders.cert_manager_values())
+    bad = deep_merge(chart_defaults("cert-manager"), cert_manager.values())
     bad["startupapicheck"]["enabeld"] = False
     assert list(jsonschema.Draft7Validator(schema).iter_errors(bad))
 

@@ -7,7 +7,7 @@ state. The recording monitor sees every RegisterResource request as the engine w
 parent, dependencies, options and the inputs (secret values still wrapped in Pulumi's secret
 signature, so a caller can tell what is secret).
 
-Ref: ../shared/FACTS.md, "Pulumi's mock runtime".
+Ref: docs/facts.md#pulumi-mock-runtime.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ API versions of the CRDs the stack installs. Namespaced objects without a namesp
 Chart's, as the provider does.
 
 Every object is then checked (`tooling.verify`): the command reports the problems and exits
-non-zero when there are any. Ref: ../shared/FACTS.md, "What a kubernetes.helm.sh/v4.Chart does".
+non-zero when there are any. Ref: docs/facts.md#pulumi-helm-v4-chart.
 """
 
 from __future__ import annotations

@@ -4,10 +4,11 @@ The tests and the offline render read files nobody here wrote. The repository ne
 `upstream.lock.yaml` pins each one as facts (git repository, tag, commit, path; for a chart its Helm
 repository and exact version), and this module
 
-1. finds an artefact in the first root that has it (`find`, `chart_dir`): `$PLATE_UPSTREAM_DIR`,
-   then `../shared/upstream` (pre-filled on some machines), then the git-ignored cache
-   `.cache/upstream`. When none has it, `MissingArtefact` says so in one line that names the fetch
-   command; a cache entry fetched for other facts than the lock's is skipped as stale;
+1. finds an artefact in the first root that has it (`find`, `chart_dir`): `$PLATE_UPSTREAM_DIR`
+   (when set: a folder pre-filled with the same layout), then the git-ignored cache
+   `.cache/upstream`; no other place is searched. When none has it, `MissingArtefact` says so in
+   one line that names the fetch command; a cache entry fetched for other facts than the lock's
+   is skipped as stale;
 2. fills the cache on a machine with internet access (`fetch`, `python -m tooling.upstream
    fetch`): each git file at its locked commit, after `git ls-remote` shows the tag still points
    there; each chart from its Helm repository at its locked version, checked against the pulled
@@ -41,7 +42,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "upstream.lock.yaml"
-SHARED = ROOT.parent / "shared" / "upstream"
 CACHE = ROOT / ".cache" / "upstream"
 ENV_VAR = "PLATE_UPSTREAM_DIR"
 FETCH_COMMAND = "uv run python -m tooling.upstream fetch"
@@ -96,7 +96,7 @@ def _one_line(text: str) -> str:
 class GitFile:
     """One file taken from a git repository at a commit."""
 
-    path: str  # local path, laid out as in ../shared/upstream
+    path: str  # local path inside a root (crds/<group>/<Kind>.yaml, chart-schemas/...)
     repo: str  # owner/name on GitHub
     tag: str | None
     commit: str
@@ -356,13 +356,10 @@ def load_lock(path: Path | None = None) -> Lock:
 
 
 def search_roots() -> list[Path]:
-    """Where artefacts are looked up, in order: $PLATE_UPSTREAM_DIR (if set), ../shared/upstream
-    (if present), the cache."""
+    """Where artefacts are looked up, in order: $PLATE_UPSTREAM_DIR (if set), the cache."""
     roots: list[Path] = []
     if os.environ.get(ENV_VAR):
         roots.append(Path(os.environ[ENV_VAR]).expanduser())
-    if SHARED.is_dir():
-        roots.append(SHARED)
     roots.append(CACHE)
     return roots
 
@@ -654,9 +651,9 @@ def fetch(
     lock: Lock | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Fetch the lock's artefacts (or those in `only`) into `dest` (default: the cache), laid out
-    as in ../shared/upstream. Skips what is present and verified; returns the ids fetched. Every
-    locked tag is checked before anything is written; a mismatch raises FetchError."""
+    """Fetch the lock's artefacts (or those in `only`) into `dest` (default: the cache), each at
+    its local path in the lock. Skips what is present and verified; returns the ids fetched.
+    Every locked tag is checked before anything is written; a mismatch raises FetchError."""
     dest = Path(dest or CACHE)
     lock = lock or load_lock()
     say = log or (lambda _msg: None)
@@ -760,7 +757,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     fetch_cmd.add_argument(
         "--missing",
         action="store_true",
-        help="only what no root ($PLATE_UPSTREAM_DIR, ../shared/upstream, the cache) has",
+        help="only what no root ($PLATE_UPSTREAM_DIR, the cache) has",
     )
     commands.add_parser("list", help="print the lock as a table")
     commands.add_parser("where", help="print which root each artefact resolves to")

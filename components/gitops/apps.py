@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components import names
 from components.config import HarborConfig, PlatformConfig
+from components.contracts import ClusterNames
 from components.names import secret_store_name
-from components.tiers.cluster_services import ClusterServicesRefs
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -52,11 +53,11 @@ APP_NAMESPACED_KINDS = (
 
 
 def apps_namespace(cfg: PlatformConfig) -> str:
-    return f"plate-{cfg.environment}"
+    return names.apps_namespace(cfg.environment)
 
 
 def project_name(cfg: PlatformConfig) -> str:
-    return f"plate-{cfg.environment}"
+    return names.apps_project(cfg.environment)
 
 
 def bootstrap_project_name(cfg: PlatformConfig) -> str:
@@ -73,7 +74,7 @@ def app_globals(cfg: PlatformConfig) -> dict[str, str]:
     Computed from the stack file and handed to the charts in each child Application, so no
     values file repeats a domain, registry, issuer or class by hand.
     """
-    names = ClusterServicesRefs.external(cfg).names  # tier-1 names, also when another stack owns it
+    names = ClusterNames.of(cfg)  # tier-1 names, also when another stack owns it
     # a stack that does not own dev_tools still pulls from the Harbor at its default host
     harbor = cfg.dev_tools.harbor if cfg.dev_tools is not None else HarborConfig()
     return {

@@ -11,8 +11,11 @@ as a Prometheus rules file, which is what `promtool check rules` / `promtool tes
 
 Every alert has the label `severity` (`critical`: something users or deploys depend on is down
 now; `warning`: needs a person within the working day) and the annotations `summary`,
-`description` (templated with the alert's labels) and `runbook` (static text: what it means, the
-first checks, the fix - no link to follow at 3 a.m.).
+`description` (templated with the alert's labels) and `runbook_url`, the monitoring-mixin
+convention: a link to `docs/runbooks/<AlertName>.md` in the GitOps repository at the stack's
+revision (`runbook_base_url`), a document with the headings Meaning, Impact, Diagnosis (the first
+checks) and Mitigation (the fix). docs/runbooks/README.md indexes them; tests/test_runbooks.py
+keeps documents, index and alerts in step (no alert without its runbook, no orphan runbook).
 
 Metric names and labels are those of the pinned versions (components/versions.py); the source of
 each is named above its group. What the metrics need from the charts' values (ServiceMonitors,
@@ -28,6 +31,7 @@ so the alerts name the object's namespace under either setting.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -97,6 +101,45 @@ OPENBAO_JOB = 'job=~"openbao.*"'
 scrapes), `openbao-internal`/`openbao` with a ServiceMonitor over every pod."""
 
 
+RUNBOOK_DIR = "docs/runbooks"
+"""Where the runbooks live in the GitOps repository: one `<AlertName>.md` per alert."""
+
+
+def runbook_base_url(repo_url: str, revision: str) -> str:
+    """The web URL of the runbooks folder (`docs/runbooks`) of the GitOps repository `repo_url`
+    (`gitops.repo_url`: `https://host/org/repo(.git)` or `git@host:org/repo(.git)`) at
+    `revision` (`gitops.target_revision`: a branch, tag or commit).
+
+    The host and repository path are kept, a trailing `.git` or `/` and any `user@` / `user:token@`
+    are dropped (no credential ends up in an alert). A host with a `gitlab` label (gitlab.com,
+    gitlab.example.com) gets GitLab's form `https://<host>/<group>/<repo>/-/blob/<revision>/...`
+    (subgroups kept); every other host - github.com, GitHub Enterprise, and any host this does
+    not know - gets GitHub's form `https://<host>/<org>/<repo>/blob/<revision>/docs/runbooks`,
+    which is only a guess for other forges (Gitea and Bitbucket use `/src/...`). The revision is
+    percent-encoded except for `/` (branch names such as `release/1.4`).
+    """
+    url = repo_url.strip()
+    if url.startswith("https://"):
+        host, _, path = url.removeprefix("https://").partition("/")
+        host = host.rpartition("@")[2]
+    elif url.startswith("git@"):
+        host, _, path = url.removeprefix("git@").partition(":")
+    else:
+        raise ValueError(
+            f"{repo_url!r} is not a git URL (https://host/org/repo.git or git@host:org/repo)"
+        )
+    path = path.strip("/").removesuffix(".git").strip("/")
+    if not host or not path or not revision.strip():
+        raise ValueError(f"cannot make a runbook URL from {repo_url!r} at revision {revision!r}")
+    blob = "-/blob" if "gitlab" in host.lower().split(".") else "blob"
+    return f"https://{host}/{path}/{blob}/{quote(revision.strip(), safe='/')}/{RUNBOOK_DIR}"
+
+
+DEFAULT_RUNBOOK_BASE = runbook_base_url("https://github.com/plate-dev/plate-platform.git", "main")
+"""The runbooks of this repository's `main` branch; a stack passes its own
+`runbook_base_url(gitops.repo_url, gitops.target_revision)`."""
+
+
 def _harbor_service(component: str) -> str:
     """Harbor's ServiceMonitor sets `job` from the Services' `app.kubernetes.io/name`, i.e. `harbor`
     for every component; the Prometheus Operator's `service` label (the Service's name,
@@ -111,8 +154,8 @@ def _alert(
     severity: str,
     summary: str,
     description: str,
-    runbook: str,
 ) -> dict[str, Any]:
+    """One alerting rule; `platform_rule_groups` adds its `runbook_url` annotation."""
     if severity not in SEVERITIES:
         raise ValueError(f"{name}: severity {severity!r} is not one of {SEVERITIES}")
     return {
@@ -123,7 +166,6 @@ def _alert(
         "annotations": {
             "summary": summary,
             "description": description,
-            "runbook": " ".join(runbook.split()),
         },
     }
 
@@ -151,15 +193,6 @@ def _certificates(thresholds: AlertThresholds) -> dict[str, Any]:
                 "Certificate {{ $labels.namespace }}/{{ $labels.name }} (issuer "
                 "{{ $labels.issuer_kind }}/{{ $labels.issuer_name }}) expires in "
                 "{{ $value | humanizeDuration }} and cert-manager has not renewed it.",
-                f"""cert-manager renews certificates well before the last {days} days, so
-                renewal has been failing for a while; when the certificate expires,
-                clients reject the site. First checks: `kubectl -n <namespace> describe
-                certificate <name>` and the CertificateRequest/Order/Challenge it points at (`cmctl
-                status certificate <name> -n <namespace>` shows the chain), then the cert-manager
-                controller's log. Usual causes: the HTTP-01 challenge is not reachable (DNS not
-                pointing at the ingress address, ingress class), the Cloudflare token for DNS-01
-                expired, or Let's Encrypt's rate limits. Fix the cause, then `cmctl renew <name> -n
-                <namespace>` (or delete the Certificate's Secret) to retry at once.""",
             ),
             _alert(
                 "CertificateNotReady",
@@ -171,15 +204,6 @@ def _certificates(thresholds: AlertThresholds) -> dict[str, Any]:
                 "Certificate {{ $labels.namespace }}/{{ $labels.name }} (issuer "
                 "{{ $labels.issuer_kind }}/{{ $labels.issuer_name }}) has had Ready="
                 "{{ $labels.condition }} for more than " + CERT_NOT_READY_FOR + ".",
-                """Issuance or renewal of this certificate is stuck: a new site has no valid
-                certificate yet, an existing one keeps its old certificate until it expires.
-                First checks: `kubectl -n <namespace> describe certificate <name>` (the Ready
-                condition's message), then its CertificateRequest, Order and Challenge, and
-                `kubectl describe clusterissuer <issuer>` (Ready, ACME account registered). Usual
-                causes: DNS for the host does not point at the ingress address, the HTTP-01 solver
-                ingress is not served, the DNS-01 API token is wrong, or Let's Encrypt rate
-                limits. Fix the cause; cert-manager retries with back-off, `cmctl renew` retries
-                at once.""",
             ),
         ],
     }
@@ -205,13 +229,6 @@ def _cluster() -> dict[str, Any]:
                 "MetalLB on {{ $labels.pod }} has not loaded its configuration",
                 "MetalLB pod {{ $labels.namespace }}/{{ $labels.pod }} has run without a loaded "
                 "configuration for more than " + METALLB_FOR + ".",
-                """Without its configuration a speaker announces nothing and the controller
-                assigns no addresses, so LoadBalancer Services (the ingress address among them)
-                may become unreachable from this node. First checks: `kubectl -n metallb-system
-                logs <pod>` (the configuration error), `kubectl -n metallb-system get
-                ipaddresspools,l2advertisements -o yaml`, and whether the webhook rejected a
-                change. Fix the IPAddressPool or L2Advertisement (the stack's `metallb` section)
-                and `pulumi up`; the pods reload by themselves.""",
             ),
             _alert(
                 "MetalLBAddressPoolExhausted",
@@ -222,11 +239,6 @@ def _cluster() -> dict[str, Any]:
                 "MetalLB address pool {{ $labels.pool }} is exhausted",
                 "Every address of MetalLB pool {{ $labels.pool }} has been in use for more than "
                 + METALLB_FOR + ": new LoadBalancer Services stay pending.",
-                """Existing Services keep their addresses, but a new LoadBalancer Service gets
-                none. First checks: `kubectl get svc -A --field-selector spec.type=LoadBalancer`
-                for Services that should be ClusterIP behind the ingress instead. Fix: delete or
-                convert the strays, or add a range to the stack's `metallb.addresses` and `pulumi
-                up`.""",
             ),
             _alert(
                 "NfsProvisionerUnavailable",
@@ -237,13 +249,6 @@ def _cluster() -> dict[str, Any]:
                 "The NFS provisioner has no available replica",
                 "csi-driver-nfs' controller ({{ $labels.namespace }}/{{ $labels.deployment }}) has "
                 "had no available replica for more than " + NFS_CONTROLLER_FOR + ".",
-                """No new NFS volume can be provisioned or deleted: every new PersistentVolumeClaim
-                of the platform's storage class stays Pending, so new stateful pods do not start.
-                Volumes that exist stay mounted. First checks: `kubectl -n <namespace> get pods -l
-                app=csi-nfs-controller`, their events and the logs of the `nfs` and
-                `csi-provisioner` containers; a controller that cannot mount the export points at
-                the NFS server or its exports. Fix the cause; the Deployment recovers by
-                itself.""",
             ),
             _alert(
                 "NfsNodePluginUnavailable",
@@ -254,11 +259,6 @@ def _cluster() -> dict[str, Any]:
                 "The NFS node plugin is missing on {{ $value }} node(s)",
                 "csi-driver-nfs' node plugin ({{ $labels.namespace }}/{{ $labels.daemonset }}) "
                 "has been unavailable on {{ $value }} node(s) for more than " + NFS_NODE_FOR + ".",
-                """Pods scheduled to a node without the node plugin cannot mount NFS volumes and
-                stay ContainerCreating. First checks: `kubectl -n <namespace> get pods -l
-                app=csi-nfs-node -o wide` (which node), the pod's events and logs (NFS client
-                tools, kubelet plugin registration). Fix the node or drain it; the DaemonSet
-                recovers by itself.""",
             ),
         ],
     }
@@ -281,14 +281,6 @@ def _backups() -> dict[str, Any]:
                 "warning",
                 "Velero backup of schedule {{ $labels.schedule }} failed",
                 "The last backup of Velero schedule {{ $labels.schedule }} did not complete.",
-                """A failed backup leaves the newest good copy older than it should be. First
-                checks: `velero backup get` (or `kubectl -n velero get backups.velero.io`) for the
-                failed one, then `velero backup describe <name> --details` and `velero backup
-                logs <name>`; `kubectl -n velero get backupstoragelocations` shows whether the
-                bucket is reachable (Available). Usual causes: expired S3 keys, a full bucket, a
-                node-agent that cannot read a volume (NFS root_squash). Fix the cause; the next
-                scheduled run retries, `velero backup create --from-schedule <schedule>` retries
-                at once.""",
             ),
             _alert(
                 "VeleroBackupTooOld",
@@ -301,12 +293,6 @@ def _backups() -> dict[str, Any]:
                 "Velero schedule {{ $labels.schedule }} last succeeded "
                 "{{ $value | humanizeDuration }} ago (threshold "
                 f"{BACKUP_MAX_AGE_HOURS}h).",
-                """The platform has no recent copy of Harbor, Grafana, Argo CD or the apps'
-                volumes: losing the cluster now loses everything since then. First checks:
-                VeleroBackupFailed, `velero schedule get` (is the schedule there and not paused),
-                the velero Deployment's pods and logs, the BackupStorageLocation's phase. Fix the
-                cause, then take a backup at once with `velero backup create --from-schedule
-                <schedule> --wait`.""",
             ),
             _alert(
                 "OpenBaoSnapshotTooOld",
@@ -325,13 +311,6 @@ def _backups() -> dict[str, Any]:
                 "CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} has not succeeded for "
                 "{{ $value | humanizeDuration }} (threshold "
                 f"{BACKUP_MAX_AGE_HOURS}h).",
-                """Every application secret lives in OpenBao; without a recent snapshot, losing
-                its volumes loses the secrets written since the last one. First checks: `kubectl
-                -n openbao get jobs -l app.kubernetes.io/name=openbao-snapshot` and the failed
-                Job's log (every step logs a line: login, save, verify, prune), OpenBaoSealed and
-                OpenBaoNoActiveNode, and whether the snapshot volume is full. Fix the cause, then
-                `kubectl -n openbao create job --from=cronjob/openbao-snapshot
-                openbao-snapshot-now` takes one at once (docs/operations.md).""",
             ),
         ],
     }
@@ -362,13 +341,6 @@ def _gitops() -> dict[str, Any]:
                 "Application {{ $labels.name }} (project {{ $labels.project }}, namespace "
                 "{{ $labels.dest_namespace }}) has been Degraded for more than "
                 + ARGOCD_APP_FOR + ".",
-                """A resource of this Application is unhealthy: usually a Deployment whose pods
-                crash or never become ready, a failing Job or a PVC that cannot bind. First
-                checks: `argocd app get <name>` (or the UI's resource tree) for the Degraded
-                resource and its message, then `kubectl -n <destination namespace> describe` and
-                `logs` of its pods; missing `<app>-env` Secrets point at the ExternalSecret
-                (values not written to OpenBao). Fix the manifest or values in Git and let Argo CD
-                sync, or roll back with `argocd app rollback <name>`.""",
             ),
             _alert(
                 "ArgoCDApplicationOutOfSync",
@@ -379,14 +351,6 @@ def _gitops() -> dict[str, Any]:
                 "Application {{ $labels.name }} (project {{ $labels.project }}, namespace "
                 "{{ $labels.dest_namespace }}) has differed from Git for more than "
                 + ARGOCD_APP_FOR + ".",
-                """The cluster does not match Git and Argo CD has not closed the gap: an
-                automated sync keeps failing, auto-sync is off, or something edits the resources
-                by hand (drift that self-heal fights). First checks: `argocd app get <name>` for
-                the last sync's result and `argocd app diff <name>` for what differs; a sync
-                rejected by an admission webhook or the AppProject (destination or kind not
-                allowed) shows in the operation state. Fix the manifest, the AppProject or the
-                hand edit, then `argocd app sync <name>`; for fields a controller owns, add
-                ignoreDifferences rather than syncing in a loop.""",
             ),
         ],
     }
@@ -414,16 +378,6 @@ def _openbao() -> dict[str, Any]:
                 "OpenBao pod {{ $labels.namespace }}/{{ $labels.pod }} is sealed",
                 "OpenBao pod {{ $labels.namespace }}/{{ $labels.pod }} has been sealed for more "
                 "than " + OPENBAO_FOR + ".",
-                """A sealed node serves nothing and does not count towards the raft quorum; when
-                the leader is sealed too, External Secrets and the Harbor bootstrap cannot read
-                secrets. (Only visible when every pod is scraped; the chart's HA ServiceMonitor
-                scrapes the active pod, so OpenBaoNoActiveNode is what fires then.) First checks:
-                `kubectl -n <namespace> logs <pod>` and `bao status` in the pod. With the static
-                seal the pod unseals itself from the unseal-key Secret: a missing or changed
-                Secret, or a key that does not match the one the data was sealed with, keeps it
-                sealed - restore the right key and delete the pod. With the shamir seal, unseal
-                by hand: `kubectl -n <namespace> exec -ti <pod> -- bao operator unseal` with the
-                key holders (docs/operations.md, OpenBao).""",
             ),
             _alert(
                 "OpenBaoNoActiveNode",
@@ -434,15 +388,6 @@ def _openbao() -> dict[str, Any]:
                 "No scraped OpenBao node has reported itself active for more than "
                 + OPENBAO_FOR + ": OpenBao is down, sealed, without a raft leader, or "
                 "Prometheus no longer scrapes it.",
-                """Without an active node OpenBao answers no reads or writes: ExternalSecrets stop
-                refreshing (existing Secrets stay), the Harbor bootstrap fails, logins fail.
-                First checks: `kubectl -n openbao get pods` (running? ready?), `bao status` in
-                each pod (Sealed, HA Mode, Raft Committed Index), `bao operator raft
-                list-peers`, and the pods' logs for raft errors. Sealed pods: see OpenBaoSealed.
-                Lost quorum (more than half the voters gone): bring the voters' pods and
-                volumes back; as a last resort recover from a snapshot (docs/operations.md). If
-                `bao status` shows an active node, Prometheus is not scraping it: check the
-                ServiceMonitor, the telemetry stanza and OpenBaoTargetDown.""",
             ),
             _alert(
                 "OpenBaoTargetDown",
@@ -452,13 +397,6 @@ def _openbao() -> dict[str, Any]:
                 "Prometheus cannot scrape OpenBao at {{ $labels.instance }}",
                 "The OpenBao target {{ $labels.instance }} (job {{ $labels.job }}, pod "
                 "{{ $labels.pod }}) has failed its scrapes for more than " + OPENBAO_FOR + ".",
-                """Prometheus reaches the OpenBao target but the scrape fails, so the seal and
-                leadership alerts are blind for this pod. First checks: the target's error on
-                Prometheus' Targets page; `kubectl -n <namespace> get pod <pod>` (crash-looping,
-                not listening); a 4xx answer means /v1/sys/metrics wants a token - set
-                `unauthenticated_metrics_access = true` in the listener's telemetry block; an
-                empty answer means the server's `telemetry` stanza (prometheus_retention_time) is
-                missing. If the pod itself is down, fix it first (its log, its volume).""",
             ),
         ],
     }
@@ -487,13 +425,6 @@ def _harbor() -> dict[str, Any]:
                 "Harbor core is down in {{ $labels.namespace }}",
                 "Harbor core in namespace {{ $labels.namespace }} has not answered (its own "
                 "scrape, or the exporter's health check) for more than " + HARBOR_FOR + ".",
-                """Harbor core serves the UI, the API and the registry's token service: without
-                it nobody can log in, push or pull (nodes pulling images from Harbor fail new
-                pods). First checks: `kubectl -n <namespace> get pods -l component=core`, their
-                logs and events; core needs its database (harbor-database pod, its volume) and
-                Redis, so check those pods and their PVCs too (a full database volume stops
-                core). Fix the failing dependency or roll back a bad upgrade; core restarts by
-                itself once its database and Redis answer.""",
             ),
             _alert(
                 "HarborRegistryDown",
@@ -503,13 +434,6 @@ def _harbor() -> dict[str, Any]:
                 "Harbor registry is down in {{ $labels.namespace }}",
                 "Harbor's registry in namespace {{ $labels.namespace }} has been unhealthy "
                 "(core's health check, or its own scrape) for more than " + HARBOR_FOR + ".",
-                """The registry stores and serves image layers: pushes from CI and pulls of
-                new pods fail. First checks: `kubectl -n <namespace> get pods -l
-                component=registry`, the registry container's log, and its volume
-                (`kubectl -n <namespace> get pvc`, PersistentVolumeClaimAlmostFull: a full image
-                volume or an NFS export that went away stops the registry). Fix storage first,
-                then delete the registry pod to restart it; run garbage collection from the UI
-                if the volume is full of deleted images.""",
             ),
             _alert(
                 "HarborExporterDown",
@@ -520,12 +444,6 @@ def _harbor() -> dict[str, Any]:
                 "Prometheus has not scraped Harbor's exporter in namespace "
                 "{{ $labels.namespace }} for more than " + HARBOR_EXPORTER_FOR
                 + "; Harbor's health alerts are partly blind.",
-                """The exporter is a separate Deployment that reports Harbor's health and
-                statistics; Harbor itself may be fine, but HarborCoreDown and HarborRegistryDown
-                rely on it. First checks: `kubectl -n <namespace> get pods -l
-                component=exporter`, its log (it needs core's API and the database), and the
-                target's error on Prometheus' Targets page. Restart the pod once its
-                dependencies answer.""",
             ),
         ],
     }
@@ -544,9 +462,6 @@ def _storage(thresholds: AlertThresholds) -> dict[str, Any]:
     full = thresholds.volume_full_percent / 100
     hours = thresholds.volume_full_within_hours
     used_ratio = per_claim("kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes")
-    nfs_note = """NFS volumes (csi-driver-nfs) report the whole export: every claim on the same
-    export shows the same numbers and fills up together - free space on the NFS server, not
-    inside one claim."""
     return {
         "name": "plate-storage",
         "rules": [
@@ -560,12 +475,6 @@ def _storage(thresholds: AlertThresholds) -> dict[str, Any]:
                 "PersistentVolumeClaim {{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }}"
                 " is {{ $value | humanizePercentage }} full (threshold "
                 f"{full:.0%}).",
-                f"""A full volume stops what writes to it (databases refuse writes, the registry
-                refuses pushes, Prometheus stops ingesting). First checks: what fills it (`kubectl
-                -n <namespace> exec` into the pod and `du -sh` the mount), whether retention or
-                garbage collection is configured (Prometheus retention, Harbor GC). Fix: clean up,
-                or grow the claim (`kubectl -n <namespace> edit pvc <name>`, if the storage class
-                allows expansion) or the stack's size setting and `pulumi up`. {nfs_note}""",
             ),
             _alert(
                 "PersistentVolumeClaimFillingUp",
@@ -582,11 +491,6 @@ def _storage(thresholds: AlertThresholds) -> dict[str, Any]:
                 "At the rate of the last " + PVC_PREDICT_WINDOW + ", PersistentVolumeClaim "
                 "{{ $labels.namespace }}/{{ $labels.persistentvolumeclaim }} runs out of space "
                 f"within {hours} hours.",
-                f"""Something writes fast enough to fill this volume within a day: a runaway log,
-                a backup or image push loop, a database that cannot vacuum. First checks: the
-                volume's growth on Grafana's Persistent Volumes dashboard, the writing pod's logs,
-                recent deploys. Fix the writer first, then make room or grow the claim as for
-                PersistentVolumeClaimAlmostFull. {nfs_note}""",
             ),
         ],
     }
@@ -610,15 +514,6 @@ def _secrets() -> dict[str, Any]:
                 "ExternalSecret {{ $labels.namespace }}/{{ $labels.name }} is not Ready",
                 "ExternalSecret {{ $labels.namespace }}/{{ $labels.name }} has failed to sync "
                 "from OpenBao for more than " + EXTERNAL_SECRET_FOR + ".",
-                """The Secret this ExternalSecret writes is stale or missing: pods that start
-                now may fail on a missing `<app>-env` Secret. First checks: `kubectl -n
-                <namespace> describe externalsecret <name>` (the Ready condition's message),
-                the ClusterSecretStore's status (`kubectl get clustersecretstores`), and
-                OpenBaoSealed/OpenBaoNoActiveNode. Usual causes: the values were never written
-                (`bao kv put plate/<env>/<app> ...`, docs/operations.md), a key name that does not
-                exist in OpenBao, or the store's Kubernetes-auth role not allowing the path.
-                Fix the data or the role; ESO retries by itself, `kubectl annotate
-                externalsecret <name> force-sync=$(date +%s) --overwrite` retries at once.""",
             ),
         ],
     }
@@ -647,14 +542,6 @@ def _jobs() -> dict[str, Any]:
                 "Webhook gate Job {{ $labels.namespace }}/{{ $labels.job_name }} failed",
                 "Webhook gate Job {{ $labels.namespace }}/{{ $labels.job_name }} gave up: the "
                 "webhook did not accept a dry-run within the gate's retries.",
-                """The program's gate Job dry-runs a custom resource until the chart's admission
-                webhook answers; it failed, so `pulumi up` stopped before the resources behind
-                the gate (ClusterIssuers, the MetalLB pool, ClusterSecretStores). First checks:
-                `kubectl -n <namespace> logs job/<job_name>` (the last dry-run's error), the
-                webhook's pods and their serving certificate (cert-manager's cainjector fills
-                it), and NetworkPolicies between the API server and the webhook. Fix the webhook,
-                then delete the failed Job and run `pulumi up --stack <env> --refresh`, which
-                creates the gate again; the alert clears once the failed Job is gone.""",
             ),
             _alert(
                 "HarborBootstrapJobFailed",
@@ -664,23 +551,19 @@ def _jobs() -> dict[str, Any]:
                 "Harbor bootstrap Job {{ $labels.namespace }}/{{ $labels.job_name }} failed",
                 "Harbor bootstrap Job {{ $labels.namespace }}/{{ $labels.job_name }} failed: the "
                 "Harbor project, robots or their OpenBao entries may be missing or stale.",
-                """The bootstrap Job (ops/harbor_bootstrap.py) creates the Harbor project and the
-                pull and CI push robots and stores their secrets in OpenBao; until it succeeds,
-                CI cannot push and clusters cannot pull with harbor-pull. First checks: `kubectl
-                -n <namespace> logs job/<job_name>` (it names the failed step), HarborCoreDown,
-                OpenBaoNoActiveNode, and the bootstrap's OpenBao role. Fix the cause, then delete
-                the failed Job and run `pulumi up --stack <env> --refresh` to run it again; it is
-                idempotent.""",
             ),
         ],
     }
 
 
-def platform_rule_groups(thresholds: AlertThresholds | None = None) -> list[dict[str, Any]]:
+def platform_rule_groups(
+    thresholds: AlertThresholds | None = None, runbook_base: str = DEFAULT_RUNBOOK_BASE
+) -> list[dict[str, Any]]:
     """The rule groups of the platform's PrometheusRule (`spec.groups`), in a fixed order;
-    `thresholds` default to the config model's defaults."""
+    `thresholds` default to the config model's defaults. Every alert's `runbook_url` is
+    `<runbook_base>/<alert>.md` (`runbook_base` as `runbook_base_url` makes it)."""
     thresholds = thresholds or AlertThresholds()
-    return [
+    groups = [
         _cluster(),
         _certificates(thresholds),
         _gitops(),
@@ -691,6 +574,11 @@ def platform_rule_groups(thresholds: AlertThresholds | None = None) -> list[dict
         _jobs(),
         _backups(),
     ]
+    base = runbook_base.rstrip("/")
+    for group in groups:
+        for rule in group["rules"]:
+            rule["annotations"]["runbook_url"] = f"{base}/{rule['alert']}.md"
+    return groups
 
 
 class _Dumper(yaml.SafeDumper):
@@ -706,10 +594,12 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str_representer)
 
 
-def rules_file(thresholds: AlertThresholds | None = None) -> str:
+def rules_file(
+    thresholds: AlertThresholds | None = None, runbook_base: str = DEFAULT_RUNBOOK_BASE
+) -> str:
     """The groups as a Prometheus rules file (`groups:`), as promtool and Prometheus load it."""
     return yaml.dump(
-        {"groups": platform_rule_groups(thresholds)},
+        {"groups": platform_rule_groups(thresholds, runbook_base)},
         Dumper=_Dumper,
         sort_keys=False,
         width=1_000_000,  # no folding inside {{ ... }} templates

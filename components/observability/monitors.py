@@ -3,7 +3,8 @@
 The charts' own monitors are left off: a chart installed before kube-prometheus-stack (all of tier
 1, and tier-2 charts racing it) would fail on the missing Prometheus Operator CRDs. DevTools
 creates these after kube-prometheus-stack instead, so no tier waits for another; the charts only
-switch their metrics Services on (components/tools/values.py). Prometheus selects monitors in every
+switch their metrics Services on (each tool's `values`); each tool names its targets
+(`scrape_targets` in `components/tools/<tool>`). Prometheus selects monitors in every
 namespace (`*SelectorNilUsesHelmValues: false`), and the offline render checks that each selector
 finds a Service or pod with the named port (tooling/verify.py).
 
@@ -23,8 +24,14 @@ plate-cluster).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import pulumi
+
+    from components.kube import TierKit
 
 
 @dataclass(frozen=True)
@@ -57,65 +64,39 @@ class ScrapeTarget:
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
-def scrape_targets(
-    argocd_namespace: str, traefik: bool, velero: bool = False
-) -> list[ScrapeTarget]:
-    """Every tool Prometheus scrapes (Traefik and Velero only when the stack installs them)."""
-    targets = [
-        # controller and speakers (9120: the chart's prometheus.metricsPort)
-        ScrapeTarget(
-            "metallb-metrics", "metallb-system", "ServiceMonitor",
-            {"app.kubernetes.io/name": "metallb", "app.kubernetes.io/instance": "metallb"},
-            "metricshttps", token_auth=True, service_port=9120,
-        ),
-        ScrapeTarget(
-            "cert-manager", "cert-manager", "ServiceMonitor",
-            {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"},
-            "http-metrics",
-        ),
-        # the application controller, server and repo server metrics Services
-        ScrapeTarget(
-            "argo-cd", argocd_namespace, "ServiceMonitor",
-            {"app.kubernetes.io/instance": "argo-cd"}, "http-metrics",
-        ),
-        # core, registry, jobservice and the exporter (harbor_up)
-        ScrapeTarget(
-            "harbor", "harbor", "ServiceMonitor",
-            {"app.kubernetes.io/instance": "harbor"}, "http-metrics",
-        ),
-        # every pod, sealed ones included (they answer /v1/sys/metrics without a token)
-        ScrapeTarget(
-            "openbao", "openbao", "ServiceMonitor",
-            {"app.kubernetes.io/instance": "openbao", "openbao-internal": "true"}, "http",
-            path="/v1/sys/metrics", params={"format": ["prometheus"]},
-        ),
-        ScrapeTarget(
-            "fluentd", "logging", "ServiceMonitor", {"app.kubernetes.io/name": "fluentd"},
-            "metrics",
-        ),
-        ScrapeTarget(
-            "external-secrets", "external-secrets", "ServiceMonitor",
-            {"app.kubernetes.io/name": "external-secrets"}, "metrics",
-        ),
-    ]
-    if velero:
-        targets += [
-            ScrapeTarget(
-                "velero", "velero", "ServiceMonitor",
-                {"app.kubernetes.io/name": "velero", "app.kubernetes.io/instance": "velero"},
-                "http-monitoring",
+def register(
+    kit: TierKit, targets: Sequence[ScrapeTarget], after: Sequence[pulumi.Resource]
+) -> tuple[list[pulumi.Resource], list[pulumi.Resource]]:
+    """The monitors of `targets` (and the headless Services some need), after `after` (the
+    Prometheus Operator's CRDs). Returns (services, monitors)."""
+    import pulumi_kubernetes as k8s
+
+    services: list[pulumi.Resource] = [
+        k8s.core.v1.Service(
+            f"{target.name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=target.name, namespace=target.namespace, labels=target.match_labels
             ),
-            # the node-agent's file-system backups and restores (it has no Service)
-            ScrapeTarget(
-                "velero-node-agent", "velero", "PodMonitor", {"name": "node-agent"},
-                "http-monitoring",
+            # headless: the pods matching the monitor's labels, on the named port
+            spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None",
+                selector=target.match_labels,
+                ports=[k8s.core.v1.ServicePortArgs(
+                    name=target.port, port=target.service_port, target_port=target.port
+                )],
             ),
-        ]
-    if traefik:
-        targets.append(
-            ScrapeTarget(
-                "traefik", "traefik", "PodMonitor", {"app.kubernetes.io/name": "traefik"},
-                "metrics",
-            )
+            opts=kit.opts,
         )
-    return targets
+        for target in targets
+        if target.service_port is not None
+    ]
+    monitors: list[pulumi.Resource] = [
+        kit.custom_resource(
+            f"{target.name}-{target.kind.lower()}", "monitoring.coreos.com/v1", target.kind,
+            k8s.meta.v1.ObjectMetaArgs(name=target.name, namespace=target.namespace),
+            target.spec(),
+            after,
+        )
+        for target in targets
+    ]
+    return services, monitors

@@ -13,9 +13,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import netpol
-from components.config import PlatformConfig, StackSecrets
+from components.config import PlatformConfig
 from components.gitops import apps as gitops
 from components.kube import namespace, network_policies, object_name, protected
+from components.tools import catalog
 
 
 class Applications(pulumi.ComponentResource):
@@ -26,13 +27,16 @@ class Applications(pulumi.ComponentResource):
         self,
         name: str,
         cfg: PlatformConfig,
-        secrets: StackSecrets,
+        repo_token: pulumi.Output[str] | None,
         wait_for: Sequence[pulumi.Resource],
         opts: pulumi.ResourceOptions | None = None,
     ):
+        """`cfg` whole: the GitOps objects are the same pure functions of the stack's config as
+        the committed child Applications (`tooling.children`); `repo_token`: the stack's
+        `gitops_repo_token` (a private repository)."""
         super().__init__("plate:platform:Applications", name, None, opts)
         self._prod = cfg.production
-        before_root = self._repository_credentials(cfg, secrets, wait_for)
+        before_root = self._repository_credentials(cfg, repo_token, wait_for)
         before_root += self._apps_namespace(cfg)
         self._projects(cfg, wait_for)
         self.root_app = k8s.apiextensions.CustomResource(
@@ -61,10 +65,12 @@ class Applications(pulumi.ComponentResource):
         )
 
     def _repository_credentials(
-        self, cfg: PlatformConfig, secrets: StackSecrets, wait_for: Sequence[pulumi.Resource]
+        self,
+        cfg: PlatformConfig,
+        token: pulumi.Output[str] | None,
+        wait_for: Sequence[pulumi.Resource],
     ) -> list[pulumi.Resource]:
         """The GitOps repository's token, when the stack has one (a private repository)."""
-        token = secrets.get("gitops_repo_token")
         if token is None:
             return []
         # Argo CD picks up repository credentials from Secrets with this label.
@@ -125,7 +131,7 @@ class Applications(pulumi.ComponentResource):
 
     def _apps_namespace(self, cfg: PlatformConfig) -> list[pulumi.Resource]:
         """plate-<env>, owned here (the children's CreateNamespace finds it), with Pod Security
-        `restricted` and ingress denied but for what components/netpol.py allows; each chart
+        `restricted` and ingress denied but for what the platform's table allows; each chart
         adds the policy of its own pods."""
         name = gitops.apps_namespace(cfg)
         # Argo CD created plate-<env> (CreateNamespace) in environments older than this code:
@@ -145,10 +151,10 @@ class Applications(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, provider=adopter, retain_on_delete=True),
             production=self._prod,
         )
+        ingress = netpol.Peer(cfg.ingress.namespace, cfg.ingress.pod_labels)
         policies = network_policies(
             netpol.network_policies(
-                cfg.gitops.argocd_namespace, cfg.environment,
-                netpol.Peer(cfg.ingress.namespace, cfg.ingress.pod_labels), namespaces={name},
+                catalog.allowances(cfg.gitops.argocd_namespace, cfg.environment, ingress), [name]
             ),
             {name: self.apps_namespace},
             pulumi.ResourceOptions(parent=self),

@@ -1,1 +1,125 @@
-"""cert_manager: everything about this tool in one place (filled by the split of issue 18)."""
+"""cert-manager: the chart, its webhook gate, the Let's Encrypt ClusterIssuers (staging and
+production), its scrape target and the HTTP-01 solver's network-policy rows.
+
+Order: cert-manager (with CRDs) -> webhook gate -> the Cloudflare token Secret (DNS-01) ->
+ClusterIssuers `letsencrypt-staging` / `letsencrypt-production`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import AcmeConfig
+from components.contracts import issuer_name
+from components.kube import TierKit, WebhookGate, resources
+from components.names import CERT_MANAGER_NAMESPACE
+from components.netpol import Allowance, Peer
+from components.observability.monitors import ScrapeTarget
+
+ACME_SERVERS = {
+    "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+    "production": "https://acme-v02.api.letsencrypt.org/directory",
+}
+CLOUDFLARE_TOKEN_SECRET = "cloudflare-api-token"
+# cert-manager's ACME HTTP-01 solver pods, created in the namespace of each Certificate
+# Ref: https://cert-manager.io/docs/configuration/acme/http01/ (pod label and port 8089)
+ACME_SOLVER_PODS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
+
+
+def values() -> dict[str, Any]:
+    return {
+        # CRDs from the chart, kept by Helm semantics if the release goes (the v4 Chart also
+        # protects them in production through protect_stateful_children).
+        "crds": {"enabled": True, "keep": True},
+        # A Helm post-install hook: v4 Charts skip it; WebhookGate does this check instead.
+        "startupapicheck": {"enabled": False},
+        "resources": resources("20m", "64Mi", "256Mi"),
+        "webhook": {"resources": resources("10m", "32Mi", "128Mi")},
+        "cainjector": {"resources": resources("10m", "64Mi", "256Mi")},
+        # ServiceMonitors need the Prometheus Operator CRDs, which arrive with tier 2.
+        "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}},
+    }
+
+
+def acme_solver(acme: AcmeConfig, ingress_class: str) -> dict[str, Any]:
+    if acme.solver == "dns01":
+        return {
+            "selector": {"dnsZones": list(acme.dns_zones)},
+            "dns01": {
+                "cloudflare": {
+                    "apiTokenSecretRef": {"name": CLOUDFLARE_TOKEN_SECRET, "key": "api-token"}
+                }
+            },
+        }
+    return {"http01": {"ingress": {"ingressClassName": ingress_class}}}
+
+
+def cluster_issuer_spec(acme: AcmeConfig, ingress_class: str, server: str) -> dict[str, Any]:
+    return {
+        "acme": {
+            "email": acme.email,
+            "server": ACME_SERVERS[server],
+            "privateKeySecretRef": {"name": f"{issuer_name(server)}-account-key"},
+            "solvers": [acme_solver(acme, ingress_class)],
+        }
+    }
+
+
+@dataclass(frozen=True)
+class CertManager:
+    namespace: k8s.core.v1.Namespace
+    chart: pulumi.Resource
+    webhook: WebhookGate
+    issuers: dict[str, k8s.apiextensions.CustomResource]
+
+
+def install(
+    kit: TierKit,
+    acme: AcmeConfig,
+    ingress_class: str,
+    cloudflare_api_token: pulumi.Output[str] | None,
+) -> CertManager:
+    """cert-manager, its webhook gate, and the two Let's Encrypt ClusterIssuers."""
+    ns, chart = kit.tool("cert-manager", CERT_MANAGER_NAMESPACE, "restricted", values())
+    webhook = kit.gate(
+        "cert-manager-webhook-ready", ns, ("cert-manager.io/v1", "Issuer", {"selfSigned": {}}),
+        chart,
+    )
+    issuer_deps: list[pulumi.Resource] = [webhook]
+    if acme.solver == "dns01" and cloudflare_api_token is not None:
+        token = {"api-token": cloudflare_api_token}
+        issuer_deps.append(kit.secret(CLOUDFLARE_TOKEN_SECRET, ns, token))
+    issuers = {
+        server: kit.custom_resource(
+            issuer_name(server), "cert-manager.io/v1", "ClusterIssuer",
+            k8s.meta.v1.ObjectMetaArgs(name=issuer_name(server)),
+            cluster_issuer_spec(acme, ingress_class, server), issuer_deps,
+        )
+        for server in ("staging", "production")
+    }
+    return CertManager(ns, chart, webhook, issuers)
+
+
+def scrape_targets() -> list[ScrapeTarget]:
+    return [
+        ScrapeTarget(
+            "cert-manager", CERT_MANAGER_NAMESPACE, "ServiceMonitor",
+            {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"},
+            "http-metrics",
+        ),
+    ]
+
+
+def acme_solver_allowances(namespaces: list[str], ingress: Peer) -> list[Allowance]:
+    """cert-manager's HTTP-01 solver: Let's Encrypt reaches it through the ingress controller in
+    every namespace that has a TLS Ingress (the solver runs next to the Certificate)."""
+    return [
+        Allowance("acme-solver-from-ingress", ns, ACME_SOLVER_PODS, (ACME_SOLVER_PORT,),
+                  (ingress,), "Let's Encrypt HTTP-01 challenges, served by cert-manager's solver")
+        for ns in namespaces
+    ]

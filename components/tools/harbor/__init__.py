@@ -1,1 +1,305 @@
-"""harbor: everything about this tool in one place (filled by the split of issue 18)."""
+"""Harbor, the private registry with Trivy scanning: the chart with every secret it would otherwise
+generate, its token-signing certificate, the bootstrap Job (project, robots, credentials into
+OpenBao: `ops/harbor_bootstrap.py`), its scrape target, the network-policy rows into its
+namespace and its database's pre-backup hook.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import HarborConfig
+from components.contracts import ClusterServicesRefs
+from components.kube import TierKit, as_secret, resources, run_once_job
+from components.names import (
+    HARBOR_BOOTSTRAP,
+    HARBOR_BOOTSTRAP_POD_LABELS,
+    HARBOR_NAMESPACE,
+    OPENBAO_ADDRESS,
+    PROMETHEUS,
+)
+from components.netpol import Allowance, Peer
+from components.observability.monitors import ScrapeTarget
+
+SECRETS = {
+    "admin": "harbor-admin",
+    "secret_key": "harbor-secret-key",
+    "core": "harbor-core-secret",
+    "xsrf": "harbor-core-xsrf",
+    "jobservice": "harbor-jobservice-secret",
+    "registry_http": "harbor-registry-http-secret",
+    "registry_credentials": "harbor-registry-credentials",
+    "token_cert": "harbor-token-cert",
+}
+PODS = {"app": "harbor", "release": "harbor"}  # every Harbor component (its selectors)
+BOOTSTRAP_SCRIPT = Path(__file__).resolve().parents[3] / "ops" / "harbor_bootstrap.py"
+DUMP = "/var/lib/postgresql/data/harbor-dumpall.sql"
+DATABASE_BACKUP_HOOK = {
+    "pre.hook.backup.velero.io/container": "database",
+    "pre.hook.backup.velero.io/command": json.dumps([
+        "/bin/sh", "-c",
+        f"pg_dumpall -U postgres --clean > {DUMP}.partial && mv {DUMP}.partial {DUMP}",
+    ]),
+    "pre.hook.backup.velero.io/timeout": "10m",
+}
+
+
+def pods(component: str) -> dict[str, str]:
+    return {**PODS, "component": component}
+
+
+def service_selector(component: str) -> str:
+    """Harbor's ServiceMonitor sets `job` from the Services' `app.kubernetes.io/name`, i.e. `harbor`
+    for every component; the Prometheus Operator's `service` label (the Service's name,
+    `<release>-core`, `-registry`, `-exporter`) tells them apart."""
+    return f'service=~".*harbor.*-{component}"'
+
+
+def values(
+    harbor: HarborConfig, host: str, cluster: ClusterServicesRefs,
+    database_password: pulumi.Input[str],
+) -> dict[str, Any]:
+    names = cluster.names
+    sc, s, replicas = names.storage_class, SECRETS, harbor.replicas
+    return {
+        "expose": {
+            "type": "ingress",
+            "tls": {
+                "enabled": True,
+                "certSource": "secret",
+                "secret": {"secretName": "harbor-tls"},
+            },
+            "ingress": {
+                "hosts": {"core": host},
+                "className": names.ingress_class,
+                # Traefik sets no request body limit (image layers are large) and redirects
+                # HTTP to HTTPS at its entry point.
+                "annotations": names.tls_ingress_annotations(),
+            },
+        },
+        "externalURL": f"https://{host}",
+        "persistence": {
+            "enabled": True,
+            "resourcePolicy": "keep",
+            "persistentVolumeClaim": {
+                "registry": {"storageClass": sc, "size": harbor.registry_size},
+                "jobservice": {"jobLog": {"storageClass": sc, "size": "1Gi"}},
+                "database": {"storageClass": sc, "size": harbor.database_size},
+                "redis": {"storageClass": sc, "size": "1Gi"},
+                "trivy": {"storageClass": sc, "size": harbor.trivy_size},
+            },
+        },
+        "existingSecretAdminPassword": s["admin"],
+        "existingSecretAdminPasswordKey": "HARBOR_ADMIN_PASSWORD",
+        "existingSecretSecretKey": s["secret_key"],
+        "core": {
+            "replicas": replicas,
+            "existingSecret": s["core"],
+            "existingXsrfSecret": s["xsrf"],
+            "existingXsrfSecretKey": "CSRF_KEY",
+            "secretName": s["token_cert"],
+            "resources": resources("100m", "256Mi", "1Gi"),
+        },
+        "portal": {"replicas": replicas, "resources": resources("20m", "64Mi", "256Mi")},
+        "jobservice": {
+            "existingSecret": s["jobservice"],
+            "existingSecretKey": "JOBSERVICE_SECRET",
+            "resources": resources("50m", "128Mi", "512Mi"),
+        },
+        "registry": {
+            "replicas": replicas,
+            "existingSecret": s["registry_http"],
+            "existingSecretKey": "REGISTRY_HTTP_SECRET",
+            "credentials": {"existingSecret": s["registry_credentials"]},
+            "registry": {"resources": resources("100m", "256Mi", "1Gi")},
+        },
+        "trivy": {"enabled": True, "resources": resources("100m", "512Mi", "1Gi")},
+        # metrics ports on core, registry, jobservice and the exporter (`scrape_targets`)
+        "metrics": {"enabled": True},
+        # The chart takes the internal database password only as a value (no existingSecret).
+        "database": {
+            "type": "internal",
+            "internal": {"password": database_password},
+            # Velero copies the volume file by file while PostgreSQL runs; this pre-backup hook
+            # first writes a consistent dump into the same volume (restore: docs/operations.md)
+            "podAnnotations": DATABASE_BACKUP_HOOK,
+        },
+        "redis": {"type": "internal"},
+    }
+
+
+@dataclass(frozen=True)
+class Harbor:
+    namespace: k8s.core.v1.Namespace
+    chart: pulumi.Resource
+    admin_password: pulumi.Output[str]
+
+
+def install(
+    kit: TierKit,
+    harbor: HarborConfig,
+    host: str,
+    cluster: ClusterServicesRefs,
+    admin_password: pulumi.Output[str],
+) -> Harbor:
+    ns = kit.namespace(HARBOR_NAMESPACE, "baseline")
+    database_password = as_secret(kit.password("harbor-database-password", 32).result)
+    chart = kit.chart(
+        "harbor", ns, values(harbor, host, cluster, database_password),
+        depends_on=[
+            *_secrets(kit, ns, admin_password), _token_cert(kit, ns, cluster),
+            *cluster.tls_and_storage,
+        ],
+    )
+    return Harbor(ns, chart, admin_password)
+
+
+def _secrets(
+    kit: TierKit, ns: k8s.core.v1.Namespace, admin_password: pulumi.Output[str]
+) -> list[k8s.core.v1.Secret]:
+    """Every secret Harbor would otherwise generate at render time (a diff on every preview)."""
+    h = SECRETS
+
+    def generated(key: str, length: int) -> pulumi.Output[str]:
+        return kit.password(f"harbor-{key}", length).result
+
+    registry_password = kit.password("harbor-registry-password", 32)
+    htpasswd = pulumi.Output.concat("harbor_registry_user:", registry_password.bcrypt_hash)
+    secret = kit.secret
+    return [
+        secret(h["admin"], ns, {"HARBOR_ADMIN_PASSWORD": admin_password}),
+        # Harbor requires exactly 16 characters for these and 32 for the XSRF key.
+        secret(h["secret_key"], ns, {"secretKey": generated("secret-key", 16)}),
+        secret(h["core"], ns, {"secret": generated("core-secret", 16)}),
+        secret(h["xsrf"], ns, {"CSRF_KEY": generated("xsrf-key", 32)}),
+        secret(h["jobservice"], ns, {"JOBSERVICE_SECRET": generated("jobservice-secret", 16)}),
+        secret(
+            h["registry_http"], ns,
+            {"REGISTRY_HTTP_SECRET": generated("registry-http-secret", 16)},
+        ),
+        secret(
+            h["registry_credentials"], ns,
+            {
+                "REGISTRY_PASSWD": registry_password.result,
+                "REGISTRY_HTPASSWD": pulumi.Output.secret(htpasswd),
+            },
+        ),
+    ]
+
+
+def _token_cert(
+    kit: TierKit, ns: k8s.core.v1.Namespace, cluster: ClusterServicesRefs
+) -> k8s.apiextensions.CustomResource:
+    """The token-signing certificate: without one the chart generates a new key pair on every
+    render, i.e. a permanent diff (and logged-out users) with a v4 Chart."""
+    token_cert, namespace = SECRETS["token_cert"], ns.metadata.name
+    token_issuer = kit.custom_resource(
+        "harbor-token-issuer", "cert-manager.io/v1", "Issuer",
+        k8s.meta.v1.ObjectMetaArgs(name="harbor-token-selfsigned", namespace=namespace),
+        {"selfSigned": {}},
+        cluster.cert_manager_ready,
+    )
+    return kit.custom_resource(
+        "harbor-token-cert", "cert-manager.io/v1", "Certificate",
+        k8s.meta.v1.ObjectMetaArgs(name=token_cert, namespace=namespace),
+        {
+            "secretName": token_cert,
+            "commonName": "harbor-token-service",
+            "duration": "87600h",
+            "privateKey": {"algorithm": "RSA", "size": 4096, "rotationPolicy": "Never"},
+            "issuerRef": {"name": "harbor-token-selfsigned", "kind": "Issuer"},
+        },
+        [token_issuer],
+    )
+
+
+def bootstrap(
+    kit: TierKit,
+    installed: Harbor,
+    openbao: pulumi.Resource,
+    environments: list[str],
+    registry: str,
+    rotate_robots: bool,
+) -> k8s.batch.v1.Job:
+    """A Job in Harbor's namespace: project `plate` (private), a pull robot per environment
+    and a CI push robot, their credentials written to OpenBao (ops/harbor_bootstrap.py).
+
+    In the cluster because Harbor's core service and OpenBao answer there without DNS or TLS,
+    and because the robot secrets then never pass through Pulumi state or logs. Idempotent:
+    a rerun changes nothing unless `dev_tools.harbor.rotate_robots` is true."""
+    ns = installed.namespace
+    account = kit.service_account(HARBOR_BOOTSTRAP, ns)
+    script = k8s.core.v1.ConfigMap(
+        "harbor-bootstrap-script",
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns.metadata.name),
+        data={"harbor_bootstrap.py": BOOTSTRAP_SCRIPT.read_text()},
+        opts=kit.opts,
+    )
+    env = {
+        "HARBOR_URL": "http://harbor-core.harbor.svc",
+        "BAO_ADDR": OPENBAO_ADDRESS,
+        "ENVIRONMENTS": ",".join(environments),
+        "REGISTRY": registry,
+        "ROTATE": "true" if rotate_robots else "false",
+    }
+    admin = k8s.core.v1.EnvVarSourceArgs(
+        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+            name=SECRETS["admin"], key="HARBOR_ADMIN_PASSWORD"
+        )
+    )
+    return run_once_job(
+        HARBOR_BOOTSTRAP, ns, account, script,
+        command=["python", "-I", "/script/harbor_bootstrap.py"],
+        env=[*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()),
+             k8s.core.v1.EnvVarArgs(name="HARBOR_PASSWORD", value_from=admin)],
+        pod_labels=HARBOR_BOOTSTRAP_POD_LABELS,
+        opts=kit.child([installed.chart, openbao, account, script]),
+    )
+
+
+def scrape_targets() -> list[ScrapeTarget]:
+    # core, registry, jobservice and the exporter (harbor_up)
+    return [
+        ScrapeTarget(
+            "harbor", HARBOR_NAMESPACE, "ServiceMonitor",
+            {"app.kubernetes.io/instance": "harbor"}, "http-metrics",
+        ),
+    ]
+
+
+def allowances(ingress: Peer) -> list[Allowance]:
+    """Connections into the harbor namespace (who connects to what: the chart's env/config)."""
+    ns = HARBOR_NAMESPACE
+    harbor_peer = Peer(ns, PODS)
+    in_harbor = [Peer(ns, pods(c)) for c in ("core", "jobservice", "registry", "trivy")]
+    exporter = Peer(ns, pods("exporter"))
+    return [
+        Allowance("harbor-core-from-ingress", ns, pods("core"), (8080,), (ingress,),
+                  "Harbor API and registry (/api/, /service/, /v2/, /c/) through the ingress"),
+        Allowance("harbor-portal-from-ingress", ns, pods("portal"), (8080,), (ingress,),
+                  "Harbor web UI (/) through the ingress controller"),
+        Allowance("harbor-core-from-harbor", ns, pods("core"), (8080,), (harbor_peer,),
+                  "jobservice, registry notifications, trivy and the exporter call core"),
+        Allowance("harbor-core-from-harbor-bootstrap", ns, pods("core"), (8080,),
+                  (Peer(ns, HARBOR_BOOTSTRAP_POD_LABELS),),
+                  "the bootstrap Job creates the project and robots through core's API"),
+        Allowance("harbor-registry-from-harbor", ns, pods("registry"), (5000, 8080),
+                  (harbor_peer,), "core, jobservice and trivy use the registry and registryctl"),
+        Allowance("harbor-jobservice-from-harbor", ns, pods("jobservice"), (8080,),
+                  (harbor_peer,), "core submits jobs (GC, replication, scans)"),
+        Allowance("harbor-trivy-from-harbor", ns, pods("trivy"), ("api-server",),
+                  (harbor_peer,), "core and jobservice ask the scanner adapter for scans"),
+        Allowance("harbor-database-from-harbor", ns, pods("database"), (5432,),
+                  (Peer(ns, pods("core")), Peer(ns, pods("jobservice")), exporter),
+                  "PostgreSQL: only core, jobservice and the exporter hold its credentials"),
+        Allowance("harbor-redis-from-harbor", ns, pods("redis"), (6379,),
+                  (*in_harbor, exporter), "Redis: core, jobservice, registry, trivy, exporter"),
+        Allowance("harbor-metrics-from-prometheus", ns, PODS, (8001,),
+                  (PROMETHEUS,), "scrapes core, registry, jobservice and the exporter"),
+    ]

@@ -33,7 +33,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from components import names as secret_paths
+from components import names
 
 KEY_DIR = "/openbao/userconfig/openbao-unseal-key"  # the Secret holding the static seal key
 INIT_DIR = "/openbao/userconfig/openbao-init"  # the ConfigMap with init.hcl and the selector
@@ -46,7 +46,7 @@ SEAL_KEY_ID = "plate-unseal-1"
 AUDIT_DEVICE_PATH = "stdout"
 
 ESO_ROLE_PREFIX = "eso-"  # policy, role and ServiceAccount eso-<env>
-HARBOR_BOOTSTRAP = "harbor-bootstrap"  # policy, role and ServiceAccount of the bootstrap Job
+HARBOR_BOOTSTRAP = names.HARBOR_BOOTSTRAP  # policy, role and ServiceAccount of the Job
 PLATFORM_ADMIN = "platform-admin"  # policy, role and ServiceAccount people log in with
 # the raft snapshot CronJob (components/tools/openbao/snapshot.py): its policy may only read a
 # snapshot
@@ -259,13 +259,13 @@ def _environments(environments: Sequence[str]) -> list[str]:
 
 
 def _policies(envs: Sequence[str]) -> list[str]:
-    apps, platform = secret_paths.APPS_MOUNT, secret_paths.PLATFORM_MOUNT
+    apps, platform = names.APPS_MOUNT, names.PLATFORM_MOUNT
     writer = ("create", "update", "read")
     harbor = [
         rule
         for env in envs
-        for rule in _kv(apps, secret_paths.pull_secret_path(env), writer, ["read"])
-    ] + _kv(platform, secret_paths.CI_PUSH_PATH, writer, ["read"])
+        for rule in _kv(apps, names.pull_secret_path(env), writer, ["read"])
+    ] + _kv(platform, names.CI_PUSH_PATH, writer, ["read"])
     return [
         *(_policy_request(eso_role(env), _kv(apps, f"{env}/*", ["read"], ["read", "list"]))
           for env in envs),
@@ -320,8 +320,8 @@ def init_config(
                       service_account=SNAPSHOT_SERVICE_ACCOUNT, policy=SNAPSHOT_POLICY),
     ]
     requests = [
-        _request("mount-apps", f"sys/mounts/{secret_paths.APPS_MOUNT}", kv2),
-        _request("mount-platform", f"sys/mounts/{secret_paths.PLATFORM_MOUNT}", kv2),
+        _request("mount-apps", f"sys/mounts/{names.APPS_MOUNT}", kv2),
+        _request("mount-platform", f"sys/mounts/{names.PLATFORM_MOUNT}", kv2),
         _request("auth-kubernetes", f"sys/auth/{KUBERNETES_AUTH_PATH}", 'type = "kubernetes"\n'),
         _kubernetes_config(kubernetes_host, extra_kubernetes_config),
         *_policies(envs),
@@ -329,7 +329,7 @@ def init_config(
         *(
             _request(
                 f"seed-{env}-{app}",
-                f"{secret_paths.APPS_MOUNT}/data/{secret_paths.app_secret_path(env, app)}",
+                f"{names.APPS_MOUNT}/data/{names.app_secret_path(env, app)}",
                 "data = {}\n",
             )
             for env in envs
