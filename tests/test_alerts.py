@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from components.config import AlertThresholds
-from components.observability import alerts
+from components.observability import alerts, rules
 
 FIXTURES = Path(__file__).resolve().parent / "alerts"
 GROUPS = {group["name"]: group for group in alerts.platform_rule_groups()}
@@ -173,7 +173,7 @@ def test_fixtures_test_every_alert_firing_and_silent(group: str) -> None:
     assert silent == names, f"{group}: alerts never asserted silent: {sorted(names - silent)}"
     for check in checks:
         for expected in check.get("exp_alerts") or []:
-            assert expected["exp_labels"]["severity"] in alerts.SEVERITIES
+            assert expected["exp_labels"]["severity"] in rules.SEVERITIES
             assert set(expected["exp_annotations"]) == {"summary", "description"}
 
 
@@ -206,4 +206,4 @@ def test_the_rules_file_holds_the_prometheusrule_groups() -> None:
 
 def test_an_unknown_severity_is_refused() -> None:
     with pytest.raises(ValueError, match="severity 'page'"):
-        alerts._alert("X", "vector(1)", "1m", "page", "s", "d")
+        rules.alert("X", "vector(1)", "1m", "page", "s", "d")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from components.observability import alerts
+from components.observability import alerts, rules
 
 RUNBOOKS = Path(__file__).resolve().parent.parent / "docs" / "runbooks"
 INDEX = RUNBOOKS / "README.md"
@@ -30,7 +30,7 @@ NAMES = [rule["alert"] for _, rule in RULES]
 
 
 def test_the_default_base_is_this_repository_at_main() -> None:
-    assert alerts.DEFAULT_RUNBOOK_BASE == (
+    assert rules.DEFAULT_RUNBOOK_BASE == (
         "https://github.com/plate-dev/plate-platform/blob/main/docs/runbooks"
     )
 
@@ -38,7 +38,7 @@ def test_the_default_base_is_this_repository_at_main() -> None:
 @pytest.mark.parametrize(
     "base",
     [
-        alerts.DEFAULT_RUNBOOK_BASE,
+        rules.DEFAULT_RUNBOOK_BASE,
         "https://gitlab.example.com/ops/platform/-/blob/v1.4.0/docs/runbooks",
         "https://gitlab.example.com/ops/platform/-/blob/v1.4.0/docs/runbooks/",
     ],
@@ -46,7 +46,7 @@ def test_the_default_base_is_this_repository_at_main() -> None:
 def test_every_alert_links_to_its_runbook(base: str) -> None:
     groups = (
         alerts.platform_rule_groups()
-        if base == alerts.DEFAULT_RUNBOOK_BASE
+        if base == rules.DEFAULT_RUNBOOK_BASE
         else alerts.platform_rule_groups(runbook_base=base)
     )
     for group in groups:
@@ -156,7 +156,7 @@ def test_the_index_lists_exactly_the_alerts() -> None:
     ],
 )
 def test_runbook_base_url(repo_url: str, revision: str, expected: str) -> None:
-    assert alerts.runbook_base_url(repo_url, revision) == expected
+    assert rules.runbook_base_url(repo_url, revision) == expected
 
 
 @pytest.mark.parametrize(
@@ -170,4 +170,4 @@ def test_runbook_base_url(repo_url: str, revision: str, expected: str) -> None:
 )
 def test_runbook_base_url_refuses_what_is_not_a_git_url(repo_url: str, revision: str) -> None:
     with pytest.raises(ValueError):
-        alerts.runbook_base_url(repo_url, revision)
+        rules.runbook_base_url(repo_url, revision)

@@ -75,13 +75,11 @@ from components.names import (
     OPENBAO_NAMESPACE,
     TRAEFIK_NAMESPACE,
 )
-from components.observability.alerts import (
-    METALLB_JOB,
-    NFS_CONTROLLER,
-    NFS_NODE,
-    OPENBAO_JOB,
-    PVC_PREDICT_WINDOW,
-)
+from components.observability.alerts import PVC_PREDICT_WINDOW
+from components.tools.csi_driver_nfs import CONTROLLER as NFS_CONTROLLER
+from components.tools.csi_driver_nfs import NODE as NFS_NODE
+from components.tools.metallb import METRICS_JOB as METALLB_JOB
+from components.tools.openbao import JOB as OPENBAO_JOB
 from components.observability.promql import (
     object_namespace,
     ready_ratio_by_namespace,

@@ -33,7 +33,7 @@ from components.names import (
 )
 from components.netpol import Peer
 from components.netpol import network_policies as policy_objects
-from components.observability import alerts, dashboards, monitors
+from components.observability import alerts, dashboards, monitors, rules
 from components.tiers.backups import Backups
 from components.tools import (
     argocd,
@@ -82,7 +82,7 @@ class DevToolsSettings:
                 "grafana": cfg.fqdn(tools.monitoring.grafana_host),
                 "openbao": cfg.fqdn(tools.openbao.host),
             },
-            runbook_base=alerts.runbook_base_url(
+            runbook_base=rules.runbook_base_url(
                 cfg.gitops.repo_url, cfg.gitops.target_revision
             ),
         )
