@@ -5,7 +5,7 @@ Every protected namespace (Argo CD's, `harbor`, `openbao`, `plate-<env>`) gets a
 `allow-<row>` policy: these pods, on these ports, from these peers, for this reason. Each tool
 contributes the rows into its own namespace (`components/tools/<tool>`); the table is assembled in
 `components/tools/catalog.py` and checked as a whole. Pod labels and port names are the ones the
-pinned charts render (`tests/test_netpol.py` checks every row
+pinned charts render (`tests/engines/test_netpol.py` checks every row
 against the offline render of both stacks, and that every Ingress backend and every scrape target
 stays reachable). The in-house charts bring their own policy per release (helm/plate-common
 `plate-common.networkPolicy`); the table adds only what no chart knows about in `plate-<env>`.

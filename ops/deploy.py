@@ -163,7 +163,7 @@ def check_revision(stack: str) -> Revision:
             )
         try:
             problem = release_problem(stack, tag)
-        except Exception as exc:
+        except Exception as exc:  # an unreadable stack file is a refusal, by name
             problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         if problem:
             raise CommandFailed(f"refusing: release check: {problem}")
@@ -234,7 +234,7 @@ def health(stack: str, sha: str) -> bool:
     deployed commit; an exception is a failed gate, named on one line."""
     try:
         return health_gate.main(["--stack", stack, "--revision", sha]) == 0
-    except Exception as exc:
+    except Exception as exc:  # whatever broke the gate, the deploy is not healthy
         print(f"health gate: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
         return False
 

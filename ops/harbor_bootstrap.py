@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # The agreed names of components/names.py, repeated here because the Job runs this file
-# alone; tests/test_harbor_bootstrap.py fails if the two drift apart.
+# alone; tests/operations/test_harbor_bootstrap.py fails if the two drift apart.
 APPS_MOUNT = "plate"
 PLATFORM_MOUNT = "platform"
 HARBOR_PROJECT = "plate"
@@ -566,7 +566,7 @@ def main(env: Mapping[str, str] | None = None, log: Log = _print) -> int:
     except BootstrapError as exc:
         print(f"harbor-bootstrap: error: {exc}", file=sys.stderr, flush=True)
         return 1
-    except Exception as exc:
+    except Exception as exc:  # one line, not a traceback, whatever went wrong
         print(f"harbor-bootstrap: error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr,
               flush=True)
         return 1

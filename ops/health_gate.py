@@ -124,7 +124,7 @@ def endpoint_problems(
         url = outputs[key].rstrip("/") + path
         try:
             status, body = fetch(url)
-        except Exception as exc:
+        except Exception as exc:  # every failure is a finding, reported by name
             problems.append(f"{url}: {_describe(exc)}")
             continue
         if status != 200:
@@ -269,7 +269,7 @@ def wait_until_healthy(
     while True:
         try:
             problems = check()
-        except Exception as exc:
+        except Exception as exc:  # a broken round is retried, then reported
             problems = [f"check failed: {_describe(exc)}"]
         if not problems:
             return []

@@ -15,6 +15,7 @@ from collections.abc import Generator
 
 import pytest
 
+from tests.harness import STACKS, Recording, recorded
 from tooling.upstream import MissingArtefact
 
 
@@ -70,3 +71,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _share_key = pytest.StashKey[str]()
+
+
+# --- the committed stacks under the mock runtime, shared by every test module -------------------
+# (tests/harness.py makes each evaluation once per run and shares it between the workers)
+
+
+@pytest.fixture(scope="module")
+def stg() -> Recording:
+    return recorded("stg")
+
+
+@pytest.fixture(scope="module")
+def prod() -> Recording:
+    return recorded("prod")
+
+
+@pytest.fixture(params=STACKS)
+def rec(request: pytest.FixtureRequest, stg: Recording, prod: Recording) -> Recording:
+    """Each committed stack's evaluation in turn."""
+    return {"stg": stg, "prod": prod}[request.param]

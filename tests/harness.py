@@ -35,6 +35,7 @@ from tooling.evaluate import (  # noqa: F401 (re-exported for the test modules)
 )
 
 T = TypeVar("T")
+STACKS = ("stg", "prod")  # the committed stack files
 
 
 @functools.cache

@@ -7,7 +7,8 @@ certificates, Argo CD Applications, OpenBao's seal and leadership, Harbor's comp
 
 `platform_rule_groups()` is the PrometheusRule's `spec.groups`; `rules_file()` is the same groups
 as a Prometheus rules file, which is what `promtool check rules` / `promtool test rules` read
-(tests/test_alerts.py unit-tests every alert with synthetic series in tests/alerts/).
+(tests/engines/test_alerts.py unit-tests every alert with synthetic series in
+tests/engines/alerts/).
 
 Every alert has the label `severity` (`critical`: something users or deploys depend on is down
 now; `warning`: needs a person within the working day) and the annotations `summary`,
@@ -15,8 +16,8 @@ now; `warning`: needs a person within the working day) and the annotations `summ
 convention (`components/observability/rules.py`): a link to `docs/runbooks/<AlertName>.md` in the
 GitOps repository at the stack's revision, a document with the headings Meaning, Impact,
 Diagnosis (the first checks) and Mitigation (the fix). docs/runbooks/README.md indexes them;
-tests/test_runbooks.py keeps documents, index and alerts in step (no alert without its runbook, no
-orphan runbook).
+tests/unit/test_runbooks.py keeps documents, index and alerts in step (no alert without its
+runbook, no orphan runbook).
 
 Each tool's alerts live in its package (`components/tools/<tool>/alerts.py`); this module adds
 the platform-wide groups (volumes, the program's own Jobs) and assembles the groups in a fixed
@@ -49,9 +50,10 @@ from components.tools.metallb import alerts as metallb
 from components.tools.openbao import alerts as openbao
 from components.tools.velero import alerts as velero
 
-# --- Timing (change here; the promtool fixtures in tests/alerts/ follow the values) -------------
-# The thresholds a stack may tune (certificate days, volume fill) are `AlertThresholds` in
-# components/config.py (`dev_tools.monitoring.alerts.thresholds`); the fixtures test the defaults.
+# --- Timing (change here; the promtool fixtures in tests/engines/alerts/ follow the values)
+# ------------- The thresholds a stack may tune (certificate days, volume fill) are
+# `AlertThresholds` in components/config.py (`dev_tools.monitoring.alerts.thresholds`); the
+# fixtures test the defaults.
 PVC_FULL_FOR = "10m"
 """A volume above `volume_full_percent` this long."""
 PVC_PREDICT_WINDOW = "6h"

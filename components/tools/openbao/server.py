@@ -22,7 +22,7 @@ Pure functions that generate the three files the openbao chart runs with:
 
 The chart passes the server HCL through `tpl` and rewrites the words in `CHART_SED_WORDS` with
 `sed`: the generated HCL contains neither `{{` nor those words. Everything was checked against the
-real OpenBao 2.6.2 binary (tests/test_openbao.py).
+real OpenBao 2.6.2 binary (tests/engines/test_openbao.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ exit (the Job fails, and the failed-Job alert fires):
      policy may only read `sys/storage/raft/snapshot`, with the pod's ServiceAccount token
      (`$SERVICE_ACCOUNT_TOKEN_FILE` overrides its path); that token is revoked when the script
      ends. `BAO_TOKEN` is the seam for tests: there is no Kubernetes API here to review a
-     ServiceAccount token, so tests/test_openbao_snapshot.py mostly passes a token with the
+     ServiceAccount token, so tests/engines/test_openbao_snapshot.py mostly passes a token with the
      role's policies (and logs in once through a stand-in TokenReview endpoint);
   3. `bao operator raft snapshot save` into a hidden temp file in the directory;
   4. the file must be non-empty and a real snapshot: a gzip tar whose `meta.json` and `state.bin`

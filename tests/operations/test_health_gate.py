@@ -1,0 +1,437 @@
+"""The post-deploy health gate (`ops/health_gate.py`) beyond its pure checks.
+
+Verifies: every Application must be synced to the deployed commit (`status.sync.revision`, or
+one of `status.sync.revisions` for multi-source apps; an abbreviated SHA matches; a missing
+revision is a problem); the polling loop with a fake clock and sleep (healthy on the third round
+after two sleeps, never healthy returns the last round's problems at the deadline without
+sleeping past it, a crashing round is a one-line problem); the HTTPS health checks against a real
+`http.server` on 127.0.0.1 with a self-signed certificate made by the `openssl` CLI (trusted only
+through the CA bundle: 200 passes, 503 fails, a slow endpoint times out, an untrusted certificate
+fails, each as one line); failing, hanging, missing and non-JSON commands as one line with the
+command, exit code and last stderr line; and `main` end to end with fake `pulumi`, `kubectl` and
+`git` on PATH (0 when healthy, 1 on the previous revision, an unreachable cluster, a failing
+`pulumi`, or a tag given as --revision).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ops import health_gate
+from ops.health_gate import (
+    CommandError,
+    application_problems,
+    check,
+    endpoint_problems,
+    http_get,
+    main,
+    run,
+    ssl_context,
+    wait_until_healthy,
+)
+
+DEPLOYED = "0123456789abcdef0123456789abcdef01234567"
+PREVIOUS = "fedcba9876543210fedcba9876543210fedcba98"
+HARBOR_HEALTHY = json.dumps({"status": "healthy", "components": [
+    {"name": "core", "status": "healthy"}, {"name": "registry", "status": "healthy"}]})
+
+
+def assert_one_line_each(problems: list[str]) -> None:
+    assert problems and all(p and "\n" not in p and "Traceback" not in p for p in problems)
+
+
+# --- the deployed revision ----------------------------------------------------------------------
+
+
+def app(name: str, revision: str | None = None, revisions: list[str] | None = None) -> dict:
+    sync: dict = {"status": "Synced"}
+    if revision is not None:
+        sync["revision"] = revision
+    if revisions is not None:
+        sync["revisions"] = revisions
+    return {"metadata": {"name": name},
+            "status": {"sync": sync, "health": {"status": "Healthy"}}}
+
+
+def test_revision_match_passes_full_and_abbreviated():
+    apps = {"items": [app("plate-prod-apps", DEPLOYED), app("plate-web-prod", DEPLOYED.upper())]}
+    assert application_problems(apps, "prod", DEPLOYED) == []
+    assert application_problems(apps, "prod", DEPLOYED[:7]) == []
+
+
+def test_revision_mismatch_names_both_short_shas():
+    apps = {"items": [app("plate-prod-apps", DEPLOYED), app("plate-web-prod", PREVIOUS),
+                      app("plate-web-stg", PREVIOUS)]}  # another environment: ignored
+    assert application_problems(apps, "prod", DEPLOYED) == [
+        "Application plate-web-prod: synced to fedcba9 not 0123456"
+    ]
+    # a too-short prefix never matches by accident
+    assert application_problems({"items": [app("plate-web-prod", DEPLOYED)]}, "prod", "0") == [
+        "Application plate-web-prod: synced to 0123456 not 0"
+    ]
+    # without a revision the check is the Synced/Healthy one alone
+    assert application_problems(apps, "prod") == []
+
+
+def test_multi_source_revisions_must_contain_the_deployed_commit():
+    good = {"items": [app("plate-web-prod", revisions=[PREVIOUS, DEPLOYED])]}
+    assert application_problems(good, "prod", DEPLOYED) == []
+    stale = {"items": [app("plate-web-prod", revisions=[PREVIOUS, "a" * 40])]}
+    assert application_problems(stale, "prod", DEPLOYED) == [
+        "Application plate-web-prod: synced to fedcba9,aaaaaaa not 0123456"
+    ]
+
+
+def test_missing_status_or_revision_is_a_problem():
+    apps = {"items": [{"metadata": {"name": "plate-api-prod"}}, app("plate-web-prod")]}
+    assert application_problems(apps, "prod", DEPLOYED) == [
+        "Application plate-api-prod: sync=Unknown health=Unknown",
+        "Application plate-api-prod: synced to (none) not 0123456",
+        "Application plate-web-prod: synced to (none) not 0123456",
+    ]
+
+
+# --- the polling loop ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeTime:
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_wait_until_healthy_on_the_third_round_after_two_sleeps():
+    time = FakeTime()
+    rounds = iter([["a", "b"], ["b"], []])
+    waited: list[list[str]] = []
+    problems = wait_until_healthy(lambda: next(rounds), timeout=100, interval=20,
+                                  clock=time.clock, sleep=time.sleep, on_wait=waited.append)
+    assert problems == []
+    assert time.sleeps == [20, 20]
+    assert waited == [["a", "b"], ["b"]]
+
+
+def test_wait_until_healthy_never_healthy_returns_the_last_problems_at_the_deadline():
+    time = FakeTime()
+    count = 0
+
+    def never() -> list[str]:
+        nonlocal count
+        count += 1
+        return [f"round {count}"]
+
+    problems = wait_until_healthy(never, timeout=50, interval=20,
+                                  clock=time.clock, sleep=time.sleep)
+    # rounds at 0, 20, 40 and 50: the last sleep stops at the deadline
+    assert problems == ["round 4"]
+    assert time.sleeps == [20, 20, 10]
+    assert time.now == 1050.0
+
+
+def test_wait_until_healthy_reports_a_crashing_round_as_one_line():
+    time = FakeTime()
+
+    def broken() -> list[str]:
+        raise KeyError("metadata")
+
+    assert wait_until_healthy(broken, timeout=0, interval=5, clock=time.clock,
+                              sleep=time.sleep) == ["check failed: KeyError: 'metadata'"]
+    assert time.sleeps == []
+
+
+# --- HTTPS health endpoints ---------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    base: str
+    ca_bundle: Path
+    routes: dict[str, tuple[int, str]]
+
+
+@pytest.fixture
+def https_server(tmp_path: Path) -> Iterator[Server]:
+    """HTTPS on 127.0.0.1 with a fresh self-signed certificate; "/slow" answers after 5 s."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1",
+         "-subj", "/CN=plate health gate test", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=30,
+    )
+    routes: dict[str, tuple[int, str]] = {}
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # http.server's name
+            if self.path == "/slow":
+                release.wait(5)
+            status, body = routes.get(self.path, (404, "not found"))
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    class QuietServer(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # clients that time out or reject the certificate hang up mid-request
+
+    server = QuietServer(("127.0.0.1", 0), Handler)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield Server(f"https://127.0.0.1:{server.server_address[1]}", cert, routes)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_https_health_200_passes_503_fails_with_the_ca_bundle(https_server: Server):
+    https_server.routes.update({
+        "/healthz": (200, "ok"),
+        "/api/v2.0/health": (200, HARBOR_HEALTHY),
+        "/v1/sys/health?standbyok=true": (503, "{}"),
+    })
+    outputs = {"argocd_url": https_server.base + "/", "harbor_url": https_server.base,
+               "openbao_url": https_server.base}
+    fetch = functools.partial(http_get, timeout=5, context=ssl_context(str(https_server.ca_bundle)))
+    assert endpoint_problems(outputs, fetch) == [
+        f"{https_server.base}/v1/sys/health?standbyok=true: HTTP 503 (sealed)"
+    ]
+    https_server.routes["/v1/sys/health?standbyok=true"] = (200, "{}")
+    assert endpoint_problems(outputs, fetch) == []
+
+
+def test_https_untrusted_certificate_fails_as_one_line(https_server: Server):
+    https_server.routes["/healthz"] = (200, "ok")
+    # the system store alone does not know the self-signed certificate
+    problems = endpoint_problems({"argocd_url": https_server.base},
+                                 functools.partial(http_get, timeout=5, context=ssl_context()))
+    assert_one_line_each(problems)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{https_server.base}/healthz: SSLCertVerificationError: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in problems[0]
+
+
+def test_https_slow_endpoint_times_out_as_one_line(https_server: Server):
+    context = ssl_context(str(https_server.ca_bundle))
+    with pytest.raises(TimeoutError):
+        http_get(https_server.base + "/slow", timeout=0.3, context=context)
+    slow = {"harbor_url": https_server.base}
+    https_server.routes["/api/v2.0/health"] = (200, HARBOR_HEALTHY)
+
+    def fetch(url: str) -> tuple[int, str]:
+        return http_get(https_server.base + "/slow", timeout=0.3, context=context)
+
+    (problem,) = endpoint_problems(slow, fetch)
+    assert re.fullmatch(rf"{re.escape(https_server.base)}/api/v2\.0/health: TimeoutError: "
+                        r"(The read operation )?timed out", problem)
+
+
+def test_ca_bundle_that_is_not_a_certificate_is_refused(tmp_path: Path):
+    bogus = tmp_path / "bundle.pem"
+    bogus.write_text("not a certificate\n")
+    with pytest.raises(ssl.SSLError):
+        ssl_context(str(bogus))
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def fake_command(bin_dir: Path, name: str, replies: dict[str, str] | None = None, *,
+                 stderr: str = "", code: int = 0, sleep: float = 0) -> None:
+    """An executable `name` that logs its arguments, prints the reply of the first argument
+    found in `replies`, writes `stderr` and exits with `code`."""
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / name
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys, time\n"
+        "args = sys.argv[1:]\n"
+        f"with open({str(bin_dir / 'calls.jsonl')!r}, 'a') as log:\n"
+        f"    log.write(json.dumps([{name!r}, *args]) + '\\n')\n"
+        f"time.sleep({sleep!r})\n"
+        f"for needle, out in {replies or {}!r}.items():\n"
+        "    if needle in args:\n"
+        "        sys.stdout.write(out)\n"
+        "        break\n"
+        f"sys.stderr.write({stderr!r})\n"
+        f"sys.exit({code})\n"
+    )
+    script.chmod(0o755)
+
+
+def calls(bin_dir: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (bin_dir / "calls.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture
+def bin_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "bin"
+    path.mkdir()
+    monkeypatch.setenv("PATH", f"{path}:/usr/bin:/bin")
+    monkeypatch.delenv("PLATE_CA_BUNDLE", raising=False)
+    return path
+
+
+def test_kubectl_failure_is_one_problem_line_with_command_exit_code_and_last_stderr(
+    bin_dir: Path,
+):
+    fake_command(bin_dir, "kubectl", stderr="E0101 memcache.go:265] couldn't get current server\n"
+                 "error: You must be logged in to the server (Unauthorized)\n", code=1)
+    problems = check({"environment": "prod", "kube_context": "plate-prod"}, DEPLOYED,
+                     fetch=lambda url: (200, ""))
+    assert problems == [
+        "kubectl --context plate-prod get applications.argoproj.io -n argocd -o json: exit 1: "
+        "error: You must be logged in to the server (Unauthorized)",
+        "kubectl --context plate-prod get externalsecrets.external-secrets.io -n plate-prod "
+        "-o json: exit 1: error: You must be logged in to the server (Unauthorized)",
+    ]
+
+
+def test_hanging_missing_and_non_json_commands_are_one_line(bin_dir: Path):
+    fake_command(bin_dir, "kubectl", sleep=5)
+    with pytest.raises(CommandError, match=r"^kubectl get pods: timed out after 0\.3s$"):
+        run(["kubectl", "get", "pods"], timeout=0.3)
+    with pytest.raises(CommandError) as missing:
+        run(["no-such-command-here", "x"], timeout=5)
+    assert str(missing.value).startswith("no-such-command-here x: FileNotFoundError: ")
+    fake_command(bin_dir, "pulumi", {"output": "Traceback\nnot json\n"})
+    with pytest.raises(CommandError) as garbled:
+        health_gate._json_of(["pulumi", "stack", "output"])
+    assert_one_line_each([str(garbled.value)])
+    assert str(garbled.value).startswith("pulumi stack output: output is not JSON (")
+
+
+# --- main end to end ----------------------------------------------------------------------------
+
+
+def kube_list(*items: dict) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": list(items)})
+
+
+def ready_secret(name: str) -> dict:
+    return {"metadata": {"name": name, "namespace": "plate-prod"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def deploy_fakes(bin_dir: Path, server: Server, app_revision: str) -> None:
+    outputs = {"environment": "prod", "kube_context": "plate-prod",
+               "argocd_url": server.base, "grafana_url": server.base,
+               "harbor_url": server.base, "openbao_url": server.base}
+    fake_command(bin_dir, "pulumi", {"output": json.dumps(outputs)})
+    fake_command(bin_dir, "git", {"rev-parse": DEPLOYED + "\n"})
+    fake_command(bin_dir, "kubectl", {
+        "applications.argoproj.io": kube_list(app("plate-prod-apps", DEPLOYED),
+                                              app("plate-web-prod", app_revision)),
+        "externalsecrets.external-secrets.io": kube_list(ready_secret("plate-web-env")),
+    })
+    server.routes.update({
+        "/healthz": (200, "ok"), "/api/health": (200, "{}"),
+        "/api/v2.0/health": (200, HARBOR_HEALTHY), "/v1/sys/health?standbyok=true": (200, "{}"),
+    })
+
+
+def test_main_exits_0_when_everything_is_healthy_at_the_deployed_commit(
+    bin_dir: Path, https_server: Server, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    deploy_fakes(bin_dir, https_server, DEPLOYED)
+    monkeypatch.setenv("PLATE_CA_BUNDLE", str(https_server.ca_bundle))
+    # the revision defaults to `git rev-parse HEAD`, the CA bundle to $PLATE_CA_BUNDLE
+    assert main(["--stack", "prod", "--timeout", "0"]) == 0
+    assert "healthy: prod at 0123456" in capsys.readouterr().out
+    made = calls(bin_dir)
+    assert ["git", "rev-parse", "HEAD"] in made
+    assert ["pulumi", "stack", "output", "--json", "--stack", "prod"] in made
+    assert ["kubectl", "--context", "plate-prod", "get", "applications.argoproj.io", "-n",
+            "argocd", "-o", "json"] in made
+    # an explicit --revision and --ca-bundle do the same without git or the environment
+    monkeypatch.delenv("PLATE_CA_BUNDLE")
+    (bin_dir / "git").unlink()
+    assert main(["--stack", "prod", "--timeout", "0", "--revision", DEPLOYED[:12],
+                 "--ca-bundle", str(https_server.ca_bundle)]) == 0
+
+
+def test_main_exits_1_while_an_application_shows_the_previous_revision(
+    bin_dir: Path, https_server: Server, capsys: pytest.CaptureFixture[str],
+):
+    deploy_fakes(bin_dir, https_server, PREVIOUS)
+    code = main(["--stack", "prod", "--timeout", "1", "--interval", "1", "--revision", DEPLOYED,
+                 "--ca-bundle", str(https_server.ca_bundle)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "waiting (1 problems): Application plate-web-prod: synced to fedcba9 not 0123456" in (
+        captured.out)
+    assert captured.err == (
+        "UNHEALTHY after 1s:\n  Application plate-web-prod: synced to fedcba9 not 0123456\n"
+    )
+
+
+def test_main_exits_1_with_one_line_problems_when_the_cluster_and_tools_are_unreachable(
+    bin_dir: Path, https_server: Server, capsys: pytest.CaptureFixture[str],
+):
+    deploy_fakes(bin_dir, https_server, DEPLOYED)
+    fake_command(bin_dir, "kubectl", stderr="Unable to connect to the server: dial tcp: i/o "
+                 "timeout\n", code=1)
+    # without the CA bundle every tool's certificate is untrusted
+    assert main(["--stack", "prod", "--timeout", "0", "--revision", DEPLOYED]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "UNHEALTHY after 0s:"
+    problems = [line.strip() for line in err[1:]]
+    assert_one_line_each(problems)
+    assert len(problems) == 2 + 4
+    assert problems[0] == (
+        "kubectl --context plate-prod get applications.argoproj.io -n argocd -o json: exit 1: "
+        "Unable to connect to the server: dial tcp: i/o timeout"
+    )
+    assert all("SSLCertVerificationError" in p for p in problems[2:])
+
+
+def test_main_refuses_a_failing_pulumi_and_a_tag_as_revision(
+    bin_dir: Path, capsys: pytest.CaptureFixture[str],
+):
+    fake_command(bin_dir, "pulumi", stderr="error: no stack named 'prod' found\n", code=255)
+    assert main(["--stack", "prod", "--revision", DEPLOYED]) == 1
+    assert capsys.readouterr().err == (
+        "health gate: pulumi stack output --json --stack prod: exit 255: error: no stack named "
+        "'prod' found\n"
+    )
+    fake_command(bin_dir, "git", stderr="fatal: not a git repository\n", code=128)
+    assert main(["--stack", "prod"]) == 1
+    assert capsys.readouterr().err == (
+        "health gate: git rev-parse HEAD: exit 128: fatal: not a git repository\n"
+    )
+    with pytest.raises(SystemExit) as usage:
+        main(["--stack", "prod", "--revision", "v1.0.0"])
+    assert usage.value.code == 2
+    assert "is not a commit SHA" in capsys.readouterr().err
