@@ -1,5 +1,6 @@
-"""The Grafana dashboards (components/observability/dashboards.py), checked with Prometheus' own
-tools.
+"""The Grafana dashboards (components/observability/dashboards.py, which assembles overview.py and
+components/tools/<tool>/dashboard.py, built on grafana.py's house style), checked with Prometheus'
+own tools.
 
 Verifies: every panel query and every variable's selector parses (`promtool check rules` on all
 of them as recording rules; a failure names the dashboard and panel), and they use no Grafana
@@ -9,9 +10,11 @@ without `exported_namespace` and never-issued certificates left out, OpenBao sea
 and active nodes, Applications per health status, ready ratio per namespace and the workloads
 short of replicas); one dashboard per tool, exactly (Traefik only with Traefik); uids unique,
 `plate-`, at most 40 characters and equal to the file name; titles unique and prefixed; the
-common settings (tag, schemaVersion, time, refresh, not editable); every panel and query on the
-`prometheus` datasource, panel ids unique, every panel titled and described; panels inside 24
-columns and not overlapping; the JSON serialisable and under 256 KiB; the overview covers
+common settings (tag, the pinned SDK's schemaVersion, time, refresh, not editable); every panel
+and query on the `prometheus` datasource, panel ids unique, every panel titled and described;
+panel types Grafana ships, queries instant except on time series, tables' in table format;
+panels inside 24 columns and not overlapping, and a section whose panels would overflow the
+grid refused; the JSON serialisable and under 256 KiB; the overview covers
 Applications' health, certificate expiry, OpenBao's seal, storage use and firing alerts; every
 metric name is one verified in the upstream source of the pinned version (table below), from a
 source that dashboard may draw on; every metric the platform alerts use appears on a
@@ -36,7 +39,7 @@ import pytest
 import yaml
 
 from components.config import AlertThresholds
-from components.observability import alerts, dashboards
+from components.observability import alerts, dashboards, grafana
 
 PROMTOOL_TIMEOUT = 60
 BOARDS = dashboards.dashboards(apps_namespace="plate-stg")
@@ -299,7 +302,7 @@ def _recording_rules() -> tuple[dict[str, Any], dict[str, str]]:
             where[record] = f"{file_name} / panel {panel['id']} {panel['title']!r} / {ref}"
             rules.append({"record": record, "expr": _promql(board, target["expr"])})
         for variable in board["templating"]["list"]:
-            selector = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["definition"])
+            selector = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"])
             assert selector is not None, f"{file_name}: variable {variable['name']}"
             record = f"{prefix}:variable:{variable['name']}"
             where[record] = f"{file_name} / variable {variable['name']!r}"
@@ -483,7 +486,8 @@ def test_uids_titles_and_common_settings() -> None:
         assert board["uid"].startswith("plate-") and len(board["uid"]) <= 40
         assert board["title"].startswith("Plate / ")
         assert board["tags"] == ["plate"]
-        assert board["schemaVersion"] == 39
+        # the dashboard schema of the pinned SDK (Grafana 11.6); Grafana migrates it on load
+        assert board["schemaVersion"] == 41
         assert board["time"] == {"from": "now-6h", "to": "now"}
         assert board["refresh"] == "1m"
         assert board["editable"] is False
@@ -492,7 +496,7 @@ def test_uids_titles_and_common_settings() -> None:
 
 def test_a_uid_longer_than_grafana_takes_is_refused() -> None:
     with pytest.raises(ValueError, match="at most 40 characters"):
-        dashboards.Dashboard("plate-" + "x" * 35, "t", "d", ())
+        grafana.dashboard("plate-" + "x" * 35, "t", "d")
 
 
 def test_every_panel_and_query_is_on_the_prometheus_datasource() -> None:
@@ -511,6 +515,33 @@ def test_panel_ids_are_unique_per_dashboard() -> None:
     for file_name, board in BOARDS.items():
         ids = [panel["id"] for panel in board["panels"]]
         assert len(ids) == len(set(ids)), file_name
+
+
+def test_panel_types_and_how_they_query() -> None:
+    """Panel types Grafana ships; targets A, B, ... in order; every panel but a time series shows
+    the latest value, so its queries are instant, and a table takes its query as a table."""
+    for file_name, board in BOARDS.items():
+        for panel in board["panels"]:
+            assert panel["type"] in {"row", "timeseries", "stat", "table", "bargauge"}, file_name
+        for panel in _panels(board):
+            where = f"{file_name} / {panel['title']}"
+            refs = [target["refId"] for target in panel["targets"]]
+            assert refs == [chr(ord("A") + i) for i in range(len(refs))], where
+            series = panel["type"] == "timeseries"
+            for target in panel["targets"]:
+                assert target["instant"] is not series and target["range"] is series, where
+                assert (target.get("format") == "table") == (panel["type"] == "table"), where
+
+
+def test_a_section_that_would_overflow_the_grid_is_refused() -> None:
+    # the SDK starts a new line only once a line is full: 16 + 16 columns would overflow
+    wide = grafana.section(
+        "two wide panels",
+        grafana.stat_panel().title("a").description("a").span(16),
+        grafana.stat_panel().title("b").description("b").span(16),
+    )
+    with pytest.raises(ValueError, match="16 columns do not fit the 8 left"):
+        grafana.dashboard("plate-test", "t", "d", wide)
 
 
 def test_panels_fit_the_grid_without_overlapping() -> None:
@@ -617,7 +648,7 @@ def test_the_stacks_names_reach_the_queries() -> None:
         t["expr"] for _, t in _exprs(nfs) if "kube_persistentvolumeclaim_info" in t["expr"]
     ]
     assert nfs_exprs and all('storageclass="nfs-fast"' in e for e in nfs_exprs)
-    assert 'storageclass="nfs-fast"' in nfs["templating"]["list"][0]["definition"]
+    assert 'storageclass="nfs-fast"' in nfs["templating"]["list"][0]["query"]
 
 
 def _steps(file_name: str, title: str, board: dict[str, Any] | None = None) -> list[Any]:
