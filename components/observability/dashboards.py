@@ -36,15 +36,7 @@ from typing import Any
 
 from components.config import AlertThresholds
 from components.observability import grafana, overview
-from components.tools.argocd import dashboard as argocd
-from components.tools.cert_manager import dashboard as cert_manager
-from components.tools.csi_driver_nfs import dashboard as csi_driver_nfs
-from components.tools.external_secrets import dashboard as external_secrets
-from components.tools.fluentd import dashboard as fluentd
-from components.tools.harbor import dashboard as harbor
-from components.tools.metallb import dashboard as metallb
-from components.tools.openbao import dashboard as openbao
-from components.tools.traefik import dashboard as traefik_dashboard
+from components.tools import catalog
 
 SIDECAR_LABEL = {"grafana_dashboard": "1"}
 """The label kube-prometheus-stack's Grafana sidecar selects dashboard ConfigMaps by."""
@@ -72,15 +64,6 @@ def dashboards(
             apps_namespace=apps_namespace, argocd_namespace=argocd_namespace, traefik=traefik,
             alerts=alerts,
         ),
-        cert_manager.board(alerts),
-        metallb.board(),
-        csi_driver_nfs.board(storage_class, alerts),
-        argocd.board(argocd_namespace),
-        harbor.board(alerts),
-        openbao.board(alerts),
-        fluentd.board(),
-        external_secrets.board(),
+        *catalog.dashboards(argocd_namespace, storage_class, traefik, alerts),
     ]
-    if traefik:
-        boards.append(traefik_dashboard.board(alerts))
     return {grafana.file_name(board): grafana.to_json(board) for board in boards}

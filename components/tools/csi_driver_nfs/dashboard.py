@@ -16,8 +16,8 @@ from grafana_foundation_sdk.models import units
 from components.config import AlertThresholds
 from components.names import NFS_NAMESPACE
 from components.observability import grafana
-from components.observability.alerts import PVC_PREDICT_WINDOW
 from components.observability.grafana import ALL_READY, NONE_BAD, query, section
+from components.observability.platform_alerts import PVC_PREDICT_WINDOW
 from components.observability.promql import volume_used_ratio
 from components.tools.csi_driver_nfs import CONTROLLER as NFS_CONTROLLER
 from components.tools.csi_driver_nfs import NODE as NFS_NODE

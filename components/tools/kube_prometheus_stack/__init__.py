@@ -19,6 +19,7 @@ from components.kube import TierKit, resources
 from components.names import MONITORING_NAMESPACE
 from components.tools.kube_prometheus_stack import alertmanager
 
+RELEASE = "kube-prometheus-stack"
 GRAFANA_ADMIN_SECRET = "grafana-admin"
 PROMETHEUS_DB_VOLUME = "prometheus-kube-prometheus-stack-prometheus-db"
 
@@ -136,7 +137,7 @@ def install(
             )
         )
     chart = kit.chart(
-        "kube-prometheus-stack", ns,
+        RELEASE, ns,
         values(mon, grafana_host, cluster, set(secrets), back_up_prometheus=back_up_prometheus),
         depends_on=[
             grafana_admin, *receiver_secrets, *cluster.tls_and_storage,
