@@ -92,3 +92,63 @@ def test_renovate_config_passes_its_schema():
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_stack_secrets_has_one_typed_attribute_per_secret_key():
+    from dataclasses import fields
+
+    from components.config import SECRET_KEYS, StackSecrets
+
+    assert [f.name for f in fields(StackSecrets)] == list(SECRET_KEYS)
+
+
+def _imports(path: Path, package_of: dict[Path, str]) -> set[str]:
+    """The project modules `path` imports (top-level and inside functions), by dotted name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name in package_of.values()}
+
+
+def _project_modules() -> dict[Path, str]:
+    out = {}
+    for top in ("components", "tooling"):
+        for path in (ROOT / top).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[path] = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    return out
+
+
+def test_the_program_never_imports_the_tooling_and_no_modules_import_each_other():
+    modules = _project_modules()
+    graph = {name: _imports(path, modules) for path, name in modules.items()}
+    program = {name for name in graph if name.startswith("components")}
+    assert sorted(
+        (name, dep) for name in program for dep in graph[name] if dep.startswith("tooling")
+    ) == []
+
+    # no cycle: a depth-first search over the import graph (a package importing its own
+    # submodule, and that submodule importing the package's names, is not a cycle of modules)
+    def edges(name: str) -> set[str]:
+        return {d for d in graph[name] if d != name and not d.startswith(name + ".")}
+
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in sorted(edges(name)):
+            if state.get(dep) == 1:
+                cycles.append(path[path.index(dep):] + [dep] if dep in path else [name, dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
