@@ -8,6 +8,7 @@ data must not pass silently.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -91,3 +92,14 @@ def prod() -> Recording:
 def rec(request: pytest.FixtureRequest, stg: Recording, prod: Recording) -> Recording:
     """Each committed stack's evaluation in turn."""
     return {"stg": stg, "prod": prod}[request.param]
+
+
+@pytest.fixture(autouse=True)
+def _collector_as_it_was() -> Generator[None, None, None]:
+    """The program freezes what is alive out of garbage collection and collects less often
+    (components/platform.py: right for the one evaluation of a `pulumi up`); a test process
+    evaluates many times, so each test gives the collector back as it found it."""
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
