@@ -37,6 +37,10 @@ from pydantic import (
 from components import versions
 
 Tier = Literal["cluster_services", "dev_tools", "applications"]
+GeneratedSecret = Literal[
+    "grafana_admin_password", "harbor_admin_password", "openbao_unseal_key",
+    "velero_repository_password",
+]
 TIERS: tuple[Tier, ...] = ("cluster_services", "dev_tools", "applications")
 
 # Secrets a stack may set with `pulumi config set --secret <key> ...`; never part of the model.
@@ -617,6 +621,8 @@ class PlatformConfig(_Model):
     """the app-of-apps root Application"""
     chart_versions: dict[Literal[tuple(versions.CHARTS)], SemVer] = {}  # type: ignore[valid-type]
     """per-chart exact version overrides of components/versions.py, e.g. {harbor: '1.19.2'}"""
+    generated_secrets: list[GeneratedSecret] = []
+    """the secrets the program generates and keeps in Pulumi state instead of reading them from the stack file; each of these it would generate must be either listed here or set as a committed `secure:` value"""  # noqa: E501
 
     # --- derived values (not keys) ---
 
@@ -940,7 +946,44 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
 
 def secret_conflicts(cfg: PlatformConfig, present: set[str]) -> list[str]:
     """Secrets the configuration cannot use as set."""
-    return _unused_secrets(cfg, present) + _unseal_key_conflicts(cfg, present)
+    return (
+        _unused_secrets(cfg, present) + _unseal_key_conflicts(cfg, present)
+        + _generated_problems(cfg, present)
+    )
+
+
+def generatable_secrets(cfg: PlatformConfig) -> set[str]:
+    """The secret keys the program would generate (and keep in state) when the stack sets none."""
+    tools = cfg.dev_tools if cfg.owns("dev_tools") else None
+    if tools is None:
+        return set()
+    keys = {"grafana_admin_password", "harbor_admin_password"}
+    if tools.openbao.seal == "static" and tools.openbao.unseal_key_secret is None:
+        keys.add("openbao_unseal_key")
+    if tools.backup.target is not None:
+        keys.add("velero_repository_password")
+    return keys
+
+
+def _generated_problems(cfg: PlatformConfig, present: set[str]) -> list[str]:
+    """A secret the program can generate is either listed in `generated_secrets` or set (and
+    committed, so every machine that deploys has it): otherwise a value set on one machine and
+    missing on another, CI say, would silently be replaced by a newly generated one. Listing a
+    key this stack does not generate (another stack owns the tier) is harmless."""
+    listed, problems = set(cfg.generated_secrets), []
+    for key in sorted(generatable_secrets(cfg)):
+        if key in present and key in listed:
+            problems.append(
+                f"{key}: set, and listed in generated_secrets; keep one (remove it from "
+                f"generated_secrets to use the value you set)"
+            )
+        elif key not in present and key not in listed:
+            problems.append(
+                f"{key}: not set and not in generated_secrets: set it (`pulumi config set --secret "
+                f"{key}` and commit the `secure:` value) or add it to generated_secrets to have "
+                "the program generate it and keep it in state"
+            )
+    return problems
 
 
 def _unused_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:

@@ -102,3 +102,11 @@ def refusal(
         run_program(stack, config, secrets=secrets, recording=recording)
     assert recording.resources == []
     return exc.value.problems
+
+
+def supplying(stack: str, *keys: str) -> dict[str, Any]:
+    """The committed stack's config with `keys` taken out of `generated_secrets`: the stack supplies
+    those secrets itself (a secret both set and listed as generated is refused)."""
+    config = copy.deepcopy(stack_config(stack))
+    config["generated_secrets"] = [k for k in config.get("generated_secrets", []) if k not in keys]
+    return config

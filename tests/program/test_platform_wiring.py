@@ -22,7 +22,7 @@ from components.config import AlertThresholds, ConfigError, parse_platform_confi
 from components.gitops import apps as gitops
 from components.observability import alerts, dashboards
 from components.tools.openbao import server as openbao
-from tests.harness import refusal, with_settings
+from tests.harness import refusal, supplying, with_settings
 from tooling.evaluate import Recording, is_secret, run_program, stack_config
 
 CHART = "kubernetes:helm.sh/v4:Chart"
@@ -117,12 +117,13 @@ def test_openbao_unseals_and_initialises_itself(stg, prod):
 
 
 def test_an_operator_supplied_unseal_key_is_used_and_a_malformed_one_refused():
-    rec = run_program("stg", secrets={**PASSWORDS, "openbao_unseal_key": KEY})
+    config = supplying("stg", "openbao_unseal_key")
+    rec = run_program("stg", config, secrets={**PASSWORDS, "openbao_unseal_key": KEY})
     assert not rec.by_type("random:index/randomBytes:RandomBytes")
     assert rec.one(SECRET, "openbao-unseal-key").plain("stringData") == {"key": KEY}
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", secrets={**PASSWORDS, "openbao_unseal_key": KEY + "\n"},
+        run_program("stg", config, secrets={**PASSWORDS, "openbao_unseal_key": KEY + "\n"},
                     recording=recording)
     assert exc.value.problems == [
         "openbao_unseal_key: not a 32-byte key (65 characters); use 64 hex or 44 base64 "

@@ -17,7 +17,14 @@ import pytest
 from components import versions
 from components.config import ConfigError
 from components.tools.kube_prometheus_stack import alertmanager
-from tests.harness import Recording, is_secret, run_program, stack_config
+from tests.harness import (
+    Recording,
+    is_secret,
+    placeholder_secrets,
+    run_program,
+    stack_config,
+    supplying,
+)
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 CR = {
@@ -335,7 +342,7 @@ def test_every_secret_looking_input_is_a_secret(rec):
 
 def test_configured_secrets_are_used_and_stay_secret():
     rec = run_program(
-        "stg",
+        "stg", supplying("stg", "grafana_admin_password"),
         secrets={"grafana_admin_password": "from-config", "fluentd_output_password": "es-pass",
                  **BACKUP_KEYS},
     )
@@ -350,7 +357,10 @@ def test_configured_secrets_are_used_and_stay_secret():
 
 def test_a_secret_set_in_plaintext_is_refused_before_any_resource():
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", plain_keys={"harbor_admin_password": "hunter2"})
+        run_program(
+            "stg", supplying("stg", "harbor_admin_password"),
+            plain_keys={"harbor_admin_password": "hunter2"},
+        )
     assert exc.value.problems == [
         "harbor_admin_password: must be encrypted; run `pulumi config set --secret "
         "harbor_admin_password <value>`"
@@ -451,3 +461,22 @@ def test_protect_stateful_children_transform():
         assert result.props == {"spec": {}}
     assert run("kubernetes:apps/v1:Deployment") is None
     assert run("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding") is None
+
+
+def test_a_generatable_secret_is_either_committed_or_listed_as_generated():
+    """A value set on one machine and missing on another (CI) would silently become a newly
+    generated password: the stack says which secrets the program generates."""
+    with pytest.raises(ConfigError) as exc:
+        run_program("stg", supplying("stg", "harbor_admin_password"))
+    assert exc.value.problems == [
+        "harbor_admin_password: not set and not in generated_secrets: set it (`pulumi config set "
+        "--secret harbor_admin_password` and commit the `secure:` value) or add it to "
+        "generated_secrets to have the program generate it and keep it in state"
+    ]
+    with pytest.raises(ConfigError) as exc:
+        run_program("stg", secrets={**placeholder_secrets(stack_config("stg")),
+                                    "grafana_admin_password": "x"})
+    assert exc.value.problems == [
+        "grafana_admin_password: set, and listed in generated_secrets; keep one (remove it from "
+        "generated_secrets to use the value you set)"
+    ]
