@@ -46,14 +46,14 @@ TIERS: tuple[Tier, ...] = ("cluster_services", "dev_tools", "applications")
 # Secrets a stack may set with `pulumi config set --secret <key> ...`; never part of the model.
 # key -> what it is for (the README's secrets table is generated from this).
 SECRET_KEYS: dict[str, str] = {
-    "grafana_admin_password": "Grafana `admin` password (generated when unset)",
-    "harbor_admin_password": "Harbor `admin` password (generated when unset)",
+    "grafana_admin_password": "Grafana `admin` password (or list it in `generated_secrets`)",
+    "harbor_admin_password": "Harbor `admin` password (or list it in `generated_secrets`)",
     "fluentd_output_password": "password of `dev_tools.fluentd.output.user` at the log backend",
     "cloudflare_api_token": "Cloudflare API token for the ACME DNS-01 solver "
     "(required when `acme.solver` is `dns01`)",
     "gitops_repo_token": "token Argo CD uses to read `gitops.repo_url` when the repo is private",
     "openbao_unseal_key": "OpenBao static unseal key you supply (32 bytes: 64 hex or 44 base64 "
-    "characters, no newline); unset, the program generates one",
+    "characters, no newline); or list it in `generated_secrets`",
     "alertmanager_smtp_password": "password of `dev_tools.monitoring.alerts.email.username` at "
     "the SMTP relay",
     "alertmanager_slack_webhook_url": "incoming-webhook URL of `dev_tools.monitoring.alerts.slack` "
@@ -62,8 +62,8 @@ SECRET_KEYS: dict[str, str] = {
     "`dev_tools.monitoring.alerts.webhook.url` (optional)",
     "backup_s3_access_key_id": "access key of `dev_tools.backup.target` (required with it)",
     "backup_s3_secret_access_key": "secret key of `dev_tools.backup.target` (required with it)",
-    "velero_repository_password": "key of Velero's encrypted file-system backups (generated when "
-    "unset; a cluster restoring them needs the same)",
+    "velero_repository_password": "key of Velero's encrypted file-system backups (or list it in "
+    "`generated_secrets`; a cluster restoring them needs the same)",
 }
 
 
