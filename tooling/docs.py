@@ -8,7 +8,11 @@ A test fails when README.md differs from what this produces, so the table cannot
 
 from __future__ import annotations
 
+import ast
+import functools
+import inspect
 import sys
+import textwrap
 import types
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -63,12 +67,27 @@ def _default(field: Any) -> str:
     return f"`{value}`"
 
 
+@functools.cache
+def _attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
+    """{field: the string literal right under it in the class body} (the config models document
+    their fields this way; the program does not read them, see components/config.py `_Model`)."""
+    body = ast.parse(textwrap.dedent(inspect.getsource(model))).body[0].body  # type: ignore[attr-defined]
+    return {
+        node.target.id: inspect.cleandoc(doc.value.value)
+        for node, doc in zip(body, body[1:], strict=False)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+        and isinstance(doc.value.value, str)
+    }
+
+
 def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         sub = _model_of(field.annotation)
-        description = (field.description or "").replace("|", "\\|").replace("<", "&lt;")
+        description = field.description or _attribute_docstrings(model).get(name, "")
+        description = description.replace("|", "\\|").replace("<", "&lt;")
         type_name = _type_name(field.annotation)
         rows.append(f"| `{key}` | {type_name} | {_default(field)} | {description} |")
         if sub is not None:

@@ -41,12 +41,11 @@ class Backups(pulumi.ComponentResource):
         )
         self.velero: velero.Velero | None = None
         target = tools.backup.target
+        # the config model requires both keys with a target
         key_id, secret_key = secrets.backup_s3_access_key_id, secrets.backup_s3_secret_access_key
-        if target is not None:
-            # required by the config model with a target
-            assert key_id is not None and secret_key is not None
+        if target is not None and key_id is not None and secret_key is not None:
             self.velero = velero.install(
-                kit, tools.backup, environment, velero_namespaces,
+                kit, tools.backup, target, environment, velero_namespaces,
                 velero.Selection(OPENBAO_NAMESPACE, openbao.SNAPSHOT_POD_LABELS),
                 (key_id, secret_key), secrets.velero_repository_password,
             )

@@ -32,15 +32,25 @@ class ClusterServicesConfig:
     metallb: MetalLBConfig
     nfs: NfsConfig
     ingress: IngressConfig
+    # the platform's Traefik: its fixed address from the pool, None with an external controller
+    traefik_address: str | None
     names: ClusterNames
 
     @staticmethod
     def of(cfg: PlatformConfig) -> ClusterServicesConfig:
         """The tier's view of `cfg`; the config model requires `metallb` and `nfs` with it."""
-        if cfg.metallb is None or cfg.nfs is None:
-            raise ValueError("metallb and nfs are required with the cluster_services tier")
+        ingress = cfg.ingress
+        traefik_address = ingress.load_balancer_ip if ingress.controller == "traefik" else None
+        if cfg.metallb is None or cfg.nfs is None or (
+            ingress.controller == "traefik" and traefik_address is None
+        ):
+            raise ValueError(
+                "metallb, nfs and (with Traefik) ingress.load_balancer_ip are required with the "
+                "cluster_services tier: the config model checks them first"
+            )
         return ClusterServicesConfig(
-            cfg.production, cfg.acme, cfg.metallb, cfg.nfs, cfg.ingress, ClusterNames.of(cfg)
+            cfg.production, cfg.acme, cfg.metallb, cfg.nfs, ingress, traefik_address,
+            ClusterNames.of(cfg),
         )
 
 
@@ -62,9 +72,12 @@ class ClusterServices(pulumi.ComponentResource):
             kit, cfg.acme, names.ingress_class, cloudflare_api_token
         )
         self.metallb = metallb.install(kit, cfg.metallb)
-        self.traefik = traefik.install(
-            kit, cfg.ingress, names.ingress_class, [self.metallb.l2_advertisement]
-        )
+        self.traefik = None
+        if cfg.traefik_address is not None:
+            self.traefik = traefik.install(
+                kit, names.ingress_class, cfg.traefik_address, cfg.ingress.replicas,
+                [self.metallb.l2_advertisement],
+            )
         self.nfs = csi_driver_nfs.install(kit, cfg.nfs, names.storage_class)
         ingress = [self.traefik.chart] if self.traefik is not None else []
         self.refs = ClusterServicesRefs(

@@ -11,7 +11,6 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import IngressConfig
 from components.kube import TierKit, resources
 from components.names import TRAEFIK_NAMESPACE
 from components.netpol import Peer
@@ -62,16 +61,14 @@ class Traefik:
 
 
 def install(
-    kit: TierKit, ingress: IngressConfig, ingress_class: str, after: list[pulumi.Resource]
-) -> Traefik | None:
-    """Traefik on its fixed MetalLB address (after the L2 advertisement), serving the stack's
-    IngressClass; None with an external controller."""
-    if ingress.controller == "external":
-        return None
-    assert ingress.load_balancer_ip is not None  # guaranteed by the config model
+    kit: TierKit, ingress_class: str, address: str, replicas: int,
+    after: list[pulumi.Resource],
+) -> Traefik:
+    """Traefik on its fixed MetalLB `address` (after the L2 advertisement), serving the stack's
+    IngressClass."""
     ns, chart = kit.tool(
         "traefik", TRAEFIK_NAMESPACE, "restricted",
-        values(ingress_class, ingress.load_balancer_ip, ingress.replicas), depends_on=after,
+        values(ingress_class, address, replicas), depends_on=after,
     )
     return Traefik(ns, chart)
 

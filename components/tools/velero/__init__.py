@@ -48,9 +48,10 @@ def backed_up_namespaces(namespaces: Iterable[str]) -> list[str]:
 
 
 def values(
-    backup: BackupConfig, environment: str, namespaces: list[str], snapshots: Selection
+    backup: BackupConfig, target: BackupTarget, environment: str, namespaces: list[str],
+    snapshots: Selection,
 ) -> dict[str, Any]:
-    assert backup.target is not None  # the chart is installed only with a target
+    """Velero's values for the bucket `target` (the stack's `dev_tools.backup.target`)."""
     ttl = f"{backup.retention_days * 24}h0m0s"
     return {
         # Helm hooks a v4 Chart skips stay off; the CRDs come from the chart's crds/ folder
@@ -68,7 +69,7 @@ def values(
         "snapshotsEnabled": False,
         "deployNodeAgent": True,
         "configuration": {
-            "backupStorageLocation": [_location(backup.target, environment)],
+            "backupStorageLocation": [_location(target, environment)],
             "volumeSnapshotLocation": [],
             "uploaderType": "kopia",
             "defaultVolumesToFsBackup": True,
@@ -157,6 +158,7 @@ class Velero:
 def install(
     kit: TierKit,
     backup: BackupConfig,
+    target: BackupTarget,
     environment: str,
     namespaces: list[str],
     snapshots: Selection,
@@ -190,7 +192,7 @@ def install(
         opts=kit.child(protect=True),
     )
     chart = kit.chart(
-        "velero", ns, values(backup, environment, namespaces, snapshots),
+        "velero", ns, values(backup, target, environment, namespaces, snapshots),
         depends_on=[credentials, repository],
     )
     return Velero(ns, chart)
