@@ -50,7 +50,9 @@ SECRET_KEYS: dict[str, str] = {
     "harbor_admin_password": "Harbor `admin` password (or list it in `generated_secrets`)",
     "fluentd_output_password": "password of `dev_tools.fluentd.output.user` at the log backend",
     "cloudflare_api_token": "Cloudflare API token for the ACME DNS-01 solver "
-    "(required when `acme.solver` is `dns01`)",
+    "(required with `acme.dns_provider` `cloudflare`)",
+    "rfc2136_tsig_secret": "TSIG secret (base64) of `acme.rfc2136.tsig_key_name` (required with "
+    "`acme.dns_provider` `rfc2136`)",
     "gitops_repo_token": "token Argo CD uses to read `gitops.repo_url` when the repo is private",
     "openbao_unseal_key": "OpenBao static unseal key you supply (32 bytes: 64 hex or 44 base64 "
     "characters, no newline); or list it in `generated_secrets`",
@@ -300,20 +302,50 @@ class ClusterConfig(_Model):
     """kubeconfig context to deploy to; unset = the current context of $KUBECONFIG."""
 
 
+_TSIG_ALGORITHMS = ("HMACSHA256", "HMACSHA512", "HMACSHA1", "HMACMD5")
+
+
+def _host_port(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port (e.g. 'ns1.lan.example.net:53')")
+    _host_or_ipv4(host)
+    return value
+
+
+class Rfc2136Config(_Model):
+    nameserver: Annotated[str, AfterValidator(_host_port)]
+    """the zone's primary (authoritative) DNS server as host:port; it accepts TSIG-signed dynamic updates (RFC 2136). Let's Encrypt reads the TXT records from the zone's public servers, so this is their primary (or a hidden primary)"""  # noqa: E501
+    tsig_key_name: Hostname
+    """name of the TSIG key the server allows to update the zone; its secret is the stack secret `rfc2136_tsig_secret` (base64)"""  # noqa: E501
+    tsig_algorithm: Literal[_TSIG_ALGORITHMS] = "HMACSHA256"  # type: ignore[valid-type]
+    """TSIG algorithm of the key (cert-manager's names)"""
+
+
 class AcmeConfig(_Model):
     email: Email
     """contact address for the Let's Encrypt account (expiry notices)"""
     server: Literal["staging", "production"] = "production"
     """Let's Encrypt server of the tools' and apps' certificates; 'staging' only to try a new domain (no client trusts staging certificates)"""  # noqa: E501
     solver: Literal["http01", "dns01"] = "http01"
-    """http01 answers challenges through `ingress_class`; dns01 (Cloudflare) suits clusters that the internet cannot reach"""  # noqa: E501
+    """http01 answers challenges through `ingress_class` and needs Let's Encrypt to reach the ingress from the internet (`public_address` with a private ingress address); dns01 proves the domain through its DNS and works where the internet cannot reach the cluster"""  # noqa: E501
+    dns_provider: Literal["cloudflare", "rfc2136"] = "cloudflare"
+    """dns01: where the challenge TXT records go (Cloudflare's API, or the zone's own server by RFC 2136 dynamic update)"""  # noqa: E501
     dns_zones: list[Hostname] = []
     """DNS zones the dns01 solver may answer for (required with dns01)"""
+    rfc2136: Rfc2136Config | None = None
+    """the zone's primary server and TSIG key (required with dns_provider rfc2136)"""
+    public_address: Annotated[str, AfterValidator(_ipv4)] | None = None
+    """http01 only: the public IPv4 address that forwards ports 80 and 443 to the ingress address; required when that address is private"""  # noqa: E501
 
     @model_validator(mode="after")
     def _dns01_needs_zones(self) -> AcmeConfig:
         if self.solver == "dns01" and not self.dns_zones:
             raise _Located("dns_zones", "required when solver is 'dns01' (e.g. ['example.net'])")
+        if self.solver == "dns01" and self.dns_provider == "rfc2136" and self.rfc2136 is None:
+            raise _Located(
+                "rfc2136", "required when dns_provider is 'rfc2136' (nameserver, tsig_key_name)"
+            )
         return self
 
 
@@ -680,7 +712,23 @@ def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
             "dev_tools.monitoring.alerts: a production stack needs at least one receiver "
             "(email, slack or webhook), or its alerts reach nobody"
         )
-    return problems + _ingress_problems(cfg) + _openbao_problems(cfg)
+    return problems + _ingress_problems(cfg) + _openbao_problems(cfg) + _acme_problems(cfg)
+
+
+def _acme_problems(cfg: PlatformConfig) -> list[str]:
+    """HTTP-01 through a private address fails every challenge: Let's Encrypt validates from the
+    internet, and Traefik then serves its self-signed default certificate."""
+    acme, address = cfg.acme, cfg.ingress.load_balancer_ip
+    if acme.solver != "http01" or acme.public_address is not None or address is None:
+        return []
+    if not ipaddress.IPv4Address(address).is_private:
+        return []
+    return [
+        f"acme.solver: http01 needs Let's Encrypt to reach the ingress from the internet, but "
+        f"ingress.load_balancer_ip {address} is private; use solver 'dns01' (dns_provider, "
+        "dns_zones) or set acme.public_address to the public IPv4 that forwards ports 80 and 443 "
+        "to it"
+    ]
 
 
 def _ingress_problems(cfg: PlatformConfig) -> list[str]:
@@ -862,6 +910,7 @@ class StackSecrets:
     harbor_admin_password: Secret = None
     fluentd_output_password: Secret = None
     cloudflare_api_token: Secret = None
+    rfc2136_tsig_secret: Secret = None
     gitops_repo_token: Secret = None
     openbao_unseal_key: Secret = None
     alertmanager_smtp_password: Secret = None
@@ -925,8 +974,10 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
     configuration reads a password nothing defines).
     """
     required = {}
-    if cfg.acme.solver == "dns01":
-        required["cloudflare_api_token"] = "acme.solver is 'dns01'"
+    if cfg.acme.solver == "dns01" and cfg.acme.dns_provider == "cloudflare":
+        required["cloudflare_api_token"] = "acme.solver is 'dns01' with dns_provider 'cloudflare'"
+    if cfg.acme.solver == "dns01" and cfg.acme.dns_provider == "rfc2136":
+        required["rfc2136_tsig_secret"] = "acme.solver is 'dns01' with dns_provider 'rfc2136'"
     if cfg.dev_tools is not None and cfg.dev_tools.fluentd.output.user is not None:
         required["fluentd_output_password"] = (
             "dev_tools.fluentd.output.user is set (or remove dev_tools.fluentd.output.user)"
@@ -998,6 +1049,10 @@ def _unused_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:
             "backup_s3_access_key_id", "backup_s3_secret_access_key", "velero_repository_password"
         )},
         **alerts.credentials(),
+        "rfc2136_tsig_secret": (
+            "acme.dns_provider 'rfc2136' (with solver dns01)",
+            cfg.acme.solver == "dns01" and cfg.acme.dns_provider == "rfc2136",
+        ),
     }
     return [
         f"{key}: set, but {setting} is not; set {setting} or remove the secret "

@@ -52,7 +52,7 @@ def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
     if cfg.owns("cluster_services"):
         cluster = ClusterServices(
             "cluster-services", ClusterServicesConfig.of(cfg), kit,
-            secrets.cloudflare_api_token, opts,
+            (secrets.cloudflare_api_token, secrets.rfc2136_tsig_secret), opts,
         )
     refs = cluster.refs if cluster else ClusterServicesRefs.external(cfg)
     tools = None

@@ -62,14 +62,14 @@ class ClusterServices(pulumi.ComponentResource):
         name: str,
         cfg: ClusterServicesConfig,
         kit: TierKit,
-        cloudflare_api_token: pulumi.Output[str] | None,
+        dns01_credentials: tuple[pulumi.Output[str] | None, pulumi.Output[str] | None],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("plate:platform:ClusterServices", name, None, opts)
         kit = kit.under(self)
         self.config, names = cfg, cfg.names
         self.cert_manager = cert_manager.install(
-            kit, cfg.acme, names.ingress_class, cloudflare_api_token
+            kit, cfg.acme, names.ingress_class, *dns01_credentials
         )
         self.metallb = metallb.install(kit, cfg.metallb)
         self.traefik = None

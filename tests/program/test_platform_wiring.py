@@ -30,6 +30,7 @@ SECRET = "kubernetes:core/v1:Secret"
 STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
 KEY = "0123456789abcdef" * 4
 PASSWORDS = {
+    "rfc2136_tsig_secret": "tsig",
     "fluentd_output_password": "es",
     "backup_s3_access_key_id": "key-id",
     "backup_s3_secret_access_key": "key",

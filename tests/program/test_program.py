@@ -20,6 +20,7 @@ from components.tools.kube_prometheus_stack import alertmanager
 from tests.harness import (
     Recording,
     is_secret,
+    placeholder,
     placeholder_secrets,
     run_program,
     stack_config,
@@ -49,6 +50,8 @@ CHART_NAMESPACES = {
 }
 # the S3 keys of the stacks' backup target (required with it)
 BACKUP_KEYS = {"backup_s3_access_key_id": "key-id", "backup_s3_secret_access_key": "key"}
+# the committed stacks' DNS-01 solver updates the zone with this TSIG key's secret
+TSIG = {"rfc2136_tsig_secret": "tsig"}
 
 
 def deps_of(rec: Recording, label: str) -> set[str]:
@@ -95,15 +98,26 @@ def test_metallb_namespace_is_privileged(rec):
 
 
 def test_cluster_issuers(stg, prod):
-    for rec in (stg, prod):
+    for rec, zone, key in ((stg, "stg.plate.dev", "acme-stg.plate.dev"),
+                           (prod, "plate.dev", "acme-prod.plate.dev")):
         specs = {r.name: r.plain("spec") for r in rec.by_type(CR["ClusterIssuer"])}
+        # the ingress address is private: DNS-01 by RFC 2136 update of the zone's primary
+        solver = {
+            "selector": {"dnsZones": [zone]},
+            "dns01": {"rfc2136": {
+                "nameserver": "ns-primary.plate.dev:53",
+                "tsigKeyName": key,
+                "tsigAlgorithm": "HMACSHA256",
+                "tsigSecretSecretRef": {"name": "rfc2136-tsig", "key": "secret"},
+            }},
+        }
         assert specs == {
             "letsencrypt-staging": {
                 "acme": {
                     "email": "platform-team@plate.dev",
                     "server": "https://acme-staging-v02.api.letsencrypt.org/directory",
                     "privateKeySecretRef": {"name": "letsencrypt-staging-account-key"},
-                    "solvers": [{"http01": {"ingress": {"ingressClassName": "traefik"}}}],
+                    "solvers": [solver],
                 }
             },
             "letsencrypt-production": {
@@ -111,10 +125,15 @@ def test_cluster_issuers(stg, prod):
                     "email": "platform-team@plate.dev",
                     "server": "https://acme-v02.api.letsencrypt.org/directory",
                     "privateKeySecretRef": {"name": "letsencrypt-production-account-key"},
-                    "solvers": [{"http01": {"ingress": {"ingressClassName": "traefik"}}}],
+                    "solvers": [solver],
                 }
             },
         }
+        tsig = rec.one("kubernetes:core/v1:Secret", "rfc2136-tsig")
+        data = tsig.inputs["stringData"]
+        assert is_secret(data) or is_secret(data["secret"])
+        assert tsig.plain("stringData") == {"secret": placeholder("rfc2136_tsig_secret")}
+        assert "Secret/rfc2136-tsig" in deps_of(rec, "ClusterIssuer/letsencrypt-production")
 
 
 def test_tools_use_the_environments_issuer(stg, prod):
@@ -344,7 +363,7 @@ def test_configured_secrets_are_used_and_stay_secret():
     rec = run_program(
         "stg", supplying("stg", "grafana_admin_password"),
         secrets={"grafana_admin_password": "from-config", "fluentd_output_password": "es-pass",
-                 **BACKUP_KEYS},
+                 **BACKUP_KEYS, **TSIG},
     )
     grafana = rec.one("kubernetes:core/v1:Secret", "grafana-admin")
     assert is_secret(grafana.inputs["stringData"])
@@ -382,14 +401,15 @@ def test_invalid_config_registers_no_resource():
 
 def test_dns01_solver_uses_cloudflare_token_secret():
     config = copy.deepcopy(stack_config("stg"))
-    config["acme"].update(solver="dns01", dns_zones=["plate.dev"])
+    config["acme"] = {"email": "platform-team@plate.dev", "solver": "dns01",
+                      "dns_provider": "cloudflare", "dns_zones": ["plate.dev"]}
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
         run_program("stg", config, secrets={"fluentd_output_password": "es", **BACKUP_KEYS},
                     recording=recording)
     assert exc.value.problems == [
-        "cloudflare_api_token: required when acme.solver is 'dns01'; run `pulumi config set "
-        "--secret cloudflare_api_token <value>`"
+        "cloudflare_api_token: required when acme.solver is 'dns01' with dns_provider "
+        "'cloudflare'; run `pulumi config set --secret cloudflare_api_token <value>`"
     ]
     assert recording.resources == []
     rec = run_program(
@@ -397,6 +417,7 @@ def test_dns01_solver_uses_cloudflare_token_secret():
         secrets={"cloudflare_api_token": "cf-token", "fluentd_output_password": "es",
                  **BACKUP_KEYS},
     )
+    assert not [r for r in rec.resources if r.name == "rfc2136-tsig"]
     issuer = rec.one(CR["ClusterIssuer"], "letsencrypt-production")
     assert issuer.plain("spec", "acme", "solvers") == [
         {
@@ -416,7 +437,7 @@ def test_fluentd_user_without_its_password_is_refused_before_any_resource():
     defines it and log shipping stalls at the backend's 401."""
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", secrets=BACKUP_KEYS, recording=recording)
+        run_program("stg", secrets={**BACKUP_KEYS, **TSIG}, recording=recording)
     assert exc.value.problems == [
         "fluentd_output_password: required when dev_tools.fluentd.output.user is set (or remove "
         "dev_tools.fluentd.output.user); run `pulumi config set --secret fluentd_output_password "
@@ -425,7 +446,7 @@ def test_fluentd_user_without_its_password_is_refused_before_any_resource():
     assert recording.resources == []
     config = copy.deepcopy(stack_config("stg"))
     del config["dev_tools"]["fluentd"]["output"]["user"]
-    rec = run_program("stg", config, secrets=BACKUP_KEYS)
+    rec = run_program("stg", config, secrets={**BACKUP_KEYS, **TSIG})
     values = rec.one(CHART, "fluentd").plain("values")
     assert "env" not in values and "ENV[" not in values["fileConfigs"]["04_outputs.conf"]
 

@@ -5,7 +5,7 @@ is the resource's identity in the state: a changed one means delete-and-recreate
 come with an alias and an updated list, deliberately); every resource's test label is `Kind/name`,
 unique in each stack, and does not change when another resource shares its name.
 
-To accept an intended change: `uv run python -m tests.test_registrations --write`.
+To accept an intended change: `uv run python -m tests.program.test_registrations --write`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def test_urns_are_the_committed_ones(stack):
 def test_labels_are_kind_and_name_and_unique(stack):
     rec = recorded(stack)
     labels = [Recording.label(r) for r in rec.resources]
-    # prod also has the Alertmanager receivers' Secret
-    assert len(labels) == len(set(labels)) == {"stg": 146, "prod": 147}[stack]
+    # prod also has the Alertmanager receivers' Secret; both the DNS-01 solver's TSIG Secret
+    assert len(labels) == len(set(labels)) == {"stg": 147, "prod": 148}[stack]
     assert "Chart/cert-manager" in labels and "Namespace/cert-manager" in labels
     assert rec.named("Job/metallb-webhook-ready").type == "kubernetes:batch/v1:Job"
 

@@ -245,11 +245,39 @@ def test_tier_requirements(stg):
     assert cfg.owns("applications") and not cfg.owns("dev_tools")
 
 
-def test_dns01_needs_zones(stg):
-    stg["acme"]["solver"] = "dns01"
+def test_dns01_needs_zones_and_rfc2136_its_server(stg):
+    stg["acme"]["dns_zones"] = []
     assert problems(stg) == [
         "acme.dns_zones: required when solver is 'dns01' (e.g. ['example.net'])"
     ]
+    stg["acme"]["dns_zones"] = ["stg.plate.dev"]
+    del stg["acme"]["rfc2136"]
+    assert problems(stg) == [
+        "acme.rfc2136: required when dns_provider is 'rfc2136' (nameserver, tsig_key_name)"
+    ]
+
+
+def test_rfc2136_settings_are_checked(stg):
+    stg["acme"]["rfc2136"].update(nameserver="ns1", tsig_algorithm="SHA256")
+    assert problems(stg) == [
+        "acme.rfc2136.nameserver: 'ns1' is not host:port (e.g. 'ns1.lan.example.net:53')",
+        "acme.rfc2136.tsig_algorithm: 'SHA256' is not allowed; expected 'HMACSHA256', "
+        "'HMACSHA512', 'HMACSHA1' or 'HMACMD5'",
+    ]
+
+
+def test_http01_through_a_private_ingress_address_is_refused(stg):
+    """Let's Encrypt validates HTTP-01 from the internet: through 10.20.0.200 every challenge
+    fails and Traefik serves its self-signed default certificate."""
+    stg["acme"] = {"email": "platform-team@plate.dev", "solver": "http01"}
+    assert problems(stg) == [
+        "acme.solver: http01 needs Let's Encrypt to reach the ingress from the internet, but "
+        "ingress.load_balancer_ip 10.20.0.200 is private; use solver 'dns01' (dns_provider, "
+        "dns_zones) or set acme.public_address to the public IPv4 that forwards ports 80 and 443 "
+        "to it"
+    ]
+    stg["acme"]["public_address"] = "203.0.113.10"
+    assert parse_platform_config(stg).acme.public_address == "203.0.113.10"
 
 
 def test_chart_version_override_applies_to_that_chart_only(stg):
@@ -276,7 +304,7 @@ def test_secrets_must_be_encrypted_top_level_keys():
         "harbor_admin_password <value>`",
         "dev_tools: holds a secret value, but only these keys may be secrets: "
         "grafana_admin_password, harbor_admin_password, fluentd_output_password, "
-        "cloudflare_api_token, gitops_repo_token, openbao_unseal_key, "
+        "cloudflare_api_token, rfc2136_tsig_secret, gitops_repo_token, openbao_unseal_key, "
         "alertmanager_smtp_password, alertmanager_slack_webhook_url, alertmanager_webhook_token, "
         "backup_s3_access_key_id, backup_s3_secret_access_key, velero_repository_password",
     ]

@@ -25,6 +25,7 @@ ACME_SERVERS = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
 }
 CLOUDFLARE_TOKEN_SECRET = "cloudflare-api-token"
+RFC2136_TSIG_SECRET = "rfc2136-tsig"  # key `secret`: the TSIG key's base64 secret
 # cert-manager's ACME HTTP-01 solver pods, created in the namespace of each Certificate
 # Ref: https://cert-manager.io/docs/configuration/acme/http01/ (pod label and port 8089)
 ACME_SOLVER_PODS = {"acme.cert-manager.io/http01-solver": "true"}
@@ -47,16 +48,26 @@ def values() -> dict[str, Any]:
 
 
 def acme_solver(acme: AcmeConfig, ingress_class: str) -> dict[str, Any]:
-    if acme.solver == "dns01":
-        return {
-            "selector": {"dnsZones": list(acme.dns_zones)},
-            "dns01": {
-                "cloudflare": {
-                    "apiTokenSecretRef": {"name": CLOUDFLARE_TOKEN_SECRET, "key": "api-token"}
-                }
-            },
-        }
-    return {"http01": {"ingress": {"ingressClassName": ingress_class}}}
+    """The ClusterIssuers' one solver. DNS-01 through Cloudflare's API, or by TSIG-signed dynamic
+    update of the zone's primary (RFC 2136).
+    Ref: https://cert-manager.io/docs/configuration/acme/dns01/rfc2136/ (nameserver host:port,
+    tsigKeyName, tsigAlgorithm, tsigSecretSecretRef; a ClusterIssuer reads the Secret from
+    cert-manager's own namespace, its --cluster-resource-namespace)."""
+    if acme.solver == "http01":
+        return {"http01": {"ingress": {"ingressClassName": ingress_class}}}
+    provider: dict[str, Any]
+    if acme.dns_provider == "rfc2136" and acme.rfc2136 is not None:
+        provider = {"rfc2136": {
+            "nameserver": acme.rfc2136.nameserver,
+            "tsigKeyName": acme.rfc2136.tsig_key_name,
+            "tsigAlgorithm": acme.rfc2136.tsig_algorithm,
+            "tsigSecretSecretRef": {"name": RFC2136_TSIG_SECRET, "key": "secret"},
+        }}
+    else:
+        provider = {"cloudflare": {
+            "apiTokenSecretRef": {"name": CLOUDFLARE_TOKEN_SECRET, "key": "api-token"}
+        }}
+    return {"selector": {"dnsZones": list(acme.dns_zones)}, "dns01": provider}
 
 
 def cluster_issuer_spec(acme: AcmeConfig, ingress_class: str, server: str) -> dict[str, Any]:
@@ -83,17 +94,26 @@ def install(
     acme: AcmeConfig,
     ingress_class: str,
     cloudflare_api_token: pulumi.Output[str] | None,
+    rfc2136_tsig_secret: pulumi.Output[str] | None,
 ) -> CertManager:
-    """cert-manager, its webhook gate, and the two Let's Encrypt ClusterIssuers."""
+    """cert-manager, its webhook gate, and the two Let's Encrypt ClusterIssuers (with the DNS-01
+    solver's credential from the stack, when it uses one)."""
     ns, chart = kit.tool("cert-manager", CERT_MANAGER_NAMESPACE, "restricted", values())
     webhook = kit.gate(
         "cert-manager-webhook-ready", ns, ("cert-manager.io/v1", "Issuer", {"selfSigned": {}}),
         chart,
     )
     issuer_deps: list[pulumi.Resource] = [webhook]
-    if acme.solver == "dns01" and cloudflare_api_token is not None:
+    if acme.solver == "dns01" and acme.dns_provider == "cloudflare" and (
+        cloudflare_api_token is not None
+    ):
         token = {"api-token": cloudflare_api_token}
         issuer_deps.append(kit.secret(CLOUDFLARE_TOKEN_SECRET, ns, token))
+    if acme.solver == "dns01" and acme.dns_provider == "rfc2136" and (
+        rfc2136_tsig_secret is not None
+    ):
+        tsig = {"secret": rfc2136_tsig_secret}
+        issuer_deps.append(kit.secret(RFC2136_TSIG_SECRET, ns, tsig))
     issuers = {
         server: kit.custom_resource(
             issuer_name(server), "cert-manager.io/v1", "ClusterIssuer",
