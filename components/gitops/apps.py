@@ -14,6 +14,8 @@ from components import names
 from components.config import HarborConfig, PlatformConfig
 from components.contracts import ClusterNames
 from components.names import secret_store_name
+from components.netpol import DEFAULT_DENY
+from components.tools import catalog
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -119,8 +121,22 @@ def apps_project_spec(cfg: PlatformConfig) -> dict[str, Any]:
         # CreateNamespace=true needs Namespace; nothing else cluster-wide.
         "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
         "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in APP_NAMESPACED_KINDS],
-        "orphanedResources": {"warn": True},
+        # warn about what nobody deploys, except the NetworkPolicies the program itself creates in
+        # plate-<env> (Applications tier): without this every child Application showed them as a
+        # permanent orphaned-resource warning
+        "orphanedResources": {"warn": True, "ignore": [
+            {"group": "networking.k8s.io", "kind": "NetworkPolicy", "name": name}
+            for name in program_policies(cfg)
+        ]},
     }
+
+
+def program_policies(cfg: PlatformConfig) -> list[str]:
+    """The names of the NetworkPolicies the program creates in plate-<env>: the default deny and
+    an allow policy per row of the platform's table into that namespace."""
+    ns = apps_namespace(cfg)
+    rows = catalog.allowances(cfg.gitops.argocd_namespace, cfg.environment)
+    return sorted([DEFAULT_DENY, *(f"allow-{row.name}" for row in rows if row.namespace == ns)])
 
 
 def bootstrap_project_spec(cfg: PlatformConfig) -> dict[str, Any]:

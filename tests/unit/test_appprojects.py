@@ -164,3 +164,24 @@ def test_the_apps_namespace_is_adopted_where_argo_cd_created_it(stack: str) -> N
                 if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
                 and r.plain("metadata")["namespace"] == f"plate-{stack}"}
     assert policies == {"default-deny-ingress", "allow-acme-solver-from-ingress"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_programs_own_policies_are_not_orphans_of_the_apps(stack: str) -> None:
+    """Every NetworkPolicy the program creates in plate-<env> is on the apps project's orphan
+    ignore list (and nothing else is), so the child Applications show no permanent warning."""
+    rec = recorded(stack)
+    ns = f"plate-{stack}"
+    policies = rec.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    created = sorted(
+        r.inputs["metadata"]["name"] for r in policies
+        if r.inputs["metadata"].get("namespace") == ns
+    )
+    (project,) = [r for r in rec.by_type("kubernetes:argoproj.io/v1alpha1:AppProject")
+                  if r.inputs["metadata"]["name"] == ns]
+    orphaned = project.inputs["spec"]["orphanedResources"]
+    assert orphaned["warn"] is True
+    assert orphaned["ignore"] == [
+        {"group": "networking.k8s.io", "kind": "NetworkPolicy", "name": name} for name in created
+    ]
+    assert created == ["allow-acme-solver-from-ingress", "default-deny-ingress"]
