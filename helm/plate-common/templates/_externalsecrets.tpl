@@ -19,8 +19,11 @@ Usage, in an app chart's templates/externalsecrets.yaml:
 
 {{/*
 The app's environment: every field of `plate/<env>/<app>` becomes a key of the Secret
-`<fullname>-env`, which the pods read with envFrom. The entry must exist in OpenBao (`bao kv put
-plate/<env>/<app> KEY=value`), else the ExternalSecret stays not Ready and the sync waits.
+`<fullname>-env`, which the pods read with envFrom. OpenBao's self-initialisation seeds an empty
+entry for every app; deletionPolicy Merge makes External Secrets write the Secret also when the
+entry holds no field yet (with Retain, v2.9.0 marks an empty result Ready and returns before
+creating anything - pkg/controllers/externalsecret/externalsecret_controller.go, `len(dataMap) ==
+0` - so an app without secret values never started). New values are read every refreshInterval.
 */}}
 {{- define "plate-common.envExternalSecret" -}}
 apiVersion: external-secrets.io/v1
@@ -39,7 +42,7 @@ spec:
   target:
     name: {{ include "plate-common.envSecretName" . }}
     creationPolicy: Owner
-    deletionPolicy: Retain
+    deletionPolicy: Merge
   dataFrom:
     - extract:
         key: {{ printf "%s/%s" (include "plate-common.global" (list . "environment")) .Chart.Name }}
