@@ -1,21 +1,51 @@
 """Post-deploy health gate: fails loudly unless the platform is really up.
 
     python -m ops.health_gate --stack prod [--timeout 900] [--revision SHA] [--ca-bundle FILE]
+                              [--first-deploy]
 
 Checks, until they hold or the timeout passes (kubectl runs against the stack's kube_context):
   1. every Argo CD Application of the stack's environment (the root and its children) is
      Synced and Healthy (`kubectl get applications.argoproj.io -o json`) at the deployed commit:
      `status.sync.revision` (or, multi-source, one of `status.sync.revisions`) is `--revision`,
      by default `git rev-parse HEAD`, so the previous revision's status right after `up` does
-     not pass;
+     not pass. An Application that follows a branch (`spec.source.targetRevision` is HEAD or a
+     branch of this checkout: `refs/heads/<name>` or `refs/remotes/origin/<name>`, as stg
+     follows `main`) may be synced to a later commit of it: a merge during the deploy moves it
+     on. "Later" is `git merge-base --is-ancestor <deployed> <synced>` in this checkout (exit 0
+     yes, 1 no); a commit the checkout does not have yet is fetched once (`git fetch --quiet
+     origin`: it needs read access to origin; a CI checkout made with `persist-credentials:
+     false` of a private repository must give that fetch a token) and asked again; a commit
+     that stays unknown is a problem line naming the git error. A pinned Application (a tag or
+     a commit, as prod) must report the deployed commit itself: a descendant there is the
+     state from before a rollback;
   2. every ExternalSecret in plate-<env> is Ready: OpenBao answered and the Secret exists;
   3. each tool answers its own health endpoint over HTTPS with 200, the certificate verified
      against the system store plus `--ca-bundle` / $PLATE_CA_BUNDLE when given:
      Argo CD `/healthz`, Harbor `/api/v2.0/health` (every component "healthy"), Grafana
      `/api/health`, OpenBao `/v1/sys/health` (initialised and unsealed; 501/503 otherwise).
+
+The first deploy of an environment: its apps' secret values (`bao kv put plate/<env>/<app>`) and
+its DNS records are written by people after `up`, so right after it the gate cannot pass. With
+`--first-deploy` (given by the operator, never guessed: a first deploy and an environment whose
+values were lost look the same to the cluster) these are pending items, printed but not
+failures:
+  - an app whose environment ExternalSecret (the one whose `dataFrom[].extract.key` is
+    `<env>/<app>`) has never synced (no `status.refreshTime`), is not Ready with reason
+    `SecretSyncedError`, while its ClusterSecretStore is Ready with reason `Valid` (OpenBao
+    answers and the store's login works): "first deploy: waiting for <app>'s secret values (bao
+    kv put plate/<env>/<app> KEY=value ...)"; the Application `<app>-<env>`'s Synced/Healthy
+    problems are pending with it (Argo CD holds its workloads behind the ExternalSecret's sync
+    wave), its revision still counts;
+  - a tool endpoint whose host name does not resolve (EAI_NONAME, EAI_NODATA).
+External Secrets v2.9.0 sets these (pkg/controllers/externalsecret: markAsFailed keeps the
+reason `SecretSyncedError` and no refreshTime; markAsDone sets refreshTime; secretstore
+common.go: `Valid` after the provider's Validate logged in). Everything else still fails the
+gate, and an ExternalSecret that synced before and fails now is a failure, flag or not. Without
+the flag the same ExternalSecret is a failure whose line says so.
 Every subprocess and HTTP call has a timeout and every problem is one line (a failing command
 shows the command, its exit code and its last stderr line; an endpoint its URL and the status or
-error). Exit status 0 when healthy, 1 with the list of problems otherwise.
+error). Exit status 0 when healthy (pending first-deploy items listed), 1 with the list of
+problems otherwise, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -25,14 +55,19 @@ import json
 import os
 import re
 import shlex
+import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from components.names import APPS_MOUNT, PULL_SECRET_NAME
 
 # stack output -> the tool's health endpoint (relative to the URL) and what it must say
 HEALTH_ENDPOINTS = {
@@ -48,12 +83,42 @@ HTTP_TIMEOUT = 10.0  # seconds per health endpoint request
 KUBECTL_TIMEOUT = 60.0
 PULUMI_TIMEOUT = 120.0
 GIT_TIMEOUT = 10.0
+GIT_FETCH_TIMEOUT = 120.0  # `git fetch` of a synced commit this checkout does not have yet
 MAX_LINE = 300  # characters of one problem line taken from a foreign message
 COMMIT = re.compile(r"[0-9a-f]{7,40}")
+FULL_COMMIT = re.compile(r"[0-9a-f]{40}")  # what Argo CD reports for a git source
+GIT_REMOTE = "origin"
+# External Secrets v2.9.0 (apis/externalsecrets/v1): the Ready condition's reason when reading the
+# provider failed, and a store's when its provider validated (a login to OpenBao worked)
+SYNC_FAILED = "SecretSyncedError"
+STORE_VALID = "Valid"
+# getaddrinfo's "this name has no address" (not a failing resolver: EAI_AGAIN stays a failure)
+NO_DNS_RECORD = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
 
 
 class CommandError(Exception):
     """A command failed, timed out, was missing or printed no JSON; the message is one line."""
+
+
+@dataclass
+class Findings:
+    """One round's problems (the gate fails on them) and pending first-deploy items (it does
+    not)."""
+
+    problems: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+    def add(self, other: Findings) -> None:
+        self.problems += other.problems
+        self.pending += other.pending
+
+
+class History(Protocol):
+    """What the revision check asks git (GitHistory answers from this checkout)."""
+
+    def follows_branch(self, target_revision: str) -> bool: ...
+
+    def descends(self, commit: str, ancestor: str) -> bool: ...
 
 
 def one_line(text: object) -> str:
@@ -73,14 +138,81 @@ def revision_matches(reported: str, expected: str) -> bool:
     return reported == expected or (len(expected) >= 7 and reported.startswith(expected))
 
 
-def revision_problem(name: str, status: Mapping[str, Any], revision: str) -> str | None:
-    """A line when the Application `name` (its `status`) is not synced to `revision`."""
+def _tracked(spec: Mapping[str, Any], sync: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(targetRevision, reported revision) of each git source of an Application; a source
+    without targetRevision follows HEAD (Argo CD's default)."""
+    if spec.get("sources"):
+        pairs = zip(spec["sources"], sync.get("revisions") or [], strict=False)
+    elif spec.get("source"):
+        pairs = zip([spec["source"]], [sync.get("revision") or ""], strict=False)
+    else:
+        return []
+    return [(source.get("targetRevision") or "HEAD", reported.lower())
+            for source, reported in pairs if FULL_COMMIT.fullmatch(reported.lower())]
+
+
+def revision_problem(
+    name: str, status: Mapping[str, Any], revision: str,
+    spec: Mapping[str, Any] | None = None, history: History | None = None,
+) -> str | None:
+    """A line when the Application `name` (its `status`) is not synced to `revision`; with its
+    `spec` and a `history`, a later commit of a branch it follows passes too."""
     sync = status.get("sync") or {}
     reported = [r for r in [sync.get("revision"), *(sync.get("revisions") or [])] if r]
     if any(revision_matches(r, revision) for r in reported):
         return None
     synced_to = ",".join(short(r) for r in reported) or "(none)"
-    return f"Application {name}: synced to {synced_to} not {short(revision)}"
+    line = f"Application {name}: synced to {synced_to} not {short(revision)}"
+    if history is None or spec is None:
+        return line
+    branches = []
+    try:
+        for target, commit in _tracked(spec, sync):
+            if history.follows_branch(target):
+                if history.descends(commit, revision):
+                    return None
+                branches.append(target)
+    except CommandError as exc:
+        return f"{line}; cannot tell if it is a later commit: {exc}"
+    return f"{line} nor a later commit of {','.join(branches)}" if branches else line
+
+
+def _mine(apps: Mapping[str, Any], environment: str) -> list[Mapping[str, Any]]:
+    return sorted(
+        (item for item in apps.get("items", [])
+         if item["metadata"]["name"].startswith("plate-")
+         and item["metadata"]["name"].endswith((f"-{environment}", f"-{environment}-apps"))),
+        key=lambda i: i["metadata"]["name"],
+    )
+
+
+def application_findings(
+    apps: Mapping[str, Any], environment: str, revision: str | None = None,
+    *, history: History | None = None, waiting: Mapping[str, str] | None = None,
+) -> Findings:
+    """The Applications of `environment` in a `kubectl get -o json` list. With `revision`, each
+    must be synced to it (or, given `history`, to a later commit of the branch it follows).
+    `waiting`: Application name -> why it may not be Synced/Healthy yet (first deploy)."""
+    mine = _mine(apps, environment)
+    if not mine:
+        return Findings([f"no Argo CD Applications found for environment {environment!r}"])
+    found = Findings()
+    for item in mine:
+        name = item["metadata"]["name"]
+        status = item.get("status") or {}
+        sync = (status.get("sync") or {}).get("status", "Unknown")
+        health = (status.get("health") or {}).get("status", "Unknown")
+        if sync != "Synced" or health != "Healthy":
+            line = f"Application {name}: sync={sync} health={health}"
+            if waiting and name in waiting:
+                found.pending.append(f"{line} ({waiting[name]})")
+            else:
+                found.problems.append(line)
+        if revision is not None:
+            problem = revision_problem(name, status, revision, item.get("spec"), history)
+            if problem:
+                found.problems.append(problem)
+    return found
 
 
 def application_problems(
@@ -90,34 +222,60 @@ def application_problems(
 
     With `revision`, every Application must also report it as its synced revision.
     """
-    mine = [
-        item
-        for item in apps.get("items", [])
-        if item["metadata"]["name"].startswith("plate-")
-        and item["metadata"]["name"].endswith((f"-{environment}", f"-{environment}-apps"))
-    ]
-    if not mine:
-        return [f"no Argo CD Applications found for environment {environment!r}"]
-    problems = []
-    for item in sorted(mine, key=lambda i: i["metadata"]["name"]):
-        name = item["metadata"]["name"]
-        status = item.get("status") or {}
-        sync = (status.get("sync") or {}).get("status", "Unknown")
-        health = (status.get("health") or {}).get("status", "Unknown")
-        if sync != "Synced" or health != "Healthy":
-            problems.append(f"Application {name}: sync={sync} health={health}")
-        if revision is not None:
-            problem = revision_problem(name, status, revision)
-            if problem:
-                problems.append(problem)
-    return problems
+    return application_findings(apps, environment, revision).problems
 
 
-def endpoint_problems(
-    outputs: Mapping[str, Any], fetch: Callable[[str], tuple[int, str]]
-) -> list[str]:
-    """Problems of the tools' health endpoints; `fetch(url)` returns (status, body) or raises."""
-    problems = []
+class GitHistory:
+    """Answers `History` from the git checkout in `cwd` (default: the current directory);
+    commits are cached, a commit the checkout lacks is fetched once from `remote`."""
+
+    def __init__(self, cwd: str | None = None, remote: str = GIT_REMOTE) -> None:
+        self.cwd, self.remote = cwd, remote
+        self._branches: dict[str, bool] = {}
+        self._descends: dict[tuple[str, str], bool] = {}
+        self._fetched: set[str] = set()
+
+    def follows_branch(self, target_revision: str) -> bool:
+        """HEAD (the remote's default branch), or a branch of this checkout by that name."""
+        if target_revision == "HEAD":
+            return True
+        if target_revision not in self._branches:
+            refs = [f"refs/heads/{target_revision}",
+                    f"refs/remotes/{self.remote}/{target_revision}"]
+            out = run(["git", "for-each-ref", "--format=%(refname)", *refs], GIT_TIMEOUT, self.cwd)
+            # for-each-ref also lists refs below a pattern (main/x): only the exact ones count
+            self._branches[target_revision] = bool(set(out.split()) & set(refs))
+        return self._branches[target_revision]
+
+    def descends(self, commit: str, ancestor: str) -> bool:
+        """`commit` is `ancestor` or a later commit of its history."""
+        key = (commit, ancestor)
+        if key not in self._descends:
+            code, err = self._is_ancestor(ancestor, commit)
+            if code not in (0, 1) and commit not in self._fetched:
+                self._fetched.add(commit)  # unknown here: fetch once, ask again
+                run(["git", "fetch", "--quiet", self.remote], GIT_FETCH_TIMEOUT, self.cwd)
+                code, err = self._is_ancestor(ancestor, commit)
+            if code not in (0, 1):
+                raise CommandError(
+                    f"git merge-base --is-ancestor {ancestor} {commit}: exit {code}: {err}"
+                )
+            self._descends[key] = code == 0
+        return self._descends[key]
+
+    def _is_ancestor(self, ancestor: str, commit: str) -> tuple[int, str]:
+        # git-merge-base(1): --is-ancestor exits 0 when it is, 1 when not, other codes on errors
+        return exit_status(["git", "merge-base", "--is-ancestor", ancestor, commit],
+                           GIT_TIMEOUT, self.cwd)
+
+
+def endpoint_findings(
+    outputs: Mapping[str, Any], fetch: Callable[[str], tuple[int, str]],
+    first_deploy: bool = False,
+) -> Findings:
+    """The tools' health endpoints; `fetch(url)` returns (status, body) or raises. On a first
+    deploy a host name without a DNS record is pending."""
+    found = Findings()
     for key, path in HEALTH_ENDPOINTS.items():
         if key not in outputs:
             continue
@@ -125,14 +283,32 @@ def endpoint_problems(
         try:
             status, body = fetch(url)
         except Exception as exc:  # every failure is a finding, reported by name
-            problems.append(f"{url}: {_describe(exc)}")
+            if first_deploy and _no_dns_record(exc):
+                host = urllib.parse.urlsplit(url).hostname
+                found.pending.append(f"first deploy: waiting for the DNS record of {host} "
+                                     f"({url}: {_describe(exc)})")
+            else:
+                found.problems.append(f"{url}: {_describe(exc)}")
             continue
         if status != 200:
             state = OPENBAO_STATES.get(status, "") if key == "openbao_url" else ""
-            problems.append(f"{url}: HTTP {status}" + (f" ({state})" if state else ""))
+            found.problems.append(f"{url}: HTTP {status}" + (f" ({state})" if state else ""))
         elif key == "harbor_url":
-            problems += _harbor_components(url, body)
-    return problems
+            found.problems += _harbor_components(url, body)
+    return found
+
+
+def endpoint_problems(
+    outputs: Mapping[str, Any], fetch: Callable[[str], tuple[int, str]]
+) -> list[str]:
+    """Problems of the tools' health endpoints; `fetch(url)` returns (status, body) or raises."""
+    return endpoint_findings(outputs, fetch).problems
+
+
+def _no_dns_record(exc: BaseException) -> bool:
+    """urllib wraps getaddrinfo's error in a URLError: is it "this name has no address"?"""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, socket.gaierror) and reason.errno in NO_DNS_RECORD
 
 
 def _describe(exc: BaseException) -> str:
@@ -161,17 +337,76 @@ def _harbor_components(url: str, body: str) -> list[str]:
     return [f"{url}: {health.get('status', 'unknown')}, unhealthy: {', '.join(unhealthy) or '-'}"]
 
 
+def _ready(status: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    conditions = (status or {}).get("conditions") or []
+    ready: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+    return ready
+
+
+def _secret_name(item: Mapping[str, Any]) -> str:
+    return f"{item['metadata'].get('namespace', '')}/{item['metadata']['name']}"
+
+
 def external_secret_problems(secrets: Mapping[str, Any]) -> list[str]:
     """ExternalSecrets (a `kubectl get -o json` list) that are not Ready, with the reason."""
     problems = []
     for item in sorted(secrets.get("items", []), key=lambda i: i["metadata"]["name"]):
-        conditions = (item.get("status") or {}).get("conditions") or []
-        ready: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
+        ready = _ready(item.get("status"))
         if ready.get("status") != "True":
-            name = f"{item['metadata'].get('namespace', '')}/{item['metadata']['name']}"
             why = ready.get("message") or ready.get("reason") or "no Ready condition yet"
-            problems.append(f"ExternalSecret {name}: not Ready ({one_line(why)})")
+            problems.append(f"ExternalSecret {_secret_name(item)}: not Ready ({one_line(why)})")
     return problems
+
+
+def values_missing(secret: Mapping[str, Any], environment: str) -> tuple[str, str] | None:
+    """(app, ClusterSecretStore) when this ExternalSecret is an app's environment (its
+    `dataFrom[].extract.key` is `<env>/<app>`) that has never synced (no refreshTime) and
+    failed reading the provider (Ready False, SecretSyncedError); else None."""
+    spec, status = secret.get("spec") or {}, secret.get("status") or {}
+    ready = _ready(status)
+    store = spec.get("secretStoreRef") or {}
+    if (ready.get("status") != "False" or ready.get("reason") != SYNC_FAILED
+            or status.get("refreshTime") or store.get("kind") != "ClusterSecretStore"):
+        return None
+    for source in spec.get("dataFrom") or []:
+        env, _, app = ((source.get("extract") or {}).get("key") or "").partition("/")
+        if env == environment and app and "/" not in app and app != PULL_SECRET_NAME:
+            return app, str(store.get("name", ""))
+    return None
+
+
+def store_valid(store: Mapping[str, Any]) -> bool:
+    """A ClusterSecretStore whose provider validated: Ready True with reason Valid."""
+    ready = _ready(store.get("status"))
+    return ready.get("status") == "True" and ready.get("reason") == STORE_VALID
+
+
+def secret_findings(
+    secrets: Mapping[str, Any], environment: str, valid_stores: Collection[str],
+    first_deploy: bool,
+) -> tuple[Findings, dict[str, str]]:
+    """The ExternalSecrets, and Application name -> the app values it waits for (first deploy).
+
+    An app's environment whose values seem missing (`values_missing`, its store in
+    `valid_stores`) is pending on a first deploy and a failure that says so otherwise."""
+    found, waiting = Findings(), dict[str, str]()
+    problems = external_secret_problems(secrets)
+    for item in sorted(secrets.get("items", []), key=lambda i: i["metadata"]["name"]):
+        missing = values_missing(item, environment)
+        if missing is None or missing[1] not in valid_stores:
+            continue
+        app = missing[0]
+        line = next(p for p in problems if p.startswith(f"ExternalSecret {_secret_name(item)}:"))
+        problems.remove(line)
+        put = f"bao kv put {APPS_MOUNT}/{environment}/{app} KEY=value ..."
+        if first_deploy:
+            found.pending.append(f"first deploy: waiting for {app}'s secret values ({put})")
+            waiting[f"{app}-{environment}"] = f"first deploy: waits for {app}'s secret values"
+        else:
+            found.problems.append(f"{line}: never synced though OpenBao answers: {app}'s values "
+                                  f"seem missing ({put}; a first deploy: --first-deploy)")
+    found.problems = problems + found.problems
+    return found, waiting
 
 
 def ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
@@ -197,11 +432,24 @@ def http_get(
         return exc.code, ""
 
 
-def run(command: list[str], timeout: float) -> str:
+def exit_status(command: list[str], timeout: float, cwd: str | None = None) -> tuple[int, str]:
+    """(exit status, last stderr line) of `command`; CommandError when it hangs or is missing."""
+    shown = shlex.join(command)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+    except subprocess.TimeoutExpired:
+        raise CommandError(f"{shown}: timed out after {timeout:g}s") from None
+    except OSError as exc:
+        raise CommandError(f"{shown}: {_describe(exc)}") from None
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    return result.returncode, lines[-1][:MAX_LINE] if lines else "(no stderr)"
+
+
+def run(command: list[str], timeout: float, cwd: str | None = None) -> str:
     """The stdout of `command`; CommandError (one line) when it fails, hangs or is missing."""
     shown = shlex.join(command)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     except subprocess.TimeoutExpired:
         raise CommandError(f"{shown}: timed out after {timeout:g}s") from None
     except OSError as exc:
@@ -225,30 +473,66 @@ def _kubectl(context: str | None, *args: str) -> list[str]:
     return ["kubectl", *(["--context", context] if context else []), *args]
 
 
+def _valid_stores(
+    context: str | None, secrets: Mapping[str, Any], environment: str, found: Findings
+) -> set[str]:
+    """The ClusterSecretStores of seemingly value-less app secrets that validated (one
+    `kubectl get` each); a failing read is a problem of the round."""
+    names = {m[1] for item in secrets.get("items", []) if (m := values_missing(item, environment))}
+    valid = set()
+    for name in sorted(names):
+        try:
+            store = _json_of(_kubectl(context, "get", "clustersecretstores.external-secrets.io",
+                                      name, "-o", "json"))
+        except CommandError as exc:
+            found.problems.append(str(exc))
+            continue
+        if store_valid(store):
+            valid.add(name)
+    return valid
+
+
+def check_round(
+    outputs: Mapping[str, Any],
+    revision: str | None = None,
+    fetch: Callable[[str], tuple[int, str]] = http_get,
+    *,
+    first_deploy: bool = False,
+    history: History | None = None,
+) -> Findings:
+    """One round of every check; a kubectl failure is a problem of the round, not an error."""
+    environment = outputs["environment"]
+    context = outputs.get("kube_context")
+    namespace = outputs.get("argocd_namespace", "argocd")
+    secret_round, waiting = Findings(), dict[str, str]()
+    try:
+        secrets = _json_of(_kubectl(context, "get", "externalsecrets.external-secrets.io",
+                                    "-n", outputs.get("apps_namespace", f"plate-{environment}"),
+                                    "-o", "json"))
+        stores = _valid_stores(context, secrets, environment, secret_round)
+        checked, waiting = secret_findings(secrets, environment, stores, first_deploy)
+        secret_round.add(checked)
+    except CommandError as exc:
+        secret_round.problems.append(str(exc))
+    try:
+        apps = _json_of(_kubectl(context, "get", "applications.argoproj.io", "-n", namespace,
+                                 "-o", "json"))
+        found = application_findings(apps, environment, revision, history=history,
+                                     waiting=waiting)
+    except CommandError as exc:
+        found = Findings([str(exc)])
+    found.add(secret_round)
+    found.add(endpoint_findings(outputs, fetch, first_deploy))
+    return found
+
+
 def check(
     outputs: Mapping[str, Any],
     revision: str | None = None,
     fetch: Callable[[str], tuple[int, str]] = http_get,
 ) -> list[str]:
-    """One round of every check; a kubectl failure is a problem of the round, not an error."""
-    environment = outputs["environment"]
-    context = outputs.get("kube_context")
-    namespace = outputs.get("argocd_namespace", "argocd")
-    problems: list[str] = []
-    try:
-        apps = _json_of(_kubectl(context, "get", "applications.argoproj.io", "-n", namespace,
-                                 "-o", "json"))
-        problems += application_problems(apps, environment, revision)
-    except CommandError as exc:
-        problems.append(str(exc))
-    try:
-        secrets = _json_of(_kubectl(context, "get", "externalsecrets.external-secrets.io",
-                                    "-n", outputs.get("apps_namespace", f"plate-{environment}"),
-                                    "-o", "json"))
-        problems += external_secret_problems(secrets)
-    except CommandError as exc:
-        problems.append(str(exc))
-    return problems + endpoint_problems(outputs, fetch)
+    """One round of every check's problems (no first-deploy allowance, exact revisions)."""
+    return check_round(outputs, revision, fetch).problems
 
 
 def wait_until_healthy(
@@ -294,7 +578,7 @@ def _revision(value: str) -> str:
     return value.lower()
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stack", required=True)
     parser.add_argument("--timeout", type=int, default=900, help="seconds to wait for health")
@@ -303,8 +587,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="commit every Application must be synced to (default: git HEAD)")
     parser.add_argument("--ca-bundle", default=os.environ.get("PLATE_CA_BUNDLE") or None,
                         help="extra PEM CA bundle for the HTTPS checks (default: $PLATE_CA_BUNDLE)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--first-deploy", action="store_true",
+                        help="the environment's first deploy: apps waiting for their secret "
+                        "values and host names without DNS records are pending, not failures")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         revision = args.revision or _revision(head_revision())
         context = ssl_context(args.ca_bundle)
@@ -324,16 +614,28 @@ def main(argv: list[str] | None = None) -> int:
     def fetch(url: str) -> tuple[int, str]:
         return http_get(url, context=context)
 
+    history, last = GitHistory(), Findings()
+
+    def one_round() -> list[str]:
+        nonlocal last
+        last = Findings()  # a round that crashes leaves nothing pending
+        last = check_round(outputs, revision, fetch, first_deploy=args.first_deploy,
+                           history=history)
+        return last.problems
+
     problems = wait_until_healthy(
-        lambda: check(outputs, revision, fetch), args.timeout, args.interval,
+        one_round, args.timeout, args.interval,
         on_wait=lambda found: print(f"waiting ({len(found)} problems): {found[0]}", flush=True),
     )
+    pending = [f"pending: {item}" for item in last.pending]
     if problems:
-        print(f"UNHEALTHY after {args.timeout}s:", *problems, sep="\n  ", file=sys.stderr)
+        print(f"UNHEALTHY after {args.timeout}s:", *problems, *pending, sep="\n  ",
+              file=sys.stderr)
         return 1
-    print(f"healthy: {environment} at {short(revision)}: Applications, ExternalSecrets and tools")
+    print(f"healthy: {environment} at {short(revision)}: Applications, ExternalSecrets and tools"
+          + (f"; first deploy, {len(pending)} pending:" if pending else ""), *pending,
+          sep="\n  ")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

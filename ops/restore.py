@@ -1,37 +1,109 @@
 """Restores a stack's state from an `ops.deploy` export and checks the cluster against it.
 
-    uv run python -m ops.restore --stack prod --file backups/prod-<UTC time>-<sha>.json [--yes]
+    uv run python -m ops.restore --stack prod --file backups/prod-state-before-<sha>.json
+        [--yes] [--force-cancel] [--backup-dir DIR]
 
-For a damaged state (a failed or interrupted `up`); `ops.deploy` prints this command with the
-export it took before `up`. Run it from a checkout of the revision that export describes (the one
-deployed before: `pulumi stack history --stack <stack>` names it), so the check compares that
-program. Steps, one line each:
+For a damaged state only (one pulumi can no longer read): `ops.deploy` prints this command when a
+failed `up` left such a state. A readable state records every step `up` completed; importing an
+older export over it would drop what `up` created. Run it from a checkout of the revision that
+export describes (the one deployed before: `pulumi stack history --stack <stack>` names it), so
+the check compares that program. Steps, one line each:
 
-  1. the export is a non-empty JSON file; the operator types the stack name (unless `--yes`);
-  2. `pulumi stack import --stack <stack> --file <file>`; when the stack reports a lock (a stale
-     one, left by an interrupted update), `pulumi cancel --stack <stack> --yes` (its "no update in
-     progress" is ignored) and the import once more;
-  3. `pulumi preview --stack <stack> --refresh --expect-no-changes`: exit 0 when the cluster matches
-     the restored state; exit 1 otherwise, with the advice to roll back by deploying the previous
-     tag (`ops.deploy` from its checkout), which converges the cluster and the state.
+  1. the export is a non-empty JSON `pulumi stack export` file; the operator types the stack name
+     (unless `--yes`);
+  2. the current state is exported to <backup dir>/<stack>-state-overwritten-<UTC time>.json
+     (--backup-dir, else $PLATE_BACKUP_DIR, else backups/) before anything overwrites it; a failed
+     export stops here;
+  3. `pulumi stack import --stack <stack> --file <file>`. When the self-managed backend reports a
+     lock ("the stack is currently locked by N lock(s)", one line per lock file under
+     `.pulumi/locks/organization/<project>/<stack>/` naming `user@host (pid N) at <time>`), each
+     lock's owner is checked: a pulumi process of this host that is gone left a stale lock, which
+     `pulumi cancel --stack <stack> --yes` removes before one more import; a live process here,
+     or any lock of another host (which cannot be checked from here), is refused unless
+     `--force-cancel` (make sure that update is really over: cancelling deletes every lock file
+     of the stack);
+  4. `pulumi preview --stack <stack> --refresh --expect-no-changes`: exit 0 when the cluster
+     matches the restored state; pulumi's exit code 7 (changes proposed) means it differs: roll
+     back by deploying the previous tag (`ops.deploy` from its checkout); any other exit code is
+     a failed check, not a difference.
+Exit status: 0 restored and matching, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
+import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from ops.deploy import EXPORT_TIMEOUT, PREVIEW_TIMEOUT, CommandFailed, confirm, run
+from ops.deploy import (
+    EXPORT_TIMEOUT,
+    PREVIEW_TIMEOUT,
+    CommandFailed,
+    Interrupted,
+    backup_dir,
+    confirm,
+    execute,
+    export_to,
+    run,
+    stamp,
+)
+from ops.drift import PULUMI_EXIT_NO_CHANGES
 
 CANCEL_TIMEOUT = 120.0
-# how the DIY backends ("locked by 1 lock(s)") and Pulumi Cloud ("Another update is currently in
-# progress") report a lock
-LOCKED = re.compile(r"locked by \d+ lock|another update is currently in progress", re.IGNORECASE)
-NOTHING_TO_CANCEL = re.compile(r"no update in progress", re.IGNORECASE)
+# The self-managed (DIY) backend's lock error: pulumi/pulumi pkg/backend/diy/lock.go checkForLock
+# (a plain error, so only the generic exit code 1: the text is all there is; the Python SDK of
+# the same version matches the same words, automation/errors.py "the stack is currently locked
+# by"). One header line, then one line per lock file.
+LOCKED = re.compile(r"the stack is currently locked by (\d+) lock\(s\)")
+LOCK_LINE = re.compile(
+    r"^\s+(?P<file>\S+): created by (?P<user>[^@\s]+)@(?P<host>\S+) \(pid (?P<pid>\d+)\) "
+    r"at (?P<time>\S+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Lock:
+    file: str
+    user: str
+    host: str
+    pid: int
+    time: str
+
+    def owner(self) -> str:
+        return f"{self.user}@{self.host} (pid {self.pid}) since {self.time}"
+
+
+def locks_in(stderr: str) -> list[Lock] | None:
+    """The locks a failed command reported, or None when it did not report a lock."""
+    if not LOCKED.search(stderr):
+        return None
+    return [Lock(m["file"], m["user"], m["host"], int(m["pid"]), m["time"])
+            for m in LOCK_LINE.finditer(stderr)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def live_reason(lock: Lock) -> str | None:
+    """Why `lock` may belong to a running update (so it must not be cancelled), or None when it is
+    stale: its process, on this host, is gone."""
+    if lock.host != socket.gethostname():
+        return f"held by {lock.owner()} on another host, which cannot be checked from here"
+    if _alive(lock.pid):
+        return f"held by {lock.owner()}, a process that is still running on this host"
+    return None
 
 
 def export_problem(path: Path) -> str | None:
@@ -47,48 +119,66 @@ def export_problem(path: Path) -> str | None:
     return None
 
 
-def cancel_stale_lock(stack: str) -> None:
-    """`pulumi cancel`; nothing to cancel is fine (the import's retry tells the rest)."""
+def save_current(stack: str, directory: Path) -> Path:
+    """Step 2: the state about to be overwritten, exported first."""
+    path = directory / f"{stack}-state-overwritten-{stamp()}.json"
     try:
-        run(["pulumi", "cancel", "--stack", stack, "--yes"], CANCEL_TIMEOUT)
-        print(f"stale lock of {stack} cancelled")
+        export_to(stack, path)
     except CommandFailed as failed:
-        if not NOTHING_TO_CANCEL.search(str(failed)):
-            raise
-        print(f"pulumi cancel: no update in progress on {stack}")
+        raise CommandFailed(f"{failed}: not importing (the current state could not be saved "
+                            f"first)") from None
+    print(f"[2/4] current state of {stack} saved to {path}")
+    return path
 
 
-def import_state(stack: str, path: Path) -> None:
+def clear_locks(stack: str, locks: list[Lock], force: bool) -> None:
+    """Cancels the stack's locks when each is stale, or when `force`."""
+    if not locks:
+        raise CommandFailed(f"{stack} reports a lock but no lock line could be read: check "
+                            f"`.pulumi/locks/` in the state bucket")
+    live = [reason for lock in locks if (reason := live_reason(lock))]
+    if live and not force:
+        raise CommandFailed(f"refusing to cancel the lock of {stack}: {'; '.join(live)}: wait "
+                            f"for that update, or make sure it is over and re-run with "
+                            f"--force-cancel")
+    for lock in locks:
+        print(f"cancelling the lock {lock.file} of {lock.owner()}"
+              + (" (--force-cancel)" if live else " (stale: its process is gone)"))
+    run(["pulumi", "cancel", "--stack", stack, "--yes"], CANCEL_TIMEOUT)
+
+
+def import_state(stack: str, path: Path, force: bool) -> None:
+    """Step 3."""
     command = ["pulumi", "stack", "import", "--stack", stack, "--file", str(path)]
     try:
         run(command, EXPORT_TIMEOUT)
     except CommandFailed as failed:
-        if not LOCKED.search(str(failed)):
+        locks = locks_in(failed.stderr)
+        if locks is None:
             raise
-        print(f"the stack reports a lock: {failed}", file=sys.stderr)
-        cancel_stale_lock(stack)
+        print(f"{stack} is locked: {len(locks)} lock(s)", file=sys.stderr)
+        clear_locks(stack, locks, force)
         run(command, EXPORT_TIMEOUT)
-    print(f"[2/3] state of {stack} imported from {path}")
+    print(f"[3/4] state of {stack} imported from {path}")
 
 
-def matches(stack: str) -> bool:
-    """Step 3: does the cluster (refreshed) match the restored state under this checkout?"""
+def matches(stack: str) -> bool | None:
+    """Step 4: True when the refreshed cluster matches the restored state, False when pulumi
+    proposes changes (its exit code 7), None when the check itself failed."""
     preview = ["pulumi", "preview", "--stack", stack, "--refresh", "--expect-no-changes"]
-    print(f"[3/3] check: {shlex.join(preview)}", flush=True)
-    try:
-        run(preview, PREVIEW_TIMEOUT, show=True)
-    except CommandFailed as failed:
-        print(f"restore: {failed}", file=sys.stderr)
+    print(f"[4/4] check: {shlex.join(preview)}", flush=True)
+    result = execute(preview, PREVIEW_TIMEOUT, show=True)
+    if result.code == 0:
+        return True
+    if result.code == PULUMI_EXIT_NO_CHANGES:
         return False
-    return True
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    print(f"restore: the check failed: {shlex.join(preview)}: exit code {result.code}"
+          + (f": {lines[-1][:300]}" if lines else ""), file=sys.stderr)
+    return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--stack", required=True)
-    parser.add_argument("--file", required=True, type=Path, help="a `pulumi stack export` file")
-    parser.add_argument("--yes", action="store_true", help="skip typing the stack name")
-    args = parser.parse_args(argv)
+def restore(args: argparse.Namespace) -> int:
     stack: str = args.stack
     if problem := export_problem(args.file):
         print(f"restore: refusing: {problem}", file=sys.stderr)
@@ -97,19 +187,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"restore: aborted: the stack name was not typed; {stack} is unchanged",
               file=sys.stderr)
         return 1
-    print(f"[1/3] restoring {stack} from {args.file}")
+    print(f"[1/4] restoring {stack} from {args.file}")
+    save_current(stack, backup_dir(args.backup_dir))
+    import_state(stack, args.file, args.force_cancel)
+    verdict = matches(stack)
+    if verdict:
+        print(f"restored: the cluster matches the restored state of {stack}")
+        return 0
+    if verdict is False:
+        print(f"restore: the state of {stack} is restored but the cluster differs from it: roll "
+              f"back by deploying the previous tag: git checkout <previous tag> && uv run python "
+              f"-m ops.deploy --stack {stack}", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ops.restore", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--file", required=True, type=Path, help="a `pulumi stack export` file")
+    parser.add_argument("--yes", action="store_true", help="skip typing the stack name")
+    parser.add_argument("--force-cancel", action="store_true",
+                        help="cancel a lock even when its update may still be running")
+    parser.add_argument("--backup-dir", help="where the current state is saved first "
+                        "(default $PLATE_BACKUP_DIR, else backups/)")
+    args = parser.parse_args(argv)
     try:
-        import_state(stack, args.file)
+        return restore(args)
     except CommandFailed as failed:
         print(f"restore: {failed}", file=sys.stderr)
         return 1
-    if matches(stack):
-        print(f"restored: the cluster matches the restored state of {stack}")
-        return 0
-    print(f"restore: the state of {stack} is restored but the cluster differs from it (or the "
-          f"check failed): roll back by deploying the previous tag: git checkout <previous tag> && "
-          f"uv run python -m ops.deploy --stack {stack}", file=sys.stderr)
-    return 1
+    except (Interrupted, KeyboardInterrupt):
+        print(f"restore: interrupted; check the state of {args.stack} (`pulumi stack export`) "
+              f"before running this again", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -11,6 +11,19 @@ fails, each as one line); failing, hanging, missing and non-JSON commands as one
 command, exit code and last stderr line; and `main` end to end with fake `pulumi`, `kubectl` and
 `git` on PATH (0 when healthy, 1 on the previous revision, an unreachable cluster, a failing
 `pulumi`, or a tag given as --revision).
+
+The two defects of the issue, against a real git checkout and the kubectl stand-in
+(standins/kubectl.py): an Application following `main` synced to a later commit passes, the
+commit fetched once when the checkout lacks it (also with an abbreviated deployed SHA, and for
+the git source of a multi-source app), while an older commit, another branch's commit, a later
+commit under a pinned tag or commit (a rollback) and a checkout that cannot answer still fail,
+each as one line; `main` passes the stg gate when main moved on during the deploy. On a first
+deploy (`--first-deploy`) the app whose ExternalSecret never synced while its ClusterSecretStore
+validated is named as pending with its `bao kv put` path, its Application's sync/health with it,
+and a host name without a DNS record is pending; without the flag the same state fails and says
+why; with it an ExternalSecret that synced before, an invalid store, the Harbor pull secret,
+another app's health, the waiting app's revision and a failing resolver still fail; `main` exits
+0 listing the pending items, 1 without the flag.
 """
 
 from __future__ import annotations
@@ -41,6 +54,7 @@ from ops.health_gate import (
     ssl_context,
     wait_until_healthy,
 )
+from tests.operations.standins.kubectl import Cluster
 
 DEPLOYED = "0123456789abcdef0123456789abcdef01234567"
 PREVIOUS = "fedcba9876543210fedcba9876543210fedcba98"
@@ -435,3 +449,335 @@ def test_main_refuses_a_failing_pulumi_and_a_tag_as_revision(
         main(["--stack", "prod", "--revision", "v1.0.0"])
     assert usage.value.code == 2
     assert "is not a commit SHA" in capsys.readouterr().err
+
+
+# --- stg follows main: a later commit of the branch passes (real git) ---------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=Gate Test", "-c", "user.email=gate@test.invalid",
+         "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false",
+         *args],
+        cwd=cwd, check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "commit", "--allow-empty", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+@dataclass
+class Repo:
+    """`upstream` (origin) has main: BASE - DEPLOYED - LATER (LATER pushed after the checkout was
+    cloned, so `checkout` does not have it yet), a tag v1.0.0 on DEPLOYED and a branch `side`
+    from BASE with SIDE, which is not a later commit of DEPLOYED."""
+
+    upstream: Path
+    checkout: Path
+    base: str
+    deployed: str
+    later: str
+    side: str
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    upstream, checkout = tmp_path / "upstream", tmp_path / "checkout"
+    upstream.mkdir()
+    git(upstream, "init", "-q")
+    base = commit(upstream, "base")
+    deployed = commit(upstream, "deployed")
+    git(upstream, "tag", "v1.0.0")
+    git(upstream, "checkout", "-q", "-b", "side", base)
+    side = commit(upstream, "side")
+    git(upstream, "checkout", "-q", "main")
+    git(tmp_path, "clone", "-q", str(upstream), str(checkout))
+    later = commit(upstream, "merged during the deploy")
+    return Repo(upstream, checkout, base, deployed, later, side)
+
+
+def tracking(name: str, target: str | None, revision: str, **status: str) -> dict:
+    """An Application whose one git source has `targetRevision: target` (None: not set)."""
+    source = {"repoURL": "https://git.example/plate.git", "path": "helm/applications/plate-web"}
+    if target is not None:
+        source["targetRevision"] = target
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"project": "plate-stg", "source": source},
+            "status": {"sync": {"status": status.get("sync", "Synced"), "revision": revision},
+                       "health": {"status": status.get("health", "Healthy")}}}
+
+
+def test_an_app_following_main_may_be_synced_to_a_later_commit_fetched_once(repo: Repo):
+    history = health_gate.GitHistory(cwd=str(repo.checkout))
+    with pytest.raises(subprocess.CalledProcessError):  # the checkout does not have it yet
+        git(repo.checkout, "cat-file", "-e", f"{repo.later}^{{commit}}")
+    apps = {"items": [tracking("plate-stg-apps", "main", repo.deployed),
+                      tracking("plate-web-stg", "main", repo.later),
+                      tracking("plate-api-stg", None, repo.later)]}  # no targetRevision: HEAD
+    assert health_gate.application_findings(apps, "stg", repo.deployed, history=history) == (
+        health_gate.Findings())
+    git(repo.checkout, "cat-file", "-e", f"{repo.later}^{{commit}}")  # fetched
+    # an abbreviated deployed commit (ops.deploy passes `git rev-parse --short HEAD`) too
+    assert health_gate.application_findings(apps, "stg", repo.deployed[:7],
+                                            history=history).problems == []
+    # today's check, without the history, fails the very same Applications
+    assert application_problems(apps, "stg", repo.deployed) == [
+        f"Application plate-api-stg: synced to {repo.later[:7]} not {repo.deployed[:7]}",
+        f"Application plate-web-stg: synced to {repo.later[:7]} not {repo.deployed[:7]}",
+    ]
+
+
+def test_a_commit_that_is_not_later_still_fails(repo: Repo):
+    history = health_gate.GitHistory(cwd=str(repo.checkout))
+    git(repo.checkout, "fetch", "-q", "origin")  # every commit is known here
+    apps = {"items": [tracking("plate-web-stg", "main", repo.base),  # the previous commit
+                      tracking("plate-api-stg", "main", repo.side)]}  # another branch's
+    assert health_gate.application_findings(apps, "stg", repo.deployed, history=history) == (
+        health_gate.Findings([
+            f"Application plate-api-stg: synced to {repo.side[:7]} not {repo.deployed[:7]} nor "
+            "a later commit of main",
+            f"Application plate-web-stg: synced to {repo.base[:7]} not {repo.deployed[:7]} nor "
+            "a later commit of main",
+        ]))
+
+
+def test_a_pinned_app_must_report_the_deployed_commit_itself(repo: Repo):
+    """A tag or a commit does not move: a later commit there is what ran before a rollback."""
+    history = health_gate.GitHistory(cwd=str(repo.checkout))
+    git(repo.checkout, "fetch", "-q", "origin")
+    apps = {"items": [tracking("plate-web-prod", "v1.0.0", repo.later),
+                      tracking("plate-api-prod", repo.base, repo.later)]}
+    assert health_gate.application_findings(apps, "prod", repo.deployed,
+                                            history=history).problems == [
+        f"Application plate-api-prod: synced to {repo.later[:7]} not {repo.deployed[:7]}",
+        f"Application plate-web-prod: synced to {repo.later[:7]} not {repo.deployed[:7]}",
+    ]
+
+
+def test_multi_source_apps_check_their_git_sources_only(repo: Repo):
+    history = health_gate.GitHistory(cwd=str(repo.checkout))
+    app_ = tracking("plate-web-stg", "main", "")
+    app_["spec"] = {"sources": [
+        {"repoURL": "https://charts.example", "chart": "web", "targetRevision": "1.2.3"},
+        {"repoURL": "https://git.example/plate.git", "targetRevision": "main", "ref": "values"},
+    ]}
+    app_["status"]["sync"] = {"status": "Synced", "revisions": ["1.2.3", repo.later]}
+    assert health_gate.application_findings({"items": [app_]}, "stg", repo.deployed,
+                                            history=history).problems == []
+
+
+def test_a_checkout_that_cannot_answer_is_a_one_line_problem(tmp_path: Path, repo: Repo):
+    not_a_repo = tmp_path / "elsewhere"
+    not_a_repo.mkdir()
+    apps = {"items": [tracking("plate-web-stg", "main", repo.later)]}
+    (problem,) = health_gate.application_findings(
+        apps, "stg", repo.deployed, history=health_gate.GitHistory(cwd=str(not_a_repo))).problems
+    assert problem == (
+        f"Application plate-web-stg: synced to {repo.later[:7]} not {repo.deployed[:7]}; cannot "
+        "tell if it is a later commit: git for-each-ref '--format=%(refname)' refs/heads/main "
+        "refs/remotes/origin/main: exit 128: fatal: not a git repository (or any of the parent "
+        "directories): .git")
+    # a commit that exists nowhere: fetched once, then the error of git merge-base
+    unknown = "ab" * 20
+    history = health_gate.GitHistory(cwd=str(repo.checkout))
+    (problem,) = health_gate.application_findings(
+        {"items": [tracking("plate-web-stg", "main", unknown)]}, "stg", repo.deployed,
+        history=history).problems
+    assert problem.endswith(f"cannot tell if it is a later commit: git merge-base --is-ancestor "
+                            f"{repo.deployed} {unknown}: exit 128: fatal: Not a valid commit "
+                            f"name {unknown}")
+    assert history._fetched == {unknown}
+
+
+# --- the first deploy: apps waiting for their secret values (kubectl stand-in) ------------------
+
+STG_DEPLOYED = "0123456789abcdef0123456789abcdef01234567"
+
+
+def external_secret(name: str, key: str, *, ready: bool, synced_before: bool = False,
+                    pull: bool = False) -> dict:
+    """An ExternalSecret as helm/plate-common renders it, with the status External Secrets
+    v2.9.0 writes: markAsDone sets refreshTime and Ready True; markAsFailed (a provider read
+    failing, e.g. the key has no values yet) Ready False / SecretSyncedError, refreshTime kept
+    (null, metav1.Time's zero value, when it never synced)."""
+    spec: dict = {"refreshInterval": "1h",
+                  "secretStoreRef": {"kind": "ClusterSecretStore", "name": "openbao-stg"},
+                  "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain"}}
+    if pull:
+        spec["data"] = [{"secretKey": "dockerconfigjson",
+                         "remoteRef": {"key": key, "property": "dockerconfigjson"}}]
+    else:
+        spec["dataFrom"] = [{"extract": {"key": key}}]
+    if ready:
+        condition = {"type": "Ready", "status": "True", "reason": "SecretSynced",
+                     "message": "secret synced"}
+    else:
+        condition = {"type": "Ready", "status": "False", "reason": "SecretSyncedError",
+                     "message": "could not get secret data from provider"}
+    condition["lastTransitionTime"] = "2026-01-01T00:05:00Z"
+    refreshed = "2026-01-01T00:00:00Z" if ready or synced_before else None
+    return {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": name, "namespace": "plate-stg"}, "spec": spec,
+            "status": {"conditions": [condition], "refreshTime": refreshed}}
+
+
+def secret_store(valid: bool) -> dict:
+    """`openbao-stg` with External Secrets v2.9.0's store conditions (secretstore/common.go):
+    Ready True / Valid after the provider's Validate, Ready False / InvalidProviderConfig."""
+    condition = ({"type": "Ready", "status": "True", "reason": "Valid",
+                  "message": "store validated"} if valid else
+                 {"type": "Ready", "status": "False", "reason": "InvalidProviderConfig",
+                  "message": "unable to validate store"})
+    return {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
+            "metadata": {"name": "openbao-stg"}, "spec": {"provider": {"vault": {}}},
+            "status": {"conditions": [condition], "capabilities": "ReadWrite"}}
+
+
+@pytest.fixture
+def stg(tmp_path: Path, bin_dir: Path) -> Cluster:
+    """A new stg environment right after its first `up`: plate-web's values are not in OpenBao
+    (its Application waits on the ExternalSecret's sync wave), everything else is fine."""
+    cluster = Cluster(tmp_path / "cluster.json", contexts=["plate-stg"])
+    for obj in (
+        tracking("plate-stg-apps", "main", STG_DEPLOYED),
+        tracking("plate-web-stg", "main", STG_DEPLOYED, sync="OutOfSync", health="Degraded"),
+        tracking("plate-api-stg", "main", STG_DEPLOYED),
+        external_secret("plate-web-env", "stg/plate-web", ready=False),
+        external_secret("plate-web-harbor-pull", "stg/harbor-pull", ready=True, pull=True),
+        external_secret("plate-api-env", "stg/plate-api", ready=True),
+        secret_store(valid=True),
+    ):
+        cluster.add(obj)
+    cluster.install(bin_dir)
+    return cluster
+
+
+STG = {"environment": "stg", "kube_context": "plate-stg"}
+WAITING = "first deploy: waiting for plate-web's secret values (bao kv put plate/stg/plate-web " \
+    "KEY=value ...)"
+
+
+def test_first_deploy_names_the_app_waiting_for_its_values_as_pending(stg: Cluster):
+    found = health_gate.check_round(STG, STG_DEPLOYED, first_deploy=True)
+    assert found == health_gate.Findings(problems=[], pending=[
+        "Application plate-web-stg: sync=OutOfSync health=Degraded (first deploy: waits for "
+        "plate-web's secret values)",
+        WAITING,
+    ])
+    assert ["kubectl", "--context", "plate-stg", "get",
+            "clustersecretstores.external-secrets.io", "openbao-stg", "-o", "json"] in stg.calls()
+
+
+def test_without_the_flag_the_same_state_fails_and_says_why(stg: Cluster):
+    assert health_gate.check_round(STG, STG_DEPLOYED) == health_gate.Findings(problems=[
+        "Application plate-web-stg: sync=OutOfSync health=Degraded",
+        "ExternalSecret plate-stg/plate-web-env: not Ready (could not get secret data from "
+        "provider): never synced though OpenBao answers: plate-web's values seem missing (bao kv "
+        "put plate/stg/plate-web KEY=value ...; a first deploy: --first-deploy)",
+    ])
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    # it synced before: its values were there and something broke since
+    (external_secret("plate-web-env", "stg/plate-web", ready=False, synced_before=True),
+     "ExternalSecret plate-stg/plate-web-env: not Ready (could not get secret data from "
+     "provider)"),
+    # OpenBao does not answer or the store's login fails: not a missing value
+    (secret_store(valid=False),
+     "ExternalSecret plate-stg/plate-web-env: not Ready (could not get secret data from "
+     "provider)"),
+    # the pull secret is written by the Harbor bootstrap Job during `up`, not by people
+    (external_secret("plate-web-harbor-pull", "stg/harbor-pull", ready=False, pull=True),
+     "ExternalSecret plate-stg/plate-web-harbor-pull: not Ready (could not get secret data from "
+     "provider)"),
+    # another app unhealthy for its own reasons
+    (tracking("plate-api-stg", "main", STG_DEPLOYED, health="Degraded"),
+     "Application plate-api-stg: sync=Synced health=Degraded"),
+    # the waiting app's revision still counts
+    (tracking("plate-web-stg", "v0.9.0", PREVIOUS, sync="OutOfSync", health="Degraded"),
+     "Application plate-web-stg: synced to fedcba9 not 0123456"),
+])
+def test_first_deploy_still_fails_on_real_failures(stg: Cluster, change: dict, problem: str):
+    stg.add(change)
+    found = health_gate.check_round(STG, STG_DEPLOYED, first_deploy=True)
+    assert problem in found.problems
+
+
+def test_first_deploy_hosts_without_dns_records_are_pending_a_failing_resolver_is_not():
+    import socket
+    import urllib.error
+
+    def no_record(url: str) -> tuple[int, str]:
+        # urllib.request wraps getaddrinfo's error: URLError(gaierror(EAI_NONAME, ...))
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_NONAME,
+                                                    "Name or service not known"))
+
+    def resolver_down(url: str) -> tuple[int, str]:
+        raise urllib.error.URLError(socket.gaierror(socket.EAI_AGAIN,
+                                                    "Temporary failure in name resolution"))
+
+    outputs = {"argocd_url": "https://argocd.stg.example"}
+    assert health_gate.endpoint_findings(outputs, no_record, first_deploy=True) == (
+        health_gate.Findings(pending=[
+            "first deploy: waiting for the DNS record of argocd.stg.example "
+            "(https://argocd.stg.example/healthz: gaierror: [Errno -2] Name or service not known)"
+        ]))
+    assert health_gate.endpoint_findings(outputs, no_record) == health_gate.Findings([
+        "https://argocd.stg.example/healthz: gaierror: [Errno -2] Name or service not known"])
+    assert health_gate.endpoint_findings(outputs, resolver_down, first_deploy=True).problems == [
+        "https://argocd.stg.example/healthz: gaierror: [Errno -3] Temporary failure in name "
+        "resolution"]
+
+
+# --- main end to end with the stand-in and a real checkout ---------------------------------------
+
+
+def stg_pulumi(bin_dir: Path) -> None:
+    fake_command(bin_dir, "pulumi", {"output": json.dumps(STG)})
+
+
+def test_main_passes_the_stg_gate_when_main_moved_on_during_the_deploy(
+    repo: Repo, tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    cluster = Cluster(tmp_path / "cluster.json", contexts=["plate-stg"])
+    for obj in (tracking("plate-stg-apps", "main", repo.later),
+                tracking("plate-web-stg", "main", repo.later),
+                external_secret("plate-web-env", "stg/plate-web", ready=True)):
+        cluster.add(obj)
+    cluster.install(bin_dir)
+    stg_pulumi(bin_dir)
+    monkeypatch.chdir(repo.checkout)
+    assert main(["--stack", "stg", "--timeout", "0", "--revision", repo.deployed]) == 0
+    assert f"healthy: stg at {repo.deployed[:7]}" in capsys.readouterr().out
+    # a commit main never had still fails
+    cluster.add(tracking("plate-web-stg", "main", repo.side))
+    assert main(["--stack", "stg", "--timeout", "0", "--revision", repo.deployed]) == 1
+    assert capsys.readouterr().err == (
+        f"UNHEALTHY after 0s:\n  Application plate-web-stg: synced to {repo.side[:7]} not "
+        f"{repo.deployed[:7]} nor a later commit of main\n")
+
+
+def test_main_first_deploy_exits_0_with_the_pending_items_and_1_without_the_flag(
+    stg: Cluster, bin_dir: Path, capsys: pytest.CaptureFixture[str],
+):
+    stg_pulumi(bin_dir)
+    assert main(["--stack", "stg", "--timeout", "0", "--revision", STG_DEPLOYED,
+                 "--first-deploy"]) == 0
+    assert capsys.readouterr().out == (
+        "healthy: stg at 0123456: Applications, ExternalSecrets and tools; first deploy, 2 "
+        "pending:\n"
+        "  pending: Application plate-web-stg: sync=OutOfSync health=Degraded (first deploy: "
+        "waits for plate-web's secret values)\n"
+        f"  pending: {WAITING}\n")
+    assert main(["--stack", "stg", "--timeout", "0", "--revision", STG_DEPLOYED]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "UNHEALTHY after 0s:"
+    assert err[1:] == ["  Application plate-web-stg: sync=OutOfSync health=Degraded",
+                       "  ExternalSecret plate-stg/plate-web-env: not Ready (could not get secret "
+                       "data from provider): never synced though OpenBao answers: plate-web's "
+                       "values seem missing (bao kv put plate/stg/plate-web KEY=value ...; a first "
+                       "deploy: --first-deploy)"]
