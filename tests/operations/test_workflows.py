@@ -885,6 +885,22 @@ def test_drift_checks_the_reviewed_deployed_commit_and_reports_one_issue_per_sta
     assert jobs["deploying"]["permissions"] == {"actions": "read"}
 
 
+def test_drift_issues_are_assigned_and_closed_when_the_stack_is_back_in_line():
+    """Before, drift issues were unassigned and stayed open after the drift was fixed."""
+    jobs = jobs_of("drift.yml")
+    check = next(s for s in jobs["drift"]["steps"] if s.get("id") == "check")
+    # exit 0 of ops.drift check (no drift) leaves a marker the report job acts on
+    assert '"$code" -eq 0' in check["run"] and 'drift-$STACK.clean' in check["run"]
+    keep = next(s for s in jobs["drift"]["steps"] if uses(s, "actions/upload-artifact"))
+    assert keep["if"] == (
+        "steps.check.outputs.drifted == 'true' || steps.check.outputs.clean == 'true'"
+    )
+    script = jobs["report"]["steps"][-1]["run"]
+    assert 'gh issue close "$number"' in script and 'if [ -f "drift-$STACK.clean" ]' in script
+    assert '--assignee "$ASSIGNEES"' in script and "--label drift" in script
+    assert jobs["report"]["steps"][-1]["env"]["ASSIGNEES"] == "${{ vars.DRIFT_ASSIGNEES }}"
+
+
 # --- 10. the docs name every setting the workflows read ---------------------------------------
 
 
