@@ -418,7 +418,25 @@ class HarborConfig(_Model):
     trivy_size: Quantity = "5Gi"
     """vulnerability database cache"""
     rotate_robots: bool = False
-    """true for one `up` gives the pull and CI push robots new secrets (stored in OpenBao); set it back to false afterwards"""  # noqa: E501
+    """true for one `up` replaces the pull and CI push robots with new ones (stored in OpenBao; a pull robot's predecessor is deleted once the apps' `harbor-pull` Secret carries the new one, the push robot's an hour later); set it back to false afterwards"""  # noqa: E501
+    push_robot_days: Annotated[int, Field(ge=3, le=3650)] = 30
+    """lifetime in days of the CI push robot (`platform/harbor/ci-push`); a daily CronJob replaces it with a new one `push_robot_renew_days` before it expires"""  # noqa: E501
+    push_robot_renew_days: Annotated[int, Field(ge=2, le=3649)] = 10
+    """the daily CronJob replaces the CI push robot when it expires within this many days (at least 2, so a failed night is retried before it expires; less than push_robot_days)"""  # noqa: E501
+    immutable_tags: list[Annotated[str, AfterValidator(_matching(
+        re.compile(r"^[^\s/]{1,128}$"), "a Harbor tag pattern (e.g. '*.*.*'; no spaces or '/')"
+    ))]] = ["{,v}[0-9]{,[0-9]{,[0-9]{,[0-9]}}}.[0-9]{,[0-9]{,[0-9]{,[0-9]}}}.[0-9]{,[0-9]{,[0-9]{,[0-9]}}}"]  # noqa: E501
+    """tag patterns (Harbor's doublestar: `*`, `?`, `[0-9]`, `{a,b}`; `{,x}` is nothing or x) that no push may overwrite and nobody may delete in every repository of project `plate`; default: the release tags [v]X.Y.Z that prod pins (one to four digits a part; not `-rc` tags); [] for none"""  # noqa: E501
+
+    @model_validator(mode="after")
+    def _renewed_before_expiry(self) -> HarborConfig:
+        if self.push_robot_renew_days >= self.push_robot_days:
+            raise _Located(
+                "push_robot_renew_days",
+                f"must be less than push_robot_days ({self.push_robot_days}), else every night "
+                "replaces the push robot",
+            )
+        return self
 
 
 Severity = Literal["critical", "warning"]

@@ -1,6 +1,6 @@
 """Harbor bootstrap Job: a private project, robot accounts, and their credentials in OpenBao.
 
-    python harbor_bootstrap.py        (in a Kubernetes Job, after Harbor and OpenBao are up)
+    python harbor_bootstrap.py        (in a Kubernetes Job or CronJob, after Harbor and OpenBao)
 
 Standard library only: the Job runs this one file in a plain Python image. It talks to Harbor's
 core service over plain HTTP inside the cluster and writes the robots' credentials straight into
@@ -10,13 +10,27 @@ OpenBao, so no credential passes through Pulumi state or logs. Idempotent; each 
      the pod's ServiceAccount token) unless BAO_TOKEN is set, in which case the token is checked;
   2. checks the Harbor admin login, then ensures the Harbor project `plate` exists and is private
      (created private if absent, made private if it is public);
-  3. ensures the project-level robots: `plate-<env>-pull` per environment (pull) and
-     `plate-ci-push` (push and pull), looked up by name before anything is created;
-  4. for each robot that was just created, whose OpenBao entry is missing or outdated, whose stored
-     password Harbor no longer accepts, or when ROTATE is true: sets a new random secret
-     (PATCH /api/v2.0/robots/{id}) and writes the kv-v2 entry `plate/<env>/harbor-pull` or
-     `platform/harbor/ci-push` with the fields registry, username, password, dockerconfigjson.
-     Otherwise nothing changes: a rerun makes no Harbor change and no new OpenBao version.
+  3. ensures one enabled immutable-tag rule on the project per IMMUTABLE_TAGS pattern (every
+     repository, tags matching the pattern): created if absent, enabled if disabled;
+  4. keeps one robot family per credential: `plate-<env>-pull` per environment (pull) and
+     `plate-ci-push` (push and pull, expiring after PUSH_ROBOT_DAYS). A family's members are
+     `<name>` and `<name>-<n>` (n = 2, 3, ...); the current one is the robot the OpenBao entry
+     (`plate/<env>/harbor-pull`, `platform/harbor/ci-push`; fields registry, username, password,
+     dockerconfigjson) names. The current robot stays as long as the entry is complete and
+     up to date, Harbor accepts its password, and (push) it expires in more than PUSH_RENEW_DAYS.
+     Otherwise, or when ROTATE asks for it, the run never changes a secret in place: it creates
+     the next member with a new random secret (POST /robots, then PATCH /robots/{id}) and writes
+     the entry, so the previous robot keeps working meanwhile;
+  5. retires the other members of a family, only once nothing can still be using them:
+       pull: after the Secret `harbor-pull` in `plate-<env>` (synced from the entry by External
+       Secrets) has carried the current robot's credentials on two polls in a row, or does not
+       exist; waiting at most SYNC_TIMEOUT seconds, after which the run fails and keeps them (the
+       next run retries);
+       push: once expired, or once the current robot is PUSH_OVERLAP_SECONDS old (CI jobs that
+       read the previous entry finish with it; the daily CronJob deletes it the next night).
+  Without a reason, nothing changes: a rerun makes no Harbor change and no new OpenBao version.
+
+ROTATE=push is the daily CronJob's run: only the push robot (renewed when due), nothing else.
 
 It logs one line per action and never prints a secret. Exit status 0 on success; 1 with one line
 on standard error otherwise. Connection errors and 5xx answers (Harbor or OpenBao still starting,
@@ -29,15 +43,26 @@ Environment variables:
   BAO_ADDR         OpenBao, e.g. http://openbao.openbao.svc:8200 (required)
   BAO_ROLE         Kubernetes auth role to log in with (default: harbor-bootstrap)
   BAO_AUTH_PATH    mount path of the Kubernetes auth method (default: kubernetes)
-  SA_TOKEN_FILE    the ServiceAccount token presented to OpenBao
+  SA_TOKEN_FILE    the ServiceAccount token presented to OpenBao and to the Kubernetes API
                    (default: /var/run/secrets/kubernetes.io/serviceaccount/token)
   BAO_TOKEN        an OpenBao token used instead of the Kubernetes login (tests use it)
   ENVIRONMENTS     comma-separated environments that get a pull robot, e.g. `stg` or `stg,prod`
   REGISTRY         the registry host clients pull from, e.g. harbor.stg.plate.dev (required)
-  ROTATE           `true` to give both kinds of robot new secrets on purpose (default: false)
+  ROTATE           `true`: new robots for every family now; `push`: the push robot only, renewed
+                   when due (the CronJob); `false` (default): renew only what needs it
+  PUSH_ROBOT_DAYS  lifetime of a new push robot in days (default: 30)
+  PUSH_RENEW_DAYS  renew the push robot when it expires within this many days (default: 10)
+  IMMUTABLE_TAGS   JSON list of Harbor doublestar tag patterns made immutable in the project
+                   (default: the release tags X.Y.Z, DEFAULT_IMMUTABLE_TAGS; `[]` for none)
+  SYNC_TIMEOUT     seconds to wait for the `harbor-pull` Secrets to carry a new pull robot
+                   (default: 300)
+  SYNC_POLL_SECONDS  between two reads of such a Secret (default: 5)
+  KUBE_API         the Kubernetes API (default: https://$KUBERNETES_SERVICE_HOST:
+                   $KUBERNETES_SERVICE_PORT, verified with KUBE_CA_FILE)
+  KUBE_CA_FILE     (default: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt)
   RETRY_SECONDS    how long to keep retrying an unreachable or failing service (default: 600)
 
-Proxy variables are ignored: both services are addressed inside the cluster.
+Proxy variables are ignored: every service is addressed inside the cluster.
 """
 
 from __future__ import annotations
@@ -48,6 +73,7 @@ import json
 import os
 import re
 import secrets
+import ssl
 import sys
 import time
 import urllib.error
@@ -55,7 +81,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 # The agreed names of components/names.py, repeated here because the Job runs this file
 # alone; tests/operations/test_harbor_bootstrap.py fails if the two drift apart.
@@ -65,6 +92,7 @@ HARBOR_PROJECT = "plate"
 CI_PUSH_PATH = "harbor/ci-push"
 PULL_SECRET_NAME = "harbor-pull"
 ROBOT_FIELDS = ("registry", "username", "password", "dockerconfigjson")
+APPS_NAMESPACE_PREFIX = "plate-"  # names.apps_namespace(env) is plate-<env>
 
 CI_PUSH_ROBOT = "plate-ci-push"
 API = "/api/v2.0"
@@ -73,10 +101,26 @@ REGISTRY_SERVICE = "harbor-registry"  # the `service` of Harbor's registry token
 FIRST_RETRY_DELAY = 0.2
 MAX_RETRY_DELAY = 15.0
 REQUEST_TIMEOUT = 30.0
+DAY = 86400
+# a replaced push robot lives on this long after its successor was created: CI jobs that read the
+# previous entry finish with it (the daily CronJob deletes it the night after a rotation)
+PUSH_OVERLAP_SECONDS = 3600
+# a pull Secret must show the new robot on this many polls in a row: an ExternalSecret that read
+# OpenBao just before the write (every app renders one for the shared Secret) could otherwise
+# write the previous credentials back after another one had written the new ones
+SYNC_CONFIRMATIONS = 2
+# the release tags prod pins (`v?\d+\.\d+\.\d+`, e.g. values-prod.yaml's "1.0.0"), not
+# "1.1.0-rc.2", in the doublestar syntax of Harbor's tag selectors (bmatcuk/doublestar v1.3.4):
+# an optional `v`, then three parts of one to four digits (`{,x}` is "nothing or x")
+_PART = "[0-9]{,[0-9]{,[0-9]{,[0-9]}}}"
+DEFAULT_IMMUTABLE_TAGS = (f"{{,v}}{_PART}.{_PART}.{_PART}",)
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?$")
+_TAG_PATTERN = re.compile(r"^[^\s/]{1,128}$")
 
 Log = Callable[[str], None]
+Rotate = Literal["none", "all", "push"]
 
 
 class BootstrapError(Exception):
@@ -85,6 +129,10 @@ class BootstrapError(Exception):
 
 def pull_secret_path(environment: str) -> str:
     return f"{environment}/{PULL_SECRET_NAME}"
+
+
+def apps_namespace(environment: str) -> str:
+    return f"{APPS_NAMESPACE_PREFIX}{environment}"
 
 
 @dataclass(frozen=True)
@@ -99,8 +147,15 @@ class Settings:
     bao_token: str | None = field(repr=False)
     environments: tuple[str, ...]
     registry: str
-    rotate: bool
+    rotate: Rotate
     retry_seconds: float
+    push_days: int = 30
+    push_renew_days: int = 10
+    immutable_tags: tuple[str, ...] = DEFAULT_IMMUTABLE_TAGS
+    sync_timeout: float = 300.0
+    sync_poll: float = 5.0
+    kube_api: str | None = None
+    kube_ca_file: str = f"{SA_DIR}/ca.crt"
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -117,13 +172,15 @@ def _url(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
+def _rotate(env: Mapping[str, str]) -> Rotate:
+    value = env.get("ROTATE", "").strip().lower()
     if value in ("", "false", "0", "no"):
-        return False
+        return "none"
     if value in ("true", "1", "yes"):
-        return True
-    raise BootstrapError(f"configuration: {name} must be true or false")
+        return "all"
+    if value == "push":
+        return "push"
+    raise BootstrapError("configuration: ROTATE must be true, false or push")
 
 
 def _environments(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -136,14 +193,48 @@ def _environments(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def _retry_seconds(env: Mapping[str, str]) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: str) -> float:
     try:
-        value = float(env.get("RETRY_SECONDS", "600"))
+        value = float(env.get(name, "").strip() or default)
     except ValueError:
-        raise BootstrapError("configuration: RETRY_SECONDS must be a number") from None
-    if value < 0:
-        raise BootstrapError("configuration: RETRY_SECONDS must not be negative")
+        raise BootstrapError(f"configuration: {name} must be a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise BootstrapError(f"configuration: {name} must be a finite number, not negative")
     return value
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip() or str(default)
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise BootstrapError(f"configuration: {name} must be a whole number of days, 1-3650")
+    return int(text)
+
+
+def _immutable_tags(env: Mapping[str, str]) -> tuple[str, ...]:
+    text = env.get("IMMUTABLE_TAGS", "").strip()
+    if not text:
+        return DEFAULT_IMMUTABLE_TAGS
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and _TAG_PATTERN.match(v) for v in value
+    ):
+        raise BootstrapError(
+            "configuration: IMMUTABLE_TAGS must be a JSON list of tag patterns (no spaces or '/')"
+        )
+    return tuple(dict.fromkeys(value))
+
+
+def _kube_api(env: Mapping[str, str]) -> str | None:
+    if env.get("KUBE_API", "").strip():
+        return _url(env, "KUBE_API")
+    host = env.get("KUBERNETES_SERVICE_HOST", "").strip()
+    if not host:
+        return None
+    port = env.get("KUBERNETES_SERVICE_PORT", "").strip() or "443"
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -152,6 +243,12 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if not _HOST.match(registry):
         raise BootstrapError("configuration: REGISTRY must be a host name, e.g. harbor.example")
     auth_path = env.get("BAO_AUTH_PATH", "").strip().strip("/") or "kubernetes"
+    push_days, renew_days = _days(env, "PUSH_ROBOT_DAYS", 30), _days(env, "PUSH_RENEW_DAYS", 10)
+    if renew_days >= push_days:
+        raise BootstrapError(
+            "configuration: PUSH_RENEW_DAYS must be less than PUSH_ROBOT_DAYS (else every run "
+            "would renew the push robot)"
+        )
     return Settings(
         harbor_url=_url(env, "HARBOR_URL"),
         harbor_username=env.get("HARBOR_USERNAME", "").strip() or "admin",
@@ -159,13 +256,19 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         bao_addr=_url(env, "BAO_ADDR"),
         bao_role=env.get("BAO_ROLE", "").strip() or "harbor-bootstrap",
         bao_auth_path=auth_path,
-        sa_token_file=env.get("SA_TOKEN_FILE", "").strip()
-        or "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        sa_token_file=env.get("SA_TOKEN_FILE", "").strip() or f"{SA_DIR}/token",
         bao_token=env.get("BAO_TOKEN", "").strip() or None,
         environments=_environments(env),
         registry=registry,
-        rotate=_flag(env, "ROTATE"),
-        retry_seconds=_retry_seconds(env),
+        rotate=_rotate(env),
+        retry_seconds=_seconds(env, "RETRY_SECONDS", "600"),
+        push_days=push_days,
+        push_renew_days=renew_days,
+        immutable_tags=_immutable_tags(env),
+        sync_timeout=_seconds(env, "SYNC_TIMEOUT", "300"),
+        sync_poll=_seconds(env, "SYNC_POLL_SECONDS", "5"),
+        kube_api=_kube_api(env),
+        kube_ca_file=env.get("KUBE_CA_FILE", "").strip() or f"{SA_DIR}/ca.crt",
     )
 
 
@@ -184,9 +287,13 @@ def _basic(username: str, password: str) -> str:
 
 
 def _error_detail(raw: bytes) -> str:
-    """The error message of a Harbor (`errors[].message`) or OpenBao (`errors[]`) error body."""
+    """The error message of a Harbor (`errors[].message`), OpenBao (`errors[]`) or Kubernetes
+    (a Status's `message`) error body."""
     try:
-        errors = json.loads(raw).get("errors") or []
+        body = json.loads(raw)
+        if isinstance(body, dict) and "errors" not in body:
+            return str(body.get("message") or "")[:200]
+        errors = body.get("errors") or []
         messages = [e.get("message", "") if isinstance(e, dict) else str(e) for e in errors]
     except (ValueError, AttributeError):
         return ""
@@ -208,13 +315,17 @@ class Client:
         retry_seconds: float,
         log: Log,
         headers: Mapping[str, str] | None = None,
+        context: ssl.SSLContext | None = None,
     ) -> None:
         self.service = service
         self.base_url = base_url
         self.retry_seconds = retry_seconds
         self.log = log
         self.headers = dict(headers or {})
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if context is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def _send(self, request: urllib.request.Request) -> tuple[int, bytes]:
         try:
@@ -276,6 +387,17 @@ class Client:
             raise BootstrapError(f"{what}: HTTP {status} with a body that is not JSON") from None
 
 
+def service_account_token(settings: Settings, purpose: str) -> str:
+    try:
+        with open(settings.sa_token_file, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise BootstrapError(
+            f"{purpose}: cannot read the ServiceAccount token {settings.sa_token_file}: "
+            f"{exc.strerror}"
+        ) from None
+
+
 # ---- OpenBao ----------------------------------------------------------------------------------
 
 
@@ -287,14 +409,7 @@ def openbao_client(settings: Settings, log: Log) -> Client:
         bao.call("GET", "/v1/auth/token/lookup-self")
         log("openbao: using the token from BAO_TOKEN")
         return bao
-    try:
-        with open(settings.sa_token_file, encoding="utf-8") as handle:
-            jwt = handle.read().strip()
-    except OSError as exc:
-        raise BootstrapError(
-            f"OpenBao login: cannot read the ServiceAccount token {settings.sa_token_file}: "
-            f"{exc.strerror}"
-        ) from None
+    jwt = service_account_token(settings, "OpenBao login")
     login = bao.call(
         "POST",
         f"/v1/auth/{settings.bao_auth_path}/login",
@@ -393,55 +508,155 @@ def ensure_project(harbor: Client, log: Log) -> int:
     return int(project["project_id"])
 
 
+# ---- immutable tags ---------------------------------------------------------------------------
+
+
+def immutable_rule(pattern: str) -> dict[str, Any]:
+    """The rule Harbor's UI creates for "every repository, tags matching `pattern`"."""
+    return {
+        "disabled": False,
+        "priority": 0,
+        "action": "immutable",
+        "template": "immutable_template",
+        "tag_selectors": [{"kind": "doublestar", "decoration": "matches", "pattern": pattern}],
+        "scope_selectors": {
+            "repository": [{"kind": "doublestar", "decoration": "repoMatches", "pattern": "**"}],
+        },
+    }
+
+
+def _selectors(items: Any) -> list[tuple[Any, Any, Any]]:
+    return [
+        (s.get("kind"), s.get("decoration"), s.get("pattern"))
+        for s in (items if isinstance(items, list) else []) if isinstance(s, dict)
+    ]
+
+
+def rule_pattern(rule: Mapping[str, Any]) -> str | None:
+    """The tag pattern of a rule that makes matching tags of every repository immutable."""
+    if rule.get("action") != "immutable":
+        return None
+    scope = (rule.get("scope_selectors") or {}).get("repository")
+    if _selectors(scope) != [("doublestar", "repoMatches", "**")]:
+        return None
+    tags = _selectors(rule.get("tag_selectors"))
+    if len(tags) != 1 or tags[0][:2] != ("doublestar", "matches"):
+        return None
+    return str(tags[0][2])
+
+
+def ensure_immutable_rules(
+    harbor: Client, project_id: int, patterns: Iterable[str], log: Log
+) -> None:
+    """One enabled rule per pattern; other rules (set by hand) are left alone."""
+    wanted = list(patterns)
+    if not wanted:
+        return
+    path = f"{API}/projects/{project_id}/immutabletagrules"
+    rules = list_all(harbor, path, {})
+    for pattern in wanted:
+        where = f"immutable tags {pattern!r} in project {HARBOR_PROJECT}"
+        mine = [r for r in rules if rule_pattern(r) == pattern]
+        if any(not r.get("disabled") for r in mine):
+            log(f"{where}: rule exists")
+        elif mine:
+            rule = mine[0]
+            harbor.call("PUT", f"{path}/{rule['id']}", body={**rule, "disabled": False})
+            log(f"{where}: rule was disabled, enabled")
+        else:
+            # 409: a retried creation that had gone through (Harbor keeps rules unique)
+            harbor.call("POST", path, body=immutable_rule(pattern), expect=(201, 409))
+            log(f"{where}: rule created")
+
+
+# ---- robots -----------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class RobotSpec:
-    """A robot account and where its credentials live in OpenBao."""
+    """A family of robot accounts and where the current one's credentials live in OpenBao."""
 
     name: str
     actions: tuple[str, ...]
     mount: str
     path: str
     description: str
+    duration: int = -1  # days, -1 never expires
+    environment: str | None = None  # a pull robot's
+
+    @property
+    def where(self) -> str:
+        return f"{self.mount}/{self.path}"
 
 
-def robot_specs(environments: Iterable[str]) -> list[RobotSpec]:
-    specs = [
+def pull_specs(environments: Iterable[str]) -> list[RobotSpec]:
+    return [
         RobotSpec(
             name=f"{HARBOR_PROJECT}-{env}-pull",
             actions=("pull",),
             mount=APPS_MOUNT,
             path=pull_secret_path(env),
             description=f"pulls {HARBOR_PROJECT} images for {env} (ops/harbor_bootstrap.py)",
+            environment=env,
         )
         for env in environments
     ]
-    specs.append(RobotSpec(
+
+
+def push_spec(days: int) -> RobotSpec:
+    return RobotSpec(
         name=CI_PUSH_ROBOT,
         actions=("push", "pull"),
         mount=PLATFORM_MOUNT,
         path=CI_PUSH_PATH,
-        description=f"CI pushes {HARBOR_PROJECT} images (ops/harbor_bootstrap.py)",
-    ))
-    return specs
+        description=f"CI pushes {HARBOR_PROJECT} images, renewed before it expires "
+        f"(ops/harbor_bootstrap.py)",
+        duration=days,
+    )
 
 
 def list_robots(harbor: Client, project_id: int) -> list[dict[str, Any]]:
     return list_all(harbor, f"{API}/robots", {"q": f"Level=project,ProjectID={project_id}"})
 
 
-def find_robot(robots: Iterable[Mapping[str, Any]], spec: RobotSpec) -> dict[str, Any] | None:
-    # Harbor names a project robot `<prefix><project>+<name>` (prefix `robot$` unless configured)
-    suffix = f"{HARBOR_PROJECT}+{spec.name}"
-    return next((dict(r) for r in robots if str(r.get("name", "")).endswith(suffix)), None)
+def short_name(robot: Mapping[str, Any]) -> str:
+    """`plate-stg-pull-2` of `robot$plate+plate-stg-pull-2` (Harbor names a project robot
+    `<prefix><project>+<name>`, prefix `robot$` unless configured)."""
+    return str(robot.get("name", "")).rpartition("+")[2]
 
 
-def create_robot(harbor: Client, project_id: int, spec: RobotSpec) -> dict[str, Any]:
-    """Create the project robot; Harbor's generated secret in the answer is discarded."""
+def generation(spec: RobotSpec, robot: Mapping[str, Any]) -> int | None:
+    """1 for `<spec.name>`, n for `<spec.name>-<n>` (n >= 2), None for another robot."""
+    short = short_name(robot)
+    if not str(robot.get("name", "")).endswith(f"{HARBOR_PROJECT}+{short}"):
+        return None
+    if short == spec.name:
+        return 1
+    head, _, tail = short.rpartition("-")
+    if head == spec.name and tail.isdigit() and tail == str(int(tail)) and int(tail) >= 2:
+        return int(tail)
+    return None
+
+
+def family(robots: Iterable[Mapping[str, Any]], spec: RobotSpec) -> list[dict[str, Any]]:
+    """The robots of the family, oldest generation first."""
+    members = [dict(r) for r in robots if generation(spec, r) is not None]
+    return sorted(members, key=lambda r: generation(spec, r) or 0)
+
+
+def next_name(spec: RobotSpec, members: list[dict[str, Any]]) -> str:
+    if not members:
+        return spec.name
+    return f"{spec.name}-{max(generation(spec, r) or 1 for r in members) + 1}"
+
+
+def create_robot(harbor: Client, project_id: int, spec: RobotSpec, name: str) -> dict[str, Any]:
+    """Create a project robot; Harbor's generated secret in the answer is discarded."""
     body = {
-        "name": spec.name,
+        "name": name,
         "description": spec.description,
         "level": "project",
-        "duration": -1,
+        "duration": spec.duration,
         "disable": False,
         "permissions": [{
             "kind": "project",
@@ -449,10 +664,15 @@ def create_robot(harbor: Client, project_id: int, spec: RobotSpec) -> dict[str, 
             "access": [{"resource": "repository", "action": a} for a in spec.actions],
         }],
     }
-    harbor.call("POST", f"{API}/robots", body=body, expect=(201, 409), sensitive=True)
-    robot = find_robot(list_robots(harbor, project_id), spec)
+    answer = harbor.call("POST", f"{API}/robots", body=body, expect=(201, 409), sensitive=True)
+    created = answer.body if isinstance(answer.body, dict) else {}
+    if answer.status == 201 and short_name(created) == name and created.get("id"):
+        # RobotCreated: id, name, secret (dropped here), creation_time, expires_at
+        return {k: created.get(k) for k in ("id", "name", "creation_time", "expires_at")}
+    # 409: a retried creation that had gone through; the listing is the robot as Harbor keeps it
+    robot = next((r for r in list_robots(harbor, project_id) if short_name(r) == name), None)
     if robot is None:
-        raise BootstrapError(f"Harbor: robot {spec.name} is missing after creation")
+        raise BootstrapError(f"Harbor: robot {name} is missing after creation")
     return robot
 
 
@@ -494,56 +714,228 @@ def robot_entry(registry: str, username: str, password: str) -> dict[str, str]:
     }
 
 
-def reason_to_reset(
-    harbor: Client, entry: Mapping[str, Any] | None, username: str, registry: str
+def expiry_reason(spec: RobotSpec, robot: Mapping[str, Any], now: float,
+                  renew_days: int) -> str | None:
+    """Why an expiring robot (spec.duration > 0) must be replaced now; None when it need not."""
+    if spec.duration < 0:
+        return None
+    expires = robot.get("expires_at")
+    if not isinstance(expires, int) or expires < 0:
+        return "never expires"
+    if expires <= now:
+        return "expired"
+    if expires - now < renew_days * DAY:
+        return f"expires in {(expires - now) / DAY:.1f} days"
+    return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A family after its renewal: the current robot, its password, and the others."""
+
+    spec: RobotSpec
+    current: dict[str, Any]
+    password: str = field(repr=False)
+    stale: list[dict[str, Any]]
+
+
+def _renewal_reason(
+    harbor: Client, settings: Settings, spec: RobotSpec, entry: Mapping[str, Any] | None,
+    current: Mapping[str, Any] | None, now: float,
 ) -> str | None:
-    """Why an existing robot's stored credentials must be renewed; None when they are good."""
+    """Why the family needs a new robot; None when the current one and its entry are good."""
     if entry is None:
         return "OpenBao entry missing"
     password = entry.get("password")
     if set(entry) != set(ROBOT_FIELDS) or not isinstance(password, str):
         return "OpenBao entry incomplete"
-    if dict(entry) != robot_entry(registry, username, password):  # other registry or user
-        return "OpenBao entry outdated"
-    if not credentials_work(harbor, username, password):
+    if current is None:
+        return "the robot of the OpenBao entry is gone"
+    if dict(entry) != robot_entry(settings.registry, str(current["name"]), password):
+        return "OpenBao entry outdated"  # another registry host
+    expiring = expiry_reason(spec, current, now, settings.push_renew_days)
+    if expiring is not None:
+        return expiring
+    if not credentials_work(harbor, str(current["name"]), password):
         return "stored password refused by Harbor"
     return None
 
 
-def sync_robot(
+def sync_family(
     harbor: Client, bao: Client, settings: Settings, project_id: int,
-    robots: list[dict[str, Any]], spec: RobotSpec, log: Log,
-) -> None:
-    """Ensure one robot exists and OpenBao holds a password Harbor accepts for it."""
-    where = f"{spec.mount}/{spec.path}"
-    robot = find_robot(robots, spec)
-    if robot is None:
-        robot = create_robot(harbor, project_id, spec)
+    robots: list[dict[str, Any]], spec: RobotSpec, now: float, log: Log,
+) -> Outcome:
+    """Keep the family's current robot, or make the next one current; never a secret in place."""
+    members = family(robots, spec)
+    for robot in members:
+        if robot.get("disable"):
+            raise BootstrapError(
+                f"Harbor: robot {short_name(robot)} is disabled; enable it, or delete it to "
+                "have it replaced"
+            )
+    if not members:
         reason: str | None = "created"
-    elif robot.get("disable"):
-        raise BootstrapError(
-            f"Harbor: robot {spec.name} is disabled; enable it, or delete it to have it recreated"
-        )
-    elif settings.rotate:
+    elif settings.rotate == "all":
         reason = "rotated"
     else:
         entry = read_entry(bao, spec.mount, spec.path)
-        reason = reason_to_reset(harbor, entry, str(robot["name"]), settings.registry)
-    if reason is None:
-        log(f"robot {spec.name}: unchanged, secret at {where}")
-        return
+        username = (entry or {}).get("username")
+        current = next((r for r in members if r.get("name") == username), None)
+        reason = _renewal_reason(harbor, settings, spec, entry, current, now)
+        if reason is None and entry is not None and current is not None:
+            log(f"robot {short_name(current)}: unchanged, secret at {spec.where}")
+            others = [r for r in members if r is not current]
+            return Outcome(spec, current, str(entry["password"]), others)
+    name = next_name(spec, members)
+    robot = create_robot(harbor, project_id, spec, name)
     secret = new_secret()
-    harbor.call(
-        "PATCH", f"{API}/robots/{robot['id']}", body={"secret": secret}, sensitive=True,
-    )
+    harbor.call("PATCH", f"{API}/robots/{robot['id']}", body={"secret": secret}, sensitive=True)
     try:
-        write_entry(bao, spec.mount, spec.path, robot_entry(settings.registry, robot["name"],
-                                                            secret))
+        write_entry(bao, spec.mount, spec.path,
+                    robot_entry(settings.registry, str(robot["name"]), secret))
     except BootstrapError as exc:
         raise BootstrapError(
-            f"{exc} (robot {spec.name} already has its new secret; a rerun sets another)"
+            f"{exc} (robot {name} is unused: the previous one stays current; a rerun replaces it)"
         ) from None
-    log(f"robot {spec.name}: {reason}, secret stored at {where}")
+    if not credentials_work(harbor, str(robot["name"]), secret):
+        raise BootstrapError(
+            f"Harbor refuses the secret of robot {name} just stored at {spec.where} (did another "
+            "run change it at the same time?); rerun"
+        )
+    replaces = ", ".join(short_name(r) for r in members)
+    log(f"robot {name}: {reason}" + (f" (replaces {replaces})" if replaces else "")
+        + f", secret stored at {spec.where}")
+    return Outcome(spec, robot, secret, [r for r in members if r.get("id") != robot.get("id")])
+
+
+def delete_robot(harbor: Client, robot: Mapping[str, Any], why: str, log: Log) -> None:
+    # 404: already gone (a retried deletion that had gone through, or deleted by hand)
+    harbor.call("DELETE", f"{API}/robots/{robot['id']}", expect=(200, 404))
+    log(f"robot {short_name(robot)}: deleted ({why})")
+
+
+def _timestamp(value: Any) -> float | None:
+    """Seconds since the epoch of Harbor's `creation_time` (RFC 3339), None if unreadable."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def retire_push(harbor: Client, outcome: Outcome, now: float, log: Log) -> None:
+    """Delete replaced push robots that CI can no longer be using: expired ones, and all of them
+    once the current robot is PUSH_OVERLAP_SECONDS old."""
+    created = _timestamp(outcome.current.get("creation_time"))
+    current = short_name(outcome.current)
+    for robot in outcome.stale:
+        expires = robot.get("expires_at")
+        if isinstance(expires, int) and 0 <= expires <= now:
+            delete_robot(harbor, robot, "expired", log)
+        elif created is not None and now - created >= PUSH_OVERLAP_SECONDS:
+            delete_robot(harbor, robot, f"replaced by {current}", log)
+        else:
+            log(f"robot {short_name(robot)}: kept for CI jobs that read it before {current} "
+                f"replaced it; deleted by a run {PUSH_OVERLAP_SECONDS // 60} minutes or more "
+                "after that")
+
+
+# ---- the pull Secrets in the cluster ----------------------------------------------------------
+
+
+def kubernetes_client(settings: Settings, log: Log) -> Client:
+    """A client of the Kubernetes API as the pod's ServiceAccount."""
+    if settings.kube_api is None:
+        raise BootstrapError(
+            "configuration: KUBE_API is not set and there is no KUBERNETES_SERVICE_HOST (not in "
+            "a cluster): cannot read the harbor-pull Secrets a replaced pull robot waits for"
+        )
+    token = service_account_token(settings, "Kubernetes API")
+    context = None
+    if settings.kube_api.startswith("https://"):
+        try:
+            context = ssl.create_default_context(cafile=settings.kube_ca_file)
+        except OSError as exc:
+            raise BootstrapError(
+                f"Kubernetes API: cannot read the CA {settings.kube_ca_file}: {exc.strerror}"
+            ) from None
+    return Client(
+        "Kubernetes", settings.kube_api, min(settings.retry_seconds, settings.sync_timeout), log,
+        {"Authorization": f"Bearer {token}"}, context,
+    )
+
+
+def secret_carries(secret: Any, registry: str, username: str, password: str) -> bool:
+    """Whether a `kubernetes.io/dockerconfigjson` Secret holds these credentials for `registry`."""
+    try:
+        raw = base64.b64decode(secret["data"][".dockerconfigjson"], validate=True)
+        auth = json.loads(raw)["auths"][registry]
+        return bool(auth["username"] == username and auth["password"] == password)
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def pull_secret_state(kube: Client, outcome: Outcome, registry: str) -> str:
+    """`absent`, `current` (carries the current robot) or `other`."""
+    env = str(outcome.spec.environment)
+    answer = kube.call(
+        "GET", f"/api/v1/namespaces/{apps_namespace(env)}/secrets/{PULL_SECRET_NAME}",
+        expect=(200, 404),
+    )
+    if answer.status == 404:  # no app pulls in <env> with this cluster's Secret
+        return "absent"
+    current = outcome.current
+    return "current" if secret_carries(
+        answer.body, registry, str(current["name"]), outcome.password
+    ) else "other"
+
+
+def wait_for_pull_secrets(
+    kube: Client, settings: Settings, pending: list[Outcome], log: Log
+) -> list[Outcome]:
+    """The outcomes whose Secret `harbor-pull` carries the current robot (or is absent) on
+    SYNC_CONFIRMATIONS polls in a row, polling for at most SYNC_TIMEOUT seconds."""
+    streaks = {id(o): 0 for o in pending}
+    waiting = list(pending)
+    for o in waiting:
+        log(f"secret {apps_namespace(str(o.spec.environment))}/{PULL_SECRET_NAME}: waiting up to "
+            f"{settings.sync_timeout:g} s for External Secrets to sync {short_name(o.current)}")
+    started = time.monotonic()
+    while True:
+        for o in list(waiting):
+            state = pull_secret_state(kube, o, settings.registry)
+            streaks[id(o)] = streaks[id(o)] + 1 if state != "other" else 0
+            if streaks[id(o)] >= SYNC_CONFIRMATIONS:
+                waiting.remove(o)
+                what = (f"carries {short_name(o.current)}" if state == "current"
+                        else "absent: no pod in this cluster pulls with it")
+                log(f"secret {apps_namespace(str(o.spec.environment))}/{PULL_SECRET_NAME}: "
+                    f"{what} (after {time.monotonic() - started:.0f} s)")
+        remaining = started + settings.sync_timeout - time.monotonic()
+        if not waiting or remaining <= 0:
+            return [o for o in pending if o not in waiting]
+        time.sleep(min(settings.sync_poll, remaining))
+
+
+def retire_pull(harbor: Client, settings: Settings, outcomes: list[Outcome], log: Log) -> None:
+    """Delete replaced pull robots once their environment's Secret carries the current one."""
+    pending = [o for o in outcomes if o.stale]
+    if not pending:
+        return
+    synced = wait_for_pull_secrets(kubernetes_client(settings, log), settings, pending, log)
+    for o in synced:
+        for robot in o.stale:
+            delete_robot(harbor, robot, f"replaced by {short_name(o.current)}", log)
+    late = [o for o in pending if o not in synced]
+    if late:
+        raise BootstrapError(
+            "; ".join(
+                f"secret {apps_namespace(str(o.spec.environment))}/{PULL_SECRET_NAME} did not "
+                f"carry {short_name(o.current)} within {settings.sync_timeout:g} s: kept "
+                + ", ".join(short_name(r) for r in o.stale)
+                for o in late
+            )
+            + " (a rerun deletes them once External Secrets has synced)"
+        )
 
 
 def run(settings: Settings, log: Log) -> None:
@@ -551,8 +943,20 @@ def run(settings: Settings, log: Log) -> None:
     harbor = harbor_client(settings, log)
     project_id = ensure_project(harbor, log)
     robots = list_robots(harbor, project_id)
-    for spec in robot_specs(settings.environments):
-        sync_robot(harbor, bao, settings, project_id, robots, spec, log)
+    now = time.time()
+    pulled: list[Outcome] = []
+    if settings.rotate != "push":
+        ensure_immutable_rules(harbor, project_id, settings.immutable_tags, log)
+        pulled = [
+            sync_family(harbor, bao, settings, project_id, robots, spec, now, log)
+            for spec in pull_specs(settings.environments)
+        ]
+    pushed = sync_family(
+        harbor, bao, settings, project_id, robots, push_spec(settings.push_days), now, log
+    )
+    retire_push(harbor, pushed, time.time(), log)
+    # last: the only step that waits, when no OpenBao token is needed any more
+    retire_pull(harbor, settings, pulled, log)
 
 
 def _print(line: str) -> None:

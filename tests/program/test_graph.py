@@ -51,6 +51,7 @@ COMMON = {
     "Chart/external-secrets": "DevTools",
     "WebhookGate/external-secrets-webhook-ready": "DevTools",
     "Job/harbor-bootstrap": "DevTools",
+    "CronJob/harbor-bootstrap-rotate-push": "DevTools",
     "Chart/velero": "Backups",
     "CronJob/openbao-snapshot": "Backups",
     # tier 3

@@ -18,7 +18,7 @@ import json
 import pytest
 
 from components import versions
-from components.config import AlertThresholds, ConfigError, parse_platform_config
+from components.config import AlertThresholds, ConfigError, HarborConfig, parse_platform_config
 from components.gitops import apps as gitops
 from components.observability import alerts, dashboards
 from components.tools.openbao import server as openbao
@@ -199,6 +199,11 @@ def test_the_harbor_bootstrap_job(stg):
         "ENVIRONMENTS": "stg",
         "REGISTRY": "harbor.stg.plate.dev",
         "ROTATE": "false",
+        # the CI push robot lives 30 days and is replaced 10 days before; prod-style tags are
+        # immutable in Harbor (dev_tools.harbor defaults)
+        "PUSH_ROBOT_DAYS": "30",
+        "PUSH_RENEW_DAYS": "10",
+        "IMMUTABLE_TAGS": json.dumps(HarborConfig().immutable_tags),
         "HARBOR_PASSWORD": {
             "secretKeyRef": {"name": "harbor-admin", "key": "HARBOR_ADMIN_PASSWORD"},
         },

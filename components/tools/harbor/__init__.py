@@ -1,7 +1,8 @@
 """Harbor, the private registry with Trivy scanning: the chart with every secret it would otherwise
-generate, its token-signing certificate, the bootstrap Job (project, robots, credentials into
-OpenBao: `ops/harbor_bootstrap.py`), its scrape target, the network-policy rows into its
-namespace and its database's pre-backup hook.
+generate, its token-signing certificate, the bootstrap Job (project, immutable tags, robots,
+credentials into OpenBao: `ops/harbor_bootstrap.py`) and the CronJob that renews the CI push robot
+before it expires, its scrape target, the network-policy rows into its namespace and its
+database's pre-backup hook.
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import versions
 from components.config import HarborConfig
 from components.contracts import ClusterServicesRefs
-from components.kube import TierKit, as_secret, resources, run_once_job
+from components.kube import RESTRICTED_CONTAINER, TierKit, as_secret, resources, run_once_job
 from components.names import (
     HARBOR_BOOTSTRAP,
     HARBOR_BOOTSTRAP_POD_LABELS,
     HARBOR_NAMESPACE,
     OPENBAO_ADDRESS,
     PROMETHEUS,
+    PULL_SECRET_NAME,
 )
 from components.netpol import Allowance, Peer
 from components.observability.monitors import ScrapeTarget
@@ -39,6 +42,20 @@ SECRETS = {
 }
 PODS = {"app": "harbor", "release": "harbor"}  # every Harbor component (its selectors)
 BOOTSTRAP_SCRIPT = Path(__file__).resolve().parents[3] / "ops" / "harbor_bootstrap.py"
+BOOTSTRAP_COMMAND = ["python", "-I", "/script/harbor_bootstrap.py"]
+# the CronJob renewing the push robot: its Jobs (`<name>-<minute>`) match the alert
+# HarborBootstrapJobFailed's `harbor-bootstrap.*`; daily, so a push robot due for renewal gets
+# push_robot_renew_days nightly attempts before it expires
+PUSH_ROTATION = f"{HARBOR_BOOTSTRAP}-rotate-push"
+PUSH_ROTATION_SCHEDULE = "17 3 * * *"
+# what the bootstrap may read in the cluster: the apps' pull Secrets, to see that one carries a
+# new pull robot before the previous robot is deleted (in every namespace: plate-<env> of other
+# environments may not exist yet, and this one's is created by a later tier)
+PULL_SECRET_READER = f"{HARBOR_BOOTSTRAP}-pull-secrets"
+PULL_SECRET_READER_RULES = [
+    {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [PULL_SECRET_NAME],
+     "verbs": ["get"]},
+]
 DUMP = "/var/lib/postgresql/data/harbor-dumpall.sql"
 DATABASE_BACKUP_HOOK = {
     "pre.hook.backup.velero.io/container": "database",
@@ -139,6 +156,7 @@ class Harbor:
     namespace: k8s.core.v1.Namespace
     chart: pulumi.Resource
     admin_password: pulumi.Output[str]
+    config: HarborConfig
 
 
 def install(
@@ -157,7 +175,7 @@ def install(
             *cluster.tls_and_storage,
         ],
     )
-    return Harbor(ns, chart, admin_password)
+    return Harbor(ns, chart, admin_password, harbor)
 
 
 def _secrets(
@@ -227,39 +245,143 @@ def bootstrap(
     registry: str,
     rotate_robots: bool,
 ) -> k8s.batch.v1.Job:
-    """A Job in Harbor's namespace: project `plate` (private), a pull robot per environment
-    and a CI push robot, their credentials written to OpenBao (ops/harbor_bootstrap.py).
+    """A Job in Harbor's namespace: project `plate` (private, release tags immutable), a pull
+    robot per environment and a CI push robot, their credentials written to OpenBao
+    (ops/harbor_bootstrap.py); and the daily CronJob that renews the push robot before it expires.
 
     In the cluster because Harbor's core service and OpenBao answer there without DNS or TLS,
     and because the robot secrets then never pass through Pulumi state or logs. Idempotent:
     a rerun changes nothing unless `dev_tools.harbor.rotate_robots` is true."""
     ns = installed.namespace
     account = kit.service_account(HARBOR_BOOTSTRAP, ns)
+    reader = _pull_secret_reader(kit, ns, account)
     script = k8s.core.v1.ConfigMap(
         "harbor-bootstrap-script",
         metadata=k8s.meta.v1.ObjectMetaArgs(namespace=ns.metadata.name),
         data={"harbor_bootstrap.py": BOOTSTRAP_SCRIPT.read_text()},
         opts=kit.opts,
     )
-    env = {
+    env = _bootstrap_env(installed.config, environments, registry)
+    job = run_once_job(
+        HARBOR_BOOTSTRAP, ns, account, script,
+        command=BOOTSTRAP_COMMAND,
+        env=_env_vars({**env, "ROTATE": "true" if rotate_robots else "false"}),
+        pod_labels=HARBOR_BOOTSTRAP_POD_LABELS,
+        opts=kit.child([installed.chart, openbao, account, script, reader]),
+    )
+    _push_rotation(kit, ns, account, script, env, [job])
+    return job
+
+
+def _bootstrap_env(
+    harbor: HarborConfig, environments: list[str], registry: str
+) -> dict[str, str]:
+    return {
         "HARBOR_URL": "http://harbor-core.harbor.svc",
         "BAO_ADDR": OPENBAO_ADDRESS,
         "ENVIRONMENTS": ",".join(environments),
         "REGISTRY": registry,
-        "ROTATE": "true" if rotate_robots else "false",
+        "PUSH_ROBOT_DAYS": str(harbor.push_robot_days),
+        "PUSH_RENEW_DAYS": str(harbor.push_robot_renew_days),
+        "IMMUTABLE_TAGS": json.dumps(harbor.immutable_tags),
     }
+
+
+def _env_vars(env: dict[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
     admin = k8s.core.v1.EnvVarSourceArgs(
         secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
             name=SECRETS["admin"], key="HARBOR_ADMIN_PASSWORD"
         )
     )
-    return run_once_job(
-        HARBOR_BOOTSTRAP, ns, account, script,
-        command=["python", "-I", "/script/harbor_bootstrap.py"],
-        env=[*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()),
-             k8s.core.v1.EnvVarArgs(name="HARBOR_PASSWORD", value_from=admin)],
-        pod_labels=HARBOR_BOOTSTRAP_POD_LABELS,
-        opts=kit.child([installed.chart, openbao, account, script]),
+    return [*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()),
+            k8s.core.v1.EnvVarArgs(name="HARBOR_PASSWORD", value_from=admin)]
+
+
+def _pull_secret_reader(
+    kit: TierKit, ns: k8s.core.v1.Namespace, account: k8s.core.v1.ServiceAccount
+) -> k8s.rbac.v1.ClusterRoleBinding:
+    """The bootstrap's ServiceAccount may get Secrets named `harbor-pull`, nothing else."""
+    role = k8s.rbac.v1.ClusterRole(
+        PULL_SECRET_READER,
+        rules=[
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=r["apiGroups"], resources=r["resources"],
+                resource_names=r["resourceNames"], verbs=r["verbs"],
+            )
+            for r in PULL_SECRET_READER_RULES
+        ],
+        opts=kit.opts,
+    )
+    return k8s.rbac.v1.ClusterRoleBinding(
+        PULL_SECRET_READER,
+        role_ref=k8s.rbac.v1.RoleRefArgs(
+            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.metadata.name
+        ),
+        subjects=[k8s.rbac.v1.SubjectArgs(
+            kind="ServiceAccount", name=account.metadata.name, namespace=ns.metadata.name
+        )],
+        opts=kit.opts,
+    )
+
+
+def _push_rotation(
+    kit: TierKit,
+    ns: k8s.core.v1.Namespace,
+    account: k8s.core.v1.ServiceAccount,
+    script: k8s.core.v1.ConfigMap,
+    env: dict[str, str],
+    wait_for: list[pulumi.Resource],
+) -> k8s.batch.v1.CronJob:
+    """The bootstrap script every night with ROTATE=push: a new CI push robot when the current
+    one expires within push_robot_renew_days, the replaced one deleted the night after."""
+    container = k8s.core.v1.ContainerArgs(
+        name=PUSH_ROTATION,
+        image=versions.PYTHON_IMAGE,
+        command=BOOTSTRAP_COMMAND,
+        env=_env_vars({**env, "ROTATE": "push"}),
+        security_context=RESTRICTED_CONTAINER,
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": "10m", "memory": "32Mi"}, limits={"memory": "128Mi"}
+        ),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="script", mount_path="/script")],
+    )
+    pod = k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=HARBOR_BOOTSTRAP_POD_LABELS),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=account.metadata.name,
+            restart_policy="Never",
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=True,
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            containers=[container],
+            volumes=[k8s.core.v1.VolumeArgs(
+                name="script",
+                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name),
+            )],
+        ),
+    )
+    return k8s.batch.v1.CronJob(
+        PUSH_ROTATION,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSH_ROTATION, namespace=ns.metadata.name),
+        spec=k8s.batch.v1.CronJobSpecArgs(
+            schedule=PUSH_ROTATION_SCHEDULE,
+            time_zone="Etc/UTC",
+            concurrency_policy="Forbid",
+            starting_deadline_seconds=3600,
+            successful_jobs_history_limit=1,
+            # one failed Job kept for a day: its log, and the HarborBootstrapJobFailed alert
+            failed_jobs_history_limit=1,
+            job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                spec=k8s.batch.v1.JobSpecArgs(
+                    backoff_limit=2,
+                    active_deadline_seconds=1200,
+                    ttl_seconds_after_finished=86400,
+                    template=pod,
+                ),
+            ),
+        ),
+        opts=kit.child([*wait_for, account, script]),
     )
 
 

@@ -58,6 +58,10 @@ Secrets lets only one ExternalSecret own a target and fails the others ("target 
 another ExternalSecret"). Deleting one app therefore leaves the Secret to the others.
 The `{{ .dockerconfigjson }}` below is External Secrets' template, not Helm's: Helm prints it
 verbatim.
+It refreshes every `plate-common.pullRefreshInterval`, not `externalSecrets.refreshInterval`: the
+bootstrap Job (ops/harbor_bootstrap.py) replaces a pull robot by writing a new one to OpenBao and
+deletes the previous robot only once this Secret carries the new one, waiting at most its
+SYNC_TIMEOUT (300 s); tests/operations/test_harbor_bootstrap.py keeps the two in step.
 */}}
 {{- define "plate-common.pullExternalSecret" -}}
 apiVersion: external-secrets.io/v1
@@ -69,7 +73,7 @@ metadata:
   annotations:
     argocd.argoproj.io/sync-wave: "-1"
 spec:
-  refreshInterval: {{ .Values.externalSecrets.refreshInterval | quote }}
+  refreshInterval: {{ include "plate-common.pullRefreshInterval" . | quote }}
   secretStoreRef:
     kind: ClusterSecretStore
     name: {{ include "plate-common.global" (list . "secretStore") }}
@@ -87,4 +91,12 @@ spec:
       remoteRef:
         key: {{ printf "%s/%s" (include "plate-common.global" (list . "environment")) (include "plate-common.pullSecretName" .) }}
         property: dockerconfigjson
+{{- end }}
+
+{{/*
+How often the pull secret's ExternalSecret re-reads OpenBao: a rotated pull robot reaches the
+Secret within it (the previous robot is deleted only after that; see pullExternalSecret).
+*/}}
+{{- define "plate-common.pullRefreshInterval" -}}
+2m
 {{- end }}
