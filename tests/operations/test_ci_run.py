@@ -232,12 +232,16 @@ def test_no_apt_get_and_nothing_to_install(box):
 
 
 def test_ci_run_as_a_non_root_user_installs_what_is_missing(box):
-    """The whole entry point, unprivileged, with promtool and amtool absent (uv a stand-in)."""
+    """The whole entry point, unprivileged, with promtool, amtool and BIND's tools absent from
+    its PATH (uv a stand-in; named counts as present where /usr/sbin/named exists)."""
     log = _log(box)
     result = _run(["bash", str(CI_RUN)], _path(box, sudo=True, uv=True), log, "nopasswd")
     assert result.returncode == 0, result.stderr
+    bind = [] if Path("/usr/sbin/named").exists() else ["bind9"]
     assert log.read_text().splitlines()[-1].endswith(
-        "--no-install-recommends prometheus prometheus-alertmanager"
+        "--no-install-recommends " + " ".join(
+            ["prometheus", "prometheus-alertmanager", *bind, "bind9-dnsutils"]
+        )
     )
     result = _run(["bash", str(CI_RUN)], _path(box, sudo=False, uv=True), _log(box))
     assert result.returncode == 1 and "needs root" in result.stderr

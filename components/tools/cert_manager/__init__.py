@@ -26,6 +26,12 @@ ACME_SERVERS = {
 }
 CLOUDFLARE_TOKEN_SECRET = "cloudflare-api-token"
 RFC2136_TSIG_SECRET = "rfc2136-tsig"  # key `secret`: the TSIG key's base64 secret
+# cert-manager's names of the TSIG algorithms -> the algorithm names on the wire (RFC 8945), as
+# the zone's server (BIND's `key` statement, `nsupdate -y`) names them
+TSIG_WIRE_NAMES = {
+    "HMACMD5": "hmac-md5", "HMACSHA1": "hmac-sha1",
+    "HMACSHA256": "hmac-sha256", "HMACSHA512": "hmac-sha512",
+}
 # cert-manager's ACME HTTP-01 solver pods, created in the namespace of each Certificate
 # Ref: https://cert-manager.io/docs/configuration/acme/http01/ (pod label and port 8089)
 ACME_SOLVER_PODS = {"acme.cert-manager.io/http01-solver": "true"}
