@@ -358,8 +358,9 @@ def export_state(stack: str, directory: Path, sha: str) -> Path:
 
 
 def restore_command(stack: str, backup: Path) -> str:
+    """The restore of a damaged (unreadable) state: ops.restore cannot save it first."""
     return shlex.join(["uv", "run", "python", "-m", "ops.restore", "--stack", stack,
-                       "--file", str(backup)])
+                       "--file", str(backup), "--state-unreadable"])
 
 
 def rerun_command(stack: str) -> str:

@@ -52,6 +52,7 @@ from ops.deploy import (
     export_to,
     run,
     stamp,
+    yes_refusal,
 )
 from ops.drift import PULUMI_EXIT_NO_CHANGES
 
@@ -119,14 +120,22 @@ def export_problem(path: Path) -> str | None:
     return None
 
 
-def save_current(stack: str, directory: Path) -> Path:
-    """Step 2: the state about to be overwritten, exported first."""
+def save_current(stack: str, directory: Path, unreadable: bool = False) -> Path | None:
+    """Step 2: the state about to be overwritten, exported first. With `unreadable` (the state
+    is damaged, which is why it is restored: ops.deploy says so), a failed export is reported and
+    the import goes on; the state bucket's versioning keeps the damaged file."""
     path = directory / f"{stack}-state-overwritten-{stamp()}.json"
     try:
         export_to(stack, path)
     except CommandFailed as failed:
+        if unreadable:
+            print(f"[2/4] the current state of {stack} cannot be exported ({failed}); it is "
+                  f"overwritten without a copy here (--state-unreadable: the state bucket's "
+                  f"versioning keeps the damaged checkpoint)")
+            return None
         raise CommandFailed(f"{failed}: not importing (the current state could not be saved "
-                            f"first)") from None
+                            f"first; if it is damaged, that is expected: re-run with "
+                            f"--state-unreadable)") from None
     print(f"[2/4] current state of {stack} saved to {path}")
     return path
 
@@ -188,7 +197,7 @@ def restore(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 1
     print(f"[1/4] restoring {stack} from {args.file}")
-    save_current(stack, backup_dir(args.backup_dir))
+    save_current(stack, backup_dir(args.backup_dir), args.state_unreadable)
     import_state(stack, args.file, args.force_cancel)
     verdict = matches(stack)
     if verdict:
@@ -207,12 +216,19 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stack", required=True)
     parser.add_argument("--file", required=True, type=Path, help="a `pulumi stack export` file")
-    parser.add_argument("--yes", action="store_true", help="skip typing the stack name")
+    parser.add_argument("--yes", action="store_true",
+                        help="skip typing the stack name (CI only: refused at a terminal)")
+    parser.add_argument("--state-unreadable", action="store_true",
+                        help="the current state cannot be exported (it is damaged: what "
+                        "ops.deploy reports): import without saving it first")
     parser.add_argument("--force-cancel", action="store_true",
                         help="cancel a lock even when its update may still be running")
     parser.add_argument("--backup-dir", help="where the current state is saved first "
                         "(default $PLATE_BACKUP_DIR, else backups/)")
     args = parser.parse_args(argv)
+    if args.yes and (refusal := yes_refusal(sys.stdin)):
+        print(f"restore: {refusal}", file=sys.stderr)
+        return 1
     try:
         return restore(args)
     except CommandFailed as failed:

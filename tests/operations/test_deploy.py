@@ -528,7 +528,20 @@ def test_a_failed_up_that_left_an_unreadable_state_prints_the_restore_command(
     backup = tmp_path / "b" / f"prod-state-before-{site.sha()}.json"
     err = capfd.readouterr().err
     assert "the state of prod is damaged: the state cannot be read" in err
-    assert f"uv run python -m ops.restore --stack prod --file {backup}\n" in err
+    command = f"uv run python -m ops.restore --stack prod --file {backup} --state-unreadable"
+    assert f"{command}\n" in err
+    # without the flag the restore stops before importing anything: the damaged state cannot be
+    # saved first
+    args = shlex.split(command)[5:]
+    before = len(site.calls())
+    assert restore.main([*args[:-1], "--yes"]) == 1
+    assert "re-run with --state-unreadable" in capfd.readouterr().err
+    assert not [c for c in site.calls()[before:] if c[:2] == ["stack", "import"]]
+    # the printed command really restores: the import puts the pre-update state back (the
+    # cluster, which the failed up changed in part, then differs from it: exit 1 and the advice)
+    assert restore.main([*args, "--yes", "--backup-dir", str(tmp_path / "saved")]) in (0, 1)
+    assert ["stack", "import", "--stack", "prod", "--file", str(backup)] in site.calls()[before:]
+    assert "[3/4] state of prod imported from" in capfd.readouterr().out
 
 
 @pytest.mark.parametrize("gate", [lambda: 1, lambda: 1 // 0])
@@ -711,7 +724,7 @@ def test_restore_imports_nothing_when_the_current_state_cannot_be_saved(
     site.backend.set_world("prod", fail={"export": {"message": "bucket unreachable"}})
     assert restore.main(["--stack", "prod", "--file", str(export), "--yes"]) == 1
     assert "stack import" not in site.verbs()
-    assert "not importing (the current state could not be saved first)" in capfd.readouterr().err
+    assert "not importing (the current state could not be saved first;" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("content, answer", [

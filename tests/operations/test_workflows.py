@@ -1010,3 +1010,31 @@ def test_scripts_are_executable_shell():
         result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
     assert shutil.which("bash")
+
+
+def test_review_fixes_release_check_from_main_tests_before_credentials_exec_and_pipefail():
+    """Found in review: the prod release check ran the tag's own copy of itself (a tag could
+    vouch for an unmerged commit); the plan jobs ran the test suite (and its package installs)
+    with the kubeconfig written and state keys in the environment; a cancelled apply's signal
+    never reached ops.deploy; a failed re-read of the deployed commit hid real drift; the stg
+    gate could not fetch a commit merged during the deploy."""
+    check = jobs_of("deploy-prod.yml")["release-check"]
+    checkout = next(s for s in check["steps"] if uses(s, "actions/checkout"))
+    assert checkout["with"]["ref"] == (
+        "${{ github.event_name == 'workflow_dispatch' && github.sha || github.ref }}"
+    )
+    for path, job in (("deploy-prod.yml", "plan"), ("deploy-stg.yml", "plan")):
+        steps = jobs_of(path)[job]["steps"]
+        names = [s.get("name") or s.get("uses", "") for s in steps]
+        tests = names.index("Tests")
+        setup = next(i for i, n in enumerate(names) if "pulumi-setup" in n)
+        assert tests < setup, path
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(
+            jobs_of(path)[job].get("env", {})
+        ), path
+    for path in ("deploy-prod.yml", "deploy-stg.yml"):
+        assert "exec uv run python -m ops.deploy" in runs(jobs_of(path)["apply"]), path
+    stg_apply = runs(jobs_of("deploy-stg.yml")["apply"])
+    assert 'GIT_CONFIG_KEY_0="http.${GITHUB_SERVER_URL}/.extraheader"' in stg_apply
+    drift = next(s for s in jobs_of("drift.yml")["drift"]["steps"] if s.get("id") == "check")
+    assert "set -o pipefail" in drift["run"] and 'if [ -z "$now" ]' in drift["run"]
