@@ -78,8 +78,13 @@ def is_secret(value: Any) -> bool:
 
 
 def unwrap(value: Any) -> Any:
+    """A recorded input as the object's field: secrets unwrapped, and whole numbers as integers
+    (the engine's protobuf Struct carries every number as a double; the provider sends the API
+    server 65532, not 65532.0, which schema checks and scanners would read as a float)."""
     if is_secret(value):
         return unwrap(value.get("value"))
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, dict):
         return {k: unwrap(v) for k, v in value.items()}
     if isinstance(value, list):

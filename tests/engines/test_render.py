@@ -450,3 +450,25 @@ def test_grafana_loads_the_platform_s_dashboards_and_kube_prometheus_stack_s_onl
     sources = {o.source for o in stack.objects if o.kind == "ConfigMap"
                and (o.body["metadata"].get("labels") or {}).get("grafana_dashboard")}
     assert sources == {"program", "kube-prometheus-stack"}
+
+
+def test_whole_numbers_render_as_integers(stack):
+    """The mock engine records every number as a double; the render writes what the provider
+    sends the API server: `runAsUser: 65532`, not `65532.0` (which checkov read as a float and
+    flagged as a low UID)."""
+    floats = [
+        (o.ref, path) for o in stack.objects if o.source == render.PROGRAM
+        for path, value in _leaves(o.body) if isinstance(value, float) and value.is_integer()
+    ]
+    assert floats == []
+    job = next(o for o in stack.objects
+               if o.kind == "Job" and o.name == "cert-manager-webhook-ready")
+    assert "runAsUser: 65532\n" in render.to_yaml(job.body)
+
+
+def _leaves(node: Any, path: str = "") -> list[tuple[str, Any]]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() for leaf in _leaves(v, f"{path}.{k}")]
+    if isinstance(node, list):
+        return [leaf for i, v in enumerate(node) for leaf in _leaves(v, f"{path}[{i}]")]
+    return [(path, node)]
