@@ -97,8 +97,9 @@ HISTORY_PAGES_READ = 2  # of HISTORY_PAGE_SIZE entries
 PREVIEW_TIMEOUT = 1800.0
 EXPORT_TIMEOUT = 300.0
 # ops.prebackup's own waits, worst case: a running snapshot Job to end and the new one
-# (SNAPSHOT_TIMEOUT, 2100 s, each), the Velero backup (BACKUP_TIMEOUT, 3600 s), its kubectl calls
-PREBACKUP_TIMEOUT = 2 * 2100.0 + 3600.0 + 600.0
+# (SNAPSHOT_TIMEOUT, 2100 s, each), the snapshot's off-site copy (SNAPSHOT_COPY_TIMEOUT, 1800 s),
+# the tools' Velero backup (BACKUP_TIMEOUT, 3600 s), their kubectl calls
+PREBACKUP_TIMEOUT = 2 * 2100.0 + 3600.0 + 1800.0 + 600.0
 UP_TIMEOUT = 3600.0
 GATE_TIMEOUT = 900
 GATE_SLACK = 300.0  # the gate's stack-output read and its last round, past its own timeout

@@ -1,10 +1,12 @@
-"""Backups before a production deploy: an OpenBao raft snapshot and a Velero backup of the
-stateful tools, each taken now and verified before `pulumi up` may change anything.
+"""Pre-deploy backups: an OpenBao raft snapshot, its Velero copy off-site, a Velero tools backup.
+
+Each is taken now and verified before a production `pulumi up` may change anything.
 
     uv run python -m ops.prebackup --stack prod --context plate-prod --label predeploy-1a2b3c4
 
 Why: the scheduled backups may be a day old; a deploy that breaks OpenBao or a tool's data must
-be recoverable to the minute before it. `ops.deploy` runs `take()` for production stacks (its
+be recoverable to the minute before it, off the cluster (a snapshot only on the cluster's NFS
+server is lost with it). `ops.deploy` runs `take()` for production stacks (its
 `--skip-backups REASON` skips it); run this module by hand before any risky manual change.
 
 `take(stack, kube_context, label)` (every kubectl call with `--context <kube_context>`,
@@ -19,28 +21,39 @@ be recoverable to the minute before it. `ops.deploy` runs `take()` for productio
      1800 s) or SNAPSHOT_TIMEOUT fails. The script exits non-zero unless the snapshot is
      non-empty, its meta.json and state.bin match its SHA256SUMS, and it was renamed into place,
      so a complete Job is a verified snapshot on the volume `openbao-snapshots`.
-  2. Velero: reads the Schedule `velero-tools` (namespace velero) and creates the Backup
+  2. The snapshot's copy: the snapshot is still only on the cluster's NFS server, and the
+     Schedule `velero-tools` leaves out the openbao namespace (OpenBao never comes back from a
+     file copy of its raft volumes). The volume is copied off-site by the Schedule
+     `velero-openbao-snapshots` (namespace velero; its template: namespace openbao, only what
+     carries `app.kubernetes.io/name: openbao-snapshot`, i.e. the volume and the shelf pod that
+     mounts it, components/tools/openbao/backup.py). So the Backup `<label>-<stamp>-bao` is
+     created from that Schedule exactly as in step 3 and verified the same way, with
+     SNAPSHOT_COPY_TIMEOUT instead of BACKUP_TIMEOUT, before the tools backup starts; a failure
+     stops here.
+  3. Velero: reads the Schedule `velero-tools` (namespace velero) and creates the Backup
      `<label>-<stamp>` that `velero backup create <name> --from-schedule velero-tools` would
      (Velero v1.18.1, the chart's appVersion: pkg/cmd/cli/backup/create.go BuildBackup ->
      pkg/builder/backup_builder.go FromSchedule): the spec is the schedule's `spec.template`;
      the labels are `spec.template.metadata.labels` when set, else the Schedule's own labels,
-     plus `velero.io/schedule-name: velero-tools`; the Schedule's annotations (and ours,
+     plus `velero.io/schedule-name: <schedule>`; the Schedule's annotations (and ours,
      `plate.dev/pre-deploy`); an owner reference to the Schedule only when
      `useOwnerReferencesInBackup` is true (the platform sets false). It is created with `kubectl
      create -f -`, not applied: like the CLI's `client.Create`, an existing name is an error,
      never an update. Through the schedule-name label Velero counts it as a run of the schedule
      (its schedule controller skips a scheduled run while it is New or InProgress, and its
      metrics count its success). Then polls `status.phase` until `Completed` with items
-     backed up (`status.progress.itemsBackedUp`; an empty backup of the tools is a wrong
-     template); `Failed`, `PartiallyFailed`, `FailedValidation` (and `Deleting`) or
+     backed up (`status.progress.itemsBackedUp`; an empty backup is a wrong template or
+     selector); `Failed`, `PartiallyFailed`, `FailedValidation` (and `Deleting`) or
      BACKUP_TIMEOUT fail, with the items backed up, errors, warnings and the failure reason or
      first validation error.
 
-`label` must be a DNS label of at most MAX_LABEL characters (e.g. `predeploy-<short sha>`); the
-stamp is UTC `YYYYmmddHHMMSS` (Velero's own timestamped names), one for both objects. It returns
-`["openbao/<job name>", "velero/<backup name>"]` (namespace/name) and prints one line a step;
-any failure raises BackupFailed with a one-line message. Exit status of the CLI: 0 when both are
-taken, 1 on BackupFailed (the message on stderr), 2 on a usage error.
+`label` must be a DNS label of at most MAX_LABEL characters (e.g. `predeploy-<short sha>`), so
+that the longest name, `<label>-<stamp>-bao`, is one too; the stamp is UTC `YYYYmmddHHMMSS`
+(Velero's own timestamped names), one for all three objects. It returns one line a verified
+backup, `["openbao/<job name>", "velero/<tools backup name>", "velero/<snapshot copy name>"]`
+(namespace/name), and prints one line a step; any failure raises BackupFailed with a one-line
+message. Exit status of the CLI: 0 when all three are taken, 1 on BackupFailed (the message on
+stderr), 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -64,6 +77,8 @@ SNAPSHOT_NAMESPACE = "openbao"
 SNAPSHOT_CRONJOB = "openbao-snapshot"
 VELERO_NAMESPACE = "velero"
 VELERO_SCHEDULE = "velero-tools"
+SNAPSHOT_SCHEDULE = "velero-openbao-snapshots"  # copies the volume openbao-snapshots off-site
+SNAPSHOT_COPY_SUFFIX = "-bao"  # the copy's Backup: `<label>-<stamp>-bao`
 SCHEDULE_NAME_LABEL = "velero.io/schedule-name"  # Velero v1.18.1 velerov1api.ScheduleNameLabel
 PRE_DEPLOY_ANNOTATION = "plate.dev/pre-deploy"
 
@@ -74,10 +89,14 @@ POLL_INTERVAL = 5.0  # seconds between two reads of a Job's or a Backup's status
 # Failed condition says so. Five minutes more for pulling the image and the controller
 SNAPSHOT_TIMEOUT = 2100.0
 BACKUP_TIMEOUT = 3600.0  # the tools' file-system backup (kopia: incremental after the first)
+# one small volume, but Velero takes one backup at a time: both schedules fire at the same time,
+# so the copy may be queued behind a running scheduled backup of the tools
+SNAPSHOT_COPY_TIMEOUT = 1800.0
 
 STAMP_FORMAT = "%Y%m%d%H%M%S"  # Velero's Schedule.TimestampedName layout "20060102150405"
-# a Job's name is also a pod label value (63 characters); so is a Backup's, for its volumes
-MAX_LABEL = 63 - len("-") - len("20060102150405")
+# a Job's name is also a pod label value (63 characters); so is a Backup's, for its volumes.
+# The longest name is the snapshot copy's, `<label>-<stamp>-bao`
+MAX_LABEL = 63 - len("-") - len("20060102150405") - len(SNAPSHOT_COPY_SUFFIX)
 LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 # Velero v1.18.1 pkg/apis/velero/v1/backup_types.go BackupPhase: the ends of a backup
 BACKUP_DONE = "Completed"
@@ -238,8 +257,9 @@ def backup_summary(status: Mapping[str, Any]) -> str:
             f"{status.get('errors', 0)} errors, {status.get('warnings', 0)} warnings")
 
 
-def backup_finished(backup: Mapping[str, Any]) -> bool:
-    """True when the Backup's phase is Completed; BackupFailed when it is a failed end."""
+def backup_finished(backup: Mapping[str, Any], schedule: str = VELERO_SCHEDULE) -> bool:
+    """True when the Backup's phase is Completed; BackupFailed when it is a failed end or backed
+    up nothing (`schedule`: the Schedule it was made from, named in that message)."""
     status = backup.get("status") or {}
     phase = status.get("phase") or "New"
     name = backup.get("metadata", {}).get("name", "?")
@@ -251,45 +271,53 @@ def backup_finished(backup: Mapping[str, Any]) -> bool:
             + f" (velero backup describe {name} --details)"
         )
     if phase == BACKUP_DONE and not (status.get("progress") or {}).get("itemsBackedUp"):
-        # a backup of the stateful tools' namespaces is never empty: the template is wrong
+        # a backup of the stateful tools' namespaces, or of the snapshot volume and its shelf
+        # pod, is never empty: the template (or its label selector) is wrong
+        selector = " and labelSelector" if (backup.get("spec") or {}).get("labelSelector") else ""
         raise BackupFailed(f"Velero backup {VELERO_NAMESPACE}/{name}: Completed but backed up "
                            f"no items ({backup_summary(status)}): check the schedule "
-                           f"{VELERO_SCHEDULE}'s includedNamespaces")
+                           f"{schedule}'s includedNamespaces{selector}")
     return phase == BACKUP_DONE
 
 
-def velero_backup(context: str, name: str, annotations: Mapping[str, str],
-                  log: Callable[[str], None]) -> str:
-    """Step 2: the Backup from the schedule's template, until Completed; its name."""
+def velero_backup(context: str, schedule_name: str, name: str, annotations: Mapping[str, str],
+                  log: Callable[[str], None], timeout: float) -> str:
+    """Steps 2 and 3: the Backup `name` from the template of the Schedule `schedule_name`, until
+    Completed (at most `timeout` seconds); its name."""
     where = ("-n", VELERO_NAMESPACE)
-    schedule = kubectl_json(context, "get", "schedules.velero.io", VELERO_SCHEDULE, *where)
+    schedule = kubectl_json(context, "get", "schedules.velero.io", schedule_name, *where)
     backup = backup_from_schedule(schedule, name, annotations)
     kubectl_json(context, "create", "-f", "-", *where, stdin=json.dumps(backup))
-    log(f"Velero backup {VELERO_NAMESPACE}/{name} created from schedule {VELERO_SCHEDULE}")
+    log(f"Velero backup {VELERO_NAMESPACE}/{name} created from schedule {schedule_name}")
     last: dict[str, Any] = {}
 
     def done() -> bool:
         last.update(kubectl_json(context, "get", "backups.velero.io", name, *where))
-        return backup_finished(last)
+        return backup_finished(last, schedule_name)
 
-    wait_for(f"Velero backup {VELERO_NAMESPACE}/{name}", done, BACKUP_TIMEOUT)
+    wait_for(f"Velero backup {VELERO_NAMESPACE}/{name}", done, timeout)
     log(f"Velero backup {VELERO_NAMESPACE}/{name} Completed: "
         f"{backup_summary(last.get('status') or {})}")
     return name
 
 
-# --- both ---------------------------------------------------------------------------------------
+# --- all three ----------------------------------------------------------------------------------
 
 
 def take(stack: str, kube_context: str, label: str,
          *, log: Callable[[str], None] = print) -> list[str]:
-    """The OpenBao snapshot and the Velero backup, taken and verified (module docstring):
-    `["openbao/<job>", "velero/<backup>"]`; BackupFailed with one line otherwise."""
+    """The OpenBao snapshot, its Velero copy and the Velero backup of the tools, taken and
+    verified in that order (module docstring): `["openbao/<job>", "velero/<tools backup>",
+    "velero/<snapshot copy>"]`; BackupFailed with one line otherwise."""
     name = f"{check_label(label)}-{datetime.now(UTC).strftime(STAMP_FORMAT)}"
     job = snapshot(kube_context, name, log)
     annotations = {PRE_DEPLOY_ANNOTATION: f"{stack} {label}"}
-    backup = velero_backup(kube_context, name, annotations, log)
-    return [f"{SNAPSHOT_NAMESPACE}/{job}", f"{VELERO_NAMESPACE}/{backup}"]
+    # the copy first, so that it holds the snapshot just taken
+    copied = velero_backup(kube_context, SNAPSHOT_SCHEDULE, f"{name}{SNAPSHOT_COPY_SUFFIX}",
+                           annotations, log, SNAPSHOT_COPY_TIMEOUT)
+    backup = velero_backup(kube_context, VELERO_SCHEDULE, name, annotations, log, BACKUP_TIMEOUT)
+    return [f"{SNAPSHOT_NAMESPACE}/{job}", f"{VELERO_NAMESPACE}/{backup}",
+            f"{VELERO_NAMESPACE}/{copied}"]
 
 
 def _label(value: str) -> str:
@@ -311,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     except BackupFailed as exc:
         print(f"prebackup: {exc}", file=sys.stderr)
         return 1
-    print(f"pre-deploy backups of {args.stack}: {', '.join(taken)}")
+    print(f"pre-deploy backups of {args.stack}, each verified: {', '.join(taken)}")
     return 0
 
 

@@ -391,7 +391,9 @@ def test_the_backups_budget_covers_the_waits_of_ops_prebackup():
     if not (ROOT / "ops" / "prebackup.py").exists():
         return  # not written yet: PREBACKUP_TIMEOUT is checked against it once it is
     real = importlib.import_module("ops.prebackup")
-    assert deploy.PREBACKUP_TIMEOUT >= 2 * real.SNAPSHOT_TIMEOUT + real.BACKUP_TIMEOUT
+    assert deploy.PREBACKUP_TIMEOUT >= (
+        2 * real.SNAPSHOT_TIMEOUT + real.BACKUP_TIMEOUT + real.SNAPSHOT_COPY_TIMEOUT
+    )
 
 
 def test_another_pulumi_version_is_refused(
