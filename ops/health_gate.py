@@ -432,32 +432,37 @@ def http_get(
         return exc.code, ""
 
 
-def exit_status(command: list[str], timeout: float, cwd: str | None = None) -> tuple[int, str]:
-    """(exit status, last stderr line) of `command`; CommandError when it hangs or is missing."""
+def _completed(
+    command: list[str], timeout: float, cwd: str | None
+) -> subprocess.CompletedProcess[str]:
+    """`command` run to its end; CommandError (one line) when it hangs or cannot start."""
     shown = shlex.join(command)
     try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
     except subprocess.TimeoutExpired:
         raise CommandError(f"{shown}: timed out after {timeout:g}s") from None
     except OSError as exc:
         raise CommandError(f"{shown}: {_describe(exc)}") from None
+
+
+def _last_stderr_line(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-    return result.returncode, lines[-1][:MAX_LINE] if lines else "(no stderr)"
+    return lines[-1][:MAX_LINE] if lines else "(no stderr)"
+
+
+def exit_status(command: list[str], timeout: float, cwd: str | None = None) -> tuple[int, str]:
+    """(exit status, last stderr line) of `command`; CommandError when it hangs or is missing."""
+    result = _completed(command, timeout, cwd)
+    return result.returncode, _last_stderr_line(result)
 
 
 def run(command: list[str], timeout: float, cwd: str | None = None) -> str:
     """The stdout of `command`; CommandError (one line) when it fails, hangs or is missing."""
-    shown = shlex.join(command)
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd)
-    except subprocess.TimeoutExpired:
-        raise CommandError(f"{shown}: timed out after {timeout:g}s") from None
-    except OSError as exc:
-        raise CommandError(f"{shown}: {_describe(exc)}") from None
+    result = _completed(command, timeout, cwd)
     if result.returncode != 0:
-        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        last = lines[-1][:MAX_LINE] if lines else "(no stderr)"
-        raise CommandError(f"{shown}: exit {result.returncode}: {last}")
+        raise CommandError(
+            f"{shlex.join(command)}: exit {result.returncode}: {_last_stderr_line(result)}"
+        )
     return result.stdout
 
 
