@@ -16,9 +16,8 @@ Verifies:
 5. no root token survives: the self-init revoked its token, no live token carries `root`, and the
    generated HCL neither names a token nor creates one;
 6. a seal key with a trailing newline makes the server refuse to start (why config refuses one);
-7. the selector script (real `sh`, real `bao` CLI, test servers as peers) prints `-config=...`
-   only on ordinal 0, with no initialised storage of its own, when no peer answers initialised
-   (and not when only some peers answer);
+7. (the selector script and the cluster's life - cold start, lost volumes, an interrupted
+   self-initialisation, a leader's death - are tests/engines/test_openbao_split.py's)
 8. `server_config` for 3 replicas has the 3 retry_join addresses and the static seal, nothing
    the chart's tpl/sed would rewrite; a pod-0-like node (retry_join + initialize) self-initialises
    and a second node from the same config joins it and unseals with the same key;
@@ -117,13 +116,18 @@ class BaoServer:
 
     def __init__(self, root: Path, *, init: bool = True,
                  seal: Literal["static", "shamir"] = "static", replicas: int = 1,
-                 key: str | None = None) -> None:
+                 key: str | None = None, host: str = "127.0.0.1",
+                 ports: tuple[int, int] | None = None, node_id: str | None = None) -> None:
         self.root, self.init, self.seal, self.replicas = root, init, seal, replicas
-        self.port, self.cluster_port = _free_port(), _free_port()
-        self.addr = f"http://127.0.0.1:{self.port}"
+        self.host, self.node_id = host, node_id  # node_id: BAO_RAFT_NODE_ID, as the chart sets
+        self.port, self.cluster_port = ports or (_free_port(), _free_port())
+        self.addr = f"http://{host}:{self.port}"
         self.peer_addr_template = self.addr
         self.key = secrets.token_hex(32) if key is None else key
         self.data, self.log = root / "data", root / "server.log"
+        self.kubernetes_registration = False
+        self.env: dict[str, str] = {}  # more environment (the chart's BAO_K8S_* and the like)
+        self.wrapper: list[str] = []  # a command the server runs under (exec-ing it)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _write_config(self) -> Path:
@@ -134,23 +138,26 @@ class BaoServer:
         key_file.write_text(self.key)  # verbatim: no newline added
         (config / "server.hcl").write_text(openbao.server_config(
             replicas=self.replicas, seal=self.seal,
-            listen=f"127.0.0.1:{self.port}", cluster_listen=f"127.0.0.1:{self.cluster_port}",
-            storage_path=str(self.data), kubernetes_registration=False, key_file=str(key_file),
-            peer_addr_template=self.peer_addr_template,
+            listen=f"{self.host}:{self.port}", cluster_listen=f"{self.host}:{self.cluster_port}",
+            storage_path=str(self.data), kubernetes_registration=self.kubernetes_registration,
+            key_file=str(key_file), peer_addr_template=self.peer_addr_template,
         ))
         if self.init:
             (config / "init.hcl").write_text(_test_init_config())
         return config
 
-    def start(self) -> None:
+    def start(self, *args: str) -> None:
+        """`bao server -config=<dir> <args>` (args: what the chart's extraArgs adds)."""
         config = self._write_config()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
         env |= {"BAO_API_ADDR": self.addr,  # what the chart sets
-                "BAO_CLUSTER_ADDR": f"https://127.0.0.1:{self.cluster_port}"}
+                "BAO_CLUSTER_ADDR": f"https://{self.host}:{self.cluster_port}", **self.env}
+        if self.node_id:
+            env["BAO_RAFT_NODE_ID"] = self.node_id
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen([BAO, "server", f"-config={config}"], stdout=log,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=env)
+            self.proc = subprocess.Popen(
+                [*self.wrapper, BAO, "server", f"-config={config}", *args], stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
     def stop(self) -> None:
         if self.proc is None:
@@ -304,7 +311,7 @@ def test_it_initialised_once_with_the_specified_mounts_auth_policies_and_roles(
         "file", {"file_path": "stdout"})
     policies = _api(bao.addr, "LIST", "sys/policies/acl", admin)[1]["data"]["keys"]
     assert set(policies) == {"default", "root", "eso-stg", "eso-prod", "harbor-bootstrap",
-                             "platform-admin", "raft-snapshot"}
+                             "platform-admin", "raft-snapshot", openbao.SELF_INIT_DONE_POLICY}
     # role: (ServiceAccount, namespace, token TTL); the policy is named like the role
     expected = {**{f"eso-{env}": (f"eso-{env}", "external-secrets", 600) for env in ENVIRONMENTS},
                 "harbor-bootstrap": ("harbor-bootstrap", "harbor", 600),
@@ -432,48 +439,6 @@ def test_a_seal_key_with_a_trailing_newline_stops_the_server(
     assert unseal_key_problem(key + "\n") is not None and unseal_key_problem(key) is None
 
 
-# 7 ------------------------------------------------------------------------------------------------
-
-def _select(tmp_path: Path, hostname: str, *, replicas: int, template: str,
-            storage: Path | None = None, with_bao: bool = True) -> str:
-    script = tmp_path / "select-init.sh"
-    script.write_text(openbao.init_selector_script(
-        replicas=replicas, peer_addr_template=template, init_file="/init/init.hcl",
-        storage_path=str(storage or tmp_path / "empty-data"), timeout="3s"))
-    path = "/usr/bin:/bin"
-    if with_bao:
-        path = f"{Path(BAO).parent}:{path}"
-    env = {"PATH": path, "HOSTNAME": hostname, "HOME": str(tmp_path)}
-    result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True,
-                            timeout=30, check=True)
-    return result.stdout
-
-
-def test_the_selector_adds_the_init_file_only_on_a_new_clusters_pod_0(
-        bao: BaoServer, servers: Callable[..., BaoServer], tmp_path: Path) -> None:
-    fresh = servers("fresh", init=False, seal="shamir")
-    fresh.start()
-    fresh.wait_until(lambda: (fresh.health() or {}).get("initialized") is False, "answering")
-    closed = _free_port()  # nothing listens there: a peer that does not answer
-    init = "-config=/init/init.hcl\n"
-    nobody = f"http://127.0.0.{{i}}:{closed}"  # 127.0.0.1 and 127.0.0.2: both refuse
-    assert _select(tmp_path, "openbao-1", replicas=3, template=nobody) == ""
-    assert _select(tmp_path, "openbao-0", replicas=3, template=nobody) == init
-    assert _select(tmp_path, "openbao-0", replicas=1, template=nobody) == init
-    assert _select(tmp_path, "openbao-0", replicas=2, template=bao.addr) == ""
-    assert _select(tmp_path, "openbao-0", replicas=3,
-                   template=f"http://127.0.0.{{i}}:{bao.port}") == ""  # 1 initialised, 1 silent
-    assert _select(tmp_path, "openbao-0", replicas=2, template=fresh.addr) == init
-    assert _select(tmp_path, "openbao-0", replicas=3,  # 1 uninitialised, 1 silent: unsure
-                   template=f"http://127.0.0.{{i}}:{fresh.port}") == ""
-    # its own storage: initialised data blocks, the files a never-initialised start leaves don't
-    assert _select(tmp_path, "openbao-0", replicas=3, template=nobody, storage=bao.data) == ""
-    assert (fresh.data / "vault.db").exists()
-    assert _select(tmp_path, "openbao-0", replicas=3, template=nobody, storage=fresh.data) == init
-    # without a bao CLI every peer would look silent: print nothing rather than guess
-    assert _select(tmp_path, "openbao-0", replicas=3, template=nobody, with_bao=False) == ""
-
-
 # 8 ------------------------------------------------------------------------------------------------
 
 def test_the_server_config_for_three_replicas() -> None:
@@ -532,8 +497,18 @@ def test_the_generators_reject_what_would_break_the_chart_or_the_shell() -> None
         openbao.server_config(replicas=0, seal="static")
     with pytest.raises(ValueError, match="my init.hcl"):
         openbao.init_selector_script(replicas=1, init_file="/init/my init.hcl")
+    for bad, match in (({"kubernetes_api": "https://k8s/api'; rm -rf /"}, "URL"),
+                       ({"namespace": "Open_Bao"}, "Open_Bao"),
+                       ({"token_path": "$(id)"}, "id"),
+                       ({"peer_wait": -1}, "peer_wait"), ({"interval": True}, "interval"),
+                       ({"recover_minutes": 0}, "recover_minutes")):
+        with pytest.raises(ValueError, match=re.escape(match)):
+            openbao.init_selector_script(replicas=3, **bad)
     text = openbao.init_config(environments=["stg"], extra_requests='  request "x" {}\n')
-    assert text.endswith('  request "x" {}\n}\n')
+    # the extra requests come last but for the completion marker, the very last request
+    last = text.index('request "x"')
+    assert text.index(f'request "policy-{openbao.SELF_INIT_DONE_POLICY}"') > last
+    assert text.count("  request ") == text[:last].count("  request ") + 2
     order = [text.index(f'path = "{p}"') for p in (
         "sys/mounts/plate", "sys/mounts/platform", "sys/auth/kubernetes",
         "auth/kubernetes/config", "sys/policies/acl/eso-stg", "auth/kubernetes/role/eso-stg")]

@@ -240,7 +240,7 @@ def test_ci_run_as_a_non_root_user_installs_what_is_missing(box):
     bind = [] if Path("/usr/sbin/named").exists() else ["bind9"]
     assert log.read_text().splitlines()[-1].endswith(
         "--no-install-recommends " + " ".join(
-            ["prometheus", "prometheus-alertmanager", *bind, "bind9-dnsutils"]
+            ["prometheus", "prometheus-alertmanager", *bind, "bind9-dnsutils", "busybox"]
         )
     )
     result = _run(["bash", str(CI_RUN)], _path(box, sudo=False, uv=True), _log(box))

@@ -29,6 +29,15 @@ from components.observability.monitors import ScrapeTarget
 from components.tools.openbao import server
 
 INIT_CONFIGMAP = "openbao-init"  # init.hcl and the selector script (no secrets)
+SERVER_SERVICE_ACCOUNT = "openbao"  # the chart's (`openbao.serviceAccount.name`: the release)
+CLAIMS_READER = "openbao-claims-reader"  # Role and RoleBinding: the selector lists the PVCs
+# sys/health answers 2xx when active, standby or uninitialised, 503 when sealed (a static-seal
+# pod is sealed only while it cannot unseal)
+READINESS_PATH = "/v1/sys/health?standbyok=true&uninitcode=204"
+# ... and 2xx in every state: the liveness probe fails only on a server that does not answer
+LIVENESS_PATH = "/v1/sys/health?standbyok=true&sealedcode=204&uninitcode=204"
+# the selector may wait PEER_WAIT_SECONDS (and its last round of look-ups) before the server starts
+LIVENESS_DELAY_SECONDS = server.PEER_WAIT_SECONDS + 60
 UNSEAL_KEY_SECRET = "openbao-unseal-key"  # key `key`: the static seal key
 PODS = {
     "app.kubernetes.io/name": "openbao", "app.kubernetes.io/instance": "openbao",
@@ -92,7 +101,44 @@ def values(
         # cluster).
         selector = f"{server.INIT_DIR}/{server.SELECTOR_FILE_NAME}"
         spec["extraArgs"] = f"$(sh {selector})"
-    return {"injector": {"enabled": False}, "server": spec, "ui": {"enabled": True}}
+        # a pod 0 that found a peer's volume but no peer answering starts uninitialised and
+        # waits to join; the chart's default probe (`bao status`) would keep it unready, and
+        # OrderedReady would then never start the peers it waits for
+        spec["readinessProbe"] = {"enabled": True, "path": READINESS_PATH}
+        # a server that refuses to unseal a half-done self-initialisation closes its listeners
+        # but, with the Kubernetes service registration, never exits (it waits for a signal):
+        # the kubelet restarts it, and the selector then redoes the self-initialisation
+        spec["livenessProbe"] = {
+            "enabled": True, "path": LIVENESS_PATH,
+            "initialDelaySeconds": LIVENESS_DELAY_SECONDS, "periodSeconds": 10,
+            "failureThreshold": 6,
+        }
+    chart: dict[str, Any] = {
+        "injector": {"enabled": False}, "server": spec, "ui": {"enabled": True}
+    }
+    if bao.seal == "static":
+        chart["extraObjects"] = claims_reader()
+    return chart
+
+
+def claims_reader() -> list[dict[str, Any]]:
+    """A Role that may read the PersistentVolumeClaims of the openbao namespace, bound to the
+    server's ServiceAccount: pod 0's selector (`server.init_selector_script`) must know whether a
+    peer's volume exists before it may initialise. The chart's own Role (`serviceDiscovery`)
+    covers pods only; `extraObjects` renders these with the release."""
+    meta = {"name": CLAIMS_READER, "namespace": OPENBAO_NAMESPACE,
+            "labels": {"app.kubernetes.io/name": "openbao",
+                       "app.kubernetes.io/instance": "openbao"}}
+    return [
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+         "rules": [{"apiGroups": [""], "resources": ["persistentvolumeclaims"],
+                    "verbs": ["get", "list"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                     "name": CLAIMS_READER},
+         "subjects": [{"kind": "ServiceAccount", "name": SERVER_SERVICE_ACCOUNT,
+                       "namespace": OPENBAO_NAMESPACE}]},
+    ]
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,12 @@ Pure functions that generate the three files the openbao chart runs with:
   before the snapshot identity existed gets it from `snapshot_identity_commands`.
 * `init_selector_script` - a POSIX sh script whose output the chart pastes into the server's
   command line (`server.extraArgs = "$(sh <path>)"`): it adds `-config=<init file>` only on pod 0,
-  only when that pod has no raft data yet and no peer answers as initialised. A node carrying
-  both `initialize` and `retry_join` starts a cluster of its own instead of joining, so a second
-  carrier would split the cluster; with the chart's default `OrderedReady` pod management pod 0
-  starts alone, initialises, and the others join it.
+  and only when no volume of the StatefulSet may hold a cluster: its own storage has no barrier,
+  and no PersistentVolumeClaim `data-<release>-<i>` (i >= 1) exists, or every peer with one
+  answers "not initialised" within a bounded wait. A node carrying both `initialize` and
+  `retry_join` starts a cluster of its own instead of joining, so initialising next to a peer's
+  volume (a peer that is merely down) would split the cluster in two. The script also recovers a
+  self-initialisation that never completed (see `init_selector_script`).
 
 The chart passes the server HCL through `tpl` and rewrites the words in `CHART_SED_WORDS` with
 `sed`: the generated HCL contains neither `{{` nor those words. Everything was checked against the
@@ -60,6 +62,14 @@ HARBOR_BOOTSTRAP_TOKEN_TTL = "10m"
 PLATFORM_ADMIN_TOKEN_TTL = "1h"
 # long enough to stream a snapshot (the token is checked when the request starts)
 SNAPSHOT_TOKEN_TTL = "5m"
+# the last request of self-initialisation creates this policy (it grants nothing): its storage key
+# in raft's `vault.db` tells the selector that a self-initialisation it started has completed
+SELF_INIT_DONE_POLICY = "self-init-complete"
+SELF_INIT_PENDING_FILE = "self-init.pending"  # in the storage directory while a self-init may run
+SELF_INIT_FAILED_DIR = "self-init-failed"  # where an incomplete self-init's storage is moved
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # mounted in every pod
+PEER_WAIT_SECONDS = 60  # how long pod 0 waits for peers whose volumes exist before it joins
+RECOVER_MINUTES = 60  # how old a self-init.pending may be for the selector to redo that init
 
 # words the chart's start-up command rewrites in the server HCL (`sed -Ei "s|WORD|...|g"`)
 CHART_SED_WORDS = ("HOST_IP", "POD_IP", "HOSTNAME", "API_ADDR", "TRANSIT_ADDR", "RAFT_ADDR")
@@ -218,6 +228,8 @@ def _role_request(name: str, namespace: str, ttl: str, **names: str | None) -> s
 
 
 _SNAPSHOT_RULES = [(SNAPSHOT_PATH, ["read"])]
+# a rule on a path no request ever takes: the policy is a marker, held by no token
+_SELF_INIT_DONE_RULES = [(f"sys/{SELF_INIT_DONE_POLICY}", ["deny"])]
 
 
 def snapshot_identity_commands(openbao_namespace: str = "openbao") -> str:
@@ -301,7 +313,8 @@ def init_config(
     In order: the two kv-v2 mounts, Kubernetes auth and its config, then per role its policy and
     its Kubernetes auth role (same name for the policy, the role and the ServiceAccount, except
     the snapshot CronJob's ServiceAccount `openbao-snapshot` of role `raft-snapshot`), then
-    `extra_requests` (HCL `request` blocks, inside the same `initialize` block). Each of `apps`
+    `extra_requests` (HCL `request` blocks, inside the same `initialize` block), and last of all
+    the `self-init-complete` policy, the marker `init_selector_script` looks for. Each of `apps`
     gets an empty entry `plate/<env>/<app>` in every environment, so its ExternalSecret resolves
     (and the app's first sync proceeds) before anyone has written a value. The stdout audit
     device is in `server_config`: OpenBao does not let requests create one. In a pod the
@@ -336,10 +349,116 @@ def init_config(
             for app in apps
         ),
     ]
-    text = 'initialize "plate" {\n' + "".join(requests) + extra_requests + "}\n"
+    done = _policy_request(SELF_INIT_DONE_POLICY, _SELF_INIT_DONE_RULES)
+    text = 'initialize "plate" {\n' + "".join(requests) + extra_requests + done + "}\n"
     if "{{" in text:
         raise ValueError("the self-initialisation HCL must not contain '{{'")
     return text
+
+
+# The selector's logic; `init_selector_script` prepends the variables it reads. POSIX sh for the
+# image's busybox ash (tested with dash); its only outside tool is the image's `bao` CLI, which also
+# reads the Kubernetes API (Go TLS against the ServiceAccount's CA, the token as a header).
+_SELECTOR_BODY = r"""
+log() { printf 'openbao-init-selector: %s\n' "$*" >&2; }
+host="${HOSTNAME:-$(hostname)}"
+case "$host" in *-0) ;; *) exit 0 ;; esac
+if ! command -v bao >/dev/null 2>&1; then
+  log "no bao CLI: starting without $init_file"
+  exit 0
+fi
+pending="$data/$pending_name"
+
+initialise() {
+  if ! printf '' >"$pending"; then
+    log "cannot write $pending: starting without $init_file"
+    exit 0
+  fi
+  log "$1: starting with $init_file"
+  printf '%s\n' "-config=$init_file"
+  exit 0
+}
+
+# 1. this pod's own volume: a barrier is never initialised twice, unless it is what a
+# self-initialisation that never completed left behind (the server then refuses to unseal)
+if [ -e "$pending" ]; then
+  if grep -qs "$done_key" "$data/vault.db"; then
+    rm -f "$pending"
+    exit 0
+  fi
+  if [ -e "$data/vault.db" ] || [ -e "$data/raft" ]; then
+    if [ -n "$(find "$pending" -mmin +"$recover_minutes" 2>/dev/null)" ]; then
+      log "$pending is over $recover_minutes minutes old and $data holds no completed" \
+        "self-initialisation: leaving it alone, starting without $init_file"
+      exit 0
+    fi
+    log "the self-initialisation started on $data never completed: moving its storage to" \
+      "$data/$failed_name and deciding again"
+    rm -rf "${data:?}/$failed_name"
+    mkdir "$data/$failed_name" || exit 0
+    for f in vault.db raft node-id; do
+      if [ -e "$data/$f" ]; then mv "$data/$f" "$data/$failed_name/" || exit 0; fi
+    done
+  fi
+  rm -f "$pending"
+elif grep -qs core/seal-config "$data/vault.db"; then
+  exit 0
+fi
+
+# 2. the peers' volumes (PersistentVolumeClaims) and, where one exists, the peer's answer
+list_claims() {
+  body="$(HOME=/nonexistent BAO_ADDR="$api/api" BAO_CLIENT_TIMEOUT="$timeout" \
+    BAO_MAX_RETRIES=0 bao read -format=raw -ca-cert="$ca_file" \
+    -header="Authorization=Bearer $token" "namespaces/$namespace/persistentvolumeclaims" 2>&1)"
+  if ! printf '%s' "$body" | grep -Eq '"kind"[[:space:]]*:[[:space:]]*"PersistentVolumeClaimList"'
+  then
+    problem="cannot list the PersistentVolumeClaims of $namespace: $body"
+    return 1
+  fi
+  claimed="$(printf '%s\n' "$body" |
+    grep -oE "\"name\"[[:space:]]*:[[:space:]]*\"$claim_prefix[0-9]+\"" |
+    sed -E 's/.*-([0-9]+)"$/\1/' | sort -un | grep -v '^0$' | tr '\n' ' ')"
+  claimed="${claimed% }"
+}
+
+ask_peers() {
+  silent=""
+  for n in $claimed; do
+    addr="$(printf '%s\n' "$peers" | sed -n "s|^$n ||p")"
+    status=""
+    if [ -n "$addr" ]; then
+      status="$(BAO_ADDR="$addr" BAO_CLIENT_TIMEOUT="$timeout" BAO_MAX_RETRIES=0 \
+        bao status -format=json 2>/dev/null)"
+    fi
+    case "$status" in
+      *'"initialized": true'*)
+        log "peer $n ($addr) answers initialised: starting without $init_file, to join it"
+        exit 0 ;;
+      *'"initialized": false'*) ;;
+      *) silent="$silent $n" ;;
+    esac
+  done
+}
+
+token=""
+if [ -r "$token_file" ]; then token="$(cat "$token_file")"; fi
+deadline=$(($(date +%s) + peer_wait))
+while :; do
+  if list_claims; then
+    [ -n "$claimed" ] || initialise "no peer has a PersistentVolumeClaim (a new cluster)"
+    ask_peers
+    [ -n "$silent" ] || initialise "every peer with a volume ($claimed) answers uninitialised"
+    problem="the peers with a volume ($claimed) include silent ones:$silent"
+  fi
+  if [ "$(date +%s)" -gt "$deadline" ]; then
+    log "$problem; after ${peer_wait}s: starting without $init_file (joining when they answer)"
+    exit 0
+  fi
+  sleep "$interval"
+done
+"""
+
+_API_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 def init_selector_script(
@@ -350,48 +469,71 @@ def init_selector_script(
     peer_addr_template: str = "http://{release}-{i}.{release}-internal:8200",
     storage_path: str = "/openbao/data",
     timeout: str = "5s",
+    kubernetes_api: str = "https://kubernetes.default.svc",
+    token_path: str = f"{SERVICE_ACCOUNT_DIR}/token",
+    ca_path: str = f"{SERVICE_ACCOUNT_DIR}/ca.crt",
+    namespace: str = "openbao",
+    peer_wait: int = PEER_WAIT_SECONDS,
+    interval: int = 2,
+    recover_minutes: int = RECOVER_MINUTES,
 ) -> str:
     """POSIX sh printing `-config=<init_file>` when this pod may self-initialise, else nothing.
 
-    Only on a pod whose name ends in `-0`; only when its own storage holds no initialised
-    barrier (re-initialising must never happen - the raft files alone prove nothing, a server
-    creates `vault.db` and `raft/raft.db` on every start, so the script looks for the
-    `core/seal-config` entry an initialised or joined node has in `vault.db`); and only when no
-    peer (ordinals 1..replicas-1) answers `bao status` as initialised. A peer that does not
-    answer counts as uninitialised only when none answers (a first start: with the chart's
-    OrderedReady policy the peers do not exist yet); if some answer "not initialised" and others
-    do not answer, the silent ones might hold the cluster, so the pod starts without the stanza.
-    Without a `bao` CLI the script prints nothing rather than treat every peer as silent.
+    Only on a pod whose name ends in `-0`, and never next to a volume that may hold a cluster:
+    1. its own storage: a node that holds an initialised barrier (the `core/seal-config` entry
+       in `vault.db`; the raft files alone prove nothing, a server creates them on every start)
+       never initialises again. The exception is a self-initialisation this script started
+       (`self-init.pending`, written before it prints the flag) whose last request, the
+       `self-init-complete` policy, never reached `vault.db`: OpenBao refuses to unseal such a
+       barrier on every later start, and nobody can have used it (the API opens only once
+       self-initialisation returns), so the script moves that storage aside to
+       `self-init-failed/` and decides again - if the mark is at most `recover_minutes` old (a
+       failed self-initialisation is retried within minutes; an old mark next to a barrier
+       without the marker policy is left to people);
+    2. the peers' volumes: it lists the PersistentVolumeClaims of `namespace` through the
+       Kubernetes API (`GET /api/v1/namespaces/<ns>/persistentvolumeclaims`, with the pod's
+       ServiceAccount token and CA, through the image's `bao` CLI). With no claim
+       `data-<release>-<i>` for i >= 1 it initialises (a first start: with OrderedReady the
+       peers' claims do not exist yet). Otherwise it asks those peers (`bao status`): one that
+       answers initialised means "join, never initialise"; all answering uninitialised means
+       no cluster exists; silent ones (down, or not in the StatefulSet any more) might hold
+       one, so it asks again every `interval` seconds. After `peer_wait` seconds of silence,
+       or of an API it cannot read, it starts without the init file: `retry_join` joins the
+       peers once they are up.
+    Without a `bao` CLI the script prints nothing. It logs each decision on stderr (the pod's
+    log).
     """
     _dns_label(release, "release")
+    _dns_label(namespace, "namespace")
     if replicas < 1:
         raise ValueError(f"replicas must be at least 1, not {replicas}")
-    for path in (init_file, storage_path):
+    for path in (init_file, storage_path, token_path, ca_path):
         # the output is pasted unquoted into the server's command line: no spaces, no globs
         if not _SAFE_PATH.match(path):
             raise ValueError(f"{path!r}: only letters, digits and _ . / - are allowed")
-    peers = " ".join(
-        shlex.quote(addr) for addr in _peer_addrs(peer_addr_template, release, replicas)[1:]
+    if not _API_URL.match(kubernetes_api):
+        raise ValueError(f"{kubernetes_api!r} is not an http(s)://host[:port] URL")
+    for name, value, least in (("peer_wait", peer_wait, 0), ("interval", interval, 1),
+                               ("recover_minutes", recover_minutes, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be an integer of at least {least}, not {value!r}")
+    peers = "".join(
+        f"{i} {addr}\n"
+        for i, addr in enumerate(_peer_addrs(peer_addr_template, release, replicas))
+        if i > 0
     )
-    q = shlex.quote
-    return f"""#!/bin/sh
-# -config={init_file} on the first start of a new cluster only (components/tools/openbao/server.py)
-host="${{HOSTNAME:-$(hostname)}}"
-case "$host" in *-0) ;; *) exit 0 ;; esac
-command -v bao >/dev/null 2>&1 || exit 0
-grep -qs core/seal-config {q(storage_path + "/vault.db")} && exit 0
-peers=0 silent=0
-for addr in {peers}; do
-  peers=$((peers + 1))
-  status="$(BAO_ADDR="$addr" BAO_CLIENT_TIMEOUT={q(timeout)} BAO_MAX_RETRIES=0 \\
-    bao status -format=json 2>/dev/null || true)"
-  case "$status" in
-    *'"initialized": true'*) exit 0 ;;
-    *'"initialized": false'*) ;;
-    *) silent=$((silent + 1)) ;;
-  esac
-done
-if [ "$silent" -eq 0 ] || [ "$silent" -eq "$peers" ]; then
-  printf '%s\\n' {q("-config=" + init_file)}
-fi
-"""
+    settings = {
+        "init_file": init_file, "data": storage_path.rstrip("/") or "/", "api": kubernetes_api,
+        "token_file": token_path, "ca_file": ca_path, "namespace": namespace,
+        "claim_prefix": f"data-{release}-", "peers": peers, "peer_wait": str(peer_wait),
+        "interval": str(interval), "timeout": timeout,
+        "done_key": f"sys/policy/{SELF_INIT_DONE_POLICY}",
+        "pending_name": SELF_INIT_PENDING_FILE, "failed_name": SELF_INIT_FAILED_DIR,
+        "recover_minutes": str(recover_minutes),
+    }
+    header = "".join(f"{key}={shlex.quote(value)}\n" for key, value in settings.items())
+    return (
+        "#!/bin/sh\n"
+        f"# -config={init_file} on the first start of a new cluster only"
+        " (components/tools/openbao/server.py)\n" + header + _SELECTOR_BODY.lstrip("\n")
+    )
