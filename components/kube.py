@@ -386,6 +386,52 @@ class WebhookGate(pulumi.ComponentResource):
         )
 
 
+def restricted_pod(
+    account: k8s.core.v1.ServiceAccount,
+    *,
+    container_name: str,
+    image: str,
+    volumes: Sequence[tuple[str, k8s.core.v1.VolumeArgs]],
+    args: list[str] | None = None,
+    command: list[str] | None = None,
+    env: Sequence[k8s.core.v1.EnvVarArgs] = (),
+    pod_labels: Mapping[str, str] | None = None,
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    """A one-container pod as `account` under the restricted Pod Security level, run to its end
+    (a Job's or CronJob's); `volumes` are (mount path, volume); `pod_labels` let network policies
+    admit it."""
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(pod_labels)) if pod_labels else None,
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=account.metadata.name,
+            restart_policy="Never",
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=True,
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            containers=[
+                k8s.core.v1.ContainerArgs(
+                    name=container_name,
+                    image=image,
+                    args=args,
+                    command=command,
+                    env=list(env),
+                    security_context=RESTRICTED_CONTAINER,
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests={"cpu": "10m", "memory": "32Mi"},
+                        limits={"memory": "128Mi"},
+                    ),
+                    volume_mounts=[
+                        k8s.core.v1.VolumeMountArgs(name=volume.name, mount_path=path)
+                        for path, volume in volumes
+                    ],
+                )
+            ],
+            volumes=[volume for _, volume in volumes],
+        ),
+    )
+
+
 def restricted_job(
     name: str,
     namespace: pulumi.Input[str],
@@ -402,49 +448,27 @@ def restricted_job(
     env: Sequence[k8s.core.v1.EnvVarArgs] = (),
     pod_labels: Mapping[str, str] | None = None,
 ) -> k8s.batch.v1.Job:
-    """A one-container Job as `account` under the restricted Pod Security level; `volumes` are
-    (mount path, volume); `pod_labels` let network policies admit its pod. Pulumi waits for it
-    to complete."""
+    """A Job of one `restricted_pod`. Pulumi waits for it to complete."""
     return k8s.batch.v1.Job(
         name,
         metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=backoff_limit,
             active_deadline_seconds=active_deadline_seconds,
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=(
-                    k8s.meta.v1.ObjectMetaArgs(labels=dict(pod_labels)) if pod_labels else None
-                ),
-                spec=k8s.core.v1.PodSpecArgs(
-                    service_account_name=account.metadata.name,
-                    restart_policy="Never",
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
-                    containers=[
-                        k8s.core.v1.ContainerArgs(
-                            name=container_name,
-                            image=image,
-                            args=args,
-                            command=command,
-                            env=list(env),
-                            security_context=RESTRICTED_CONTAINER,
-                            resources=k8s.core.v1.ResourceRequirementsArgs(
-                                requests={"cpu": "10m", "memory": "32Mi"},
-                                limits={"memory": "128Mi"},
-                            ),
-                            volume_mounts=[
-                                k8s.core.v1.VolumeMountArgs(name=volume.name, mount_path=path)
-                                for path, volume in volumes
-                            ],
-                        )
-                    ],
-                    volumes=[volume for _, volume in volumes],
-                )
+            template=restricted_pod(
+                account, container_name=container_name, image=image, volumes=volumes,
+                args=args, command=command, env=env, pod_labels=pod_labels,
             ),
         ),
         opts=opts,
+    )
+
+
+def script_volume(script: k8s.core.v1.ConfigMap) -> k8s.core.v1.VolumeArgs:
+    """The volume `script` (a ConfigMap of scripts) that run-once Jobs mount at /script."""
+    return k8s.core.v1.VolumeArgs(
+        name="script",
+        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name),
     )
 
 
@@ -460,17 +484,13 @@ def run_once_job(
 ) -> k8s.batch.v1.Job:
     """A Job running `command` over a script from `script` (mounted at /script) in the pinned
     Python image. A change to its spec replaces it, i.e. runs it again."""
-    script_volume = k8s.core.v1.VolumeArgs(
-        name="script",
-        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name),
-    )
     return restricted_job(
         name, ns.metadata.name, account,
         container_name=name,
         image=versions.PYTHON_IMAGE,
         command=command,
         env=env,
-        volumes=[("/script", script_volume)],
+        volumes=[("/script", script_volume(script))],
         backoff_limit=4,
         active_deadline_seconds=1200,
         pod_labels=pod_labels,

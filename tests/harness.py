@@ -36,6 +36,15 @@ from tooling.evaluate import (  # noqa: F401 (re-exported for the test modules)
 
 T = TypeVar("T")
 STACKS = ("stg", "prod")  # the committed stack files
+# git for the tests' own repositories: no user or system configuration, a fixed identity
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.org",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.org",
+}
 
 
 @functools.cache

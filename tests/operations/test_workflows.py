@@ -44,22 +44,15 @@ from ops import deploy as ops_deploy
 from ops import drift as ops_drift
 from ops.health_gate import application_problems, endpoint_problems, external_secret_problems
 from ops.release_check import release_problem
+from tests.harness import GIT_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 ACTIONS = sorted((ROOT / ".github" / "actions").glob("*/action.yml"))
 DOCS = (ROOT / "docs" / "operations.md").read_text()
 BIN = Path(sys.executable).parent
-# the sum of ops.deploy's command timeouts; 150 until ops.deploy defines it
-BUDGET = getattr(ops_deploy, "TOTAL_BUDGET_MINUTES", 150)
-GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.org",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.org",
-}
+# the sum of ops.deploy's command timeouts
+BUDGET = ops_deploy.TOTAL_BUDGET_MINUTES
 
 
 def load(path: Path) -> dict:

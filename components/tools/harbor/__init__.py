@@ -18,7 +18,14 @@ import pulumi_kubernetes as k8s
 from components import versions
 from components.config import HarborConfig
 from components.contracts import ClusterServicesRefs
-from components.kube import RESTRICTED_CONTAINER, TierKit, as_secret, resources, run_once_job
+from components.kube import (
+    TierKit,
+    as_secret,
+    resources,
+    restricted_pod,
+    run_once_job,
+    script_volume,
+)
 from components.names import (
     HARBOR_BOOTSTRAP,
     HARBOR_BOOTSTRAP_POD_LABELS,
@@ -334,32 +341,10 @@ def _push_rotation(
 ) -> k8s.batch.v1.CronJob:
     """The bootstrap script every night with ROTATE=push: a new CI push robot when the current
     one expires within push_robot_renew_days, the replaced one deleted the night after."""
-    container = k8s.core.v1.ContainerArgs(
-        name=PUSH_ROTATION,
-        image=versions.PYTHON_IMAGE,
-        command=BOOTSTRAP_COMMAND,
-        env=_env_vars({**env, "ROTATE": "push"}),
-        security_context=RESTRICTED_CONTAINER,
-        resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": "10m", "memory": "32Mi"}, limits={"memory": "128Mi"}
-        ),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="script", mount_path="/script")],
-    )
-    pod = k8s.core.v1.PodTemplateSpecArgs(
-        metadata=k8s.meta.v1.ObjectMetaArgs(labels=HARBOR_BOOTSTRAP_POD_LABELS),
-        spec=k8s.core.v1.PodSpecArgs(
-            service_account_name=account.metadata.name,
-            restart_policy="Never",
-            security_context=k8s.core.v1.PodSecurityContextArgs(
-                run_as_non_root=True,
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
-            containers=[container],
-            volumes=[k8s.core.v1.VolumeArgs(
-                name="script",
-                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=script.metadata.name),
-            )],
-        ),
+    pod = restricted_pod(
+        account, container_name=PUSH_ROTATION, image=versions.PYTHON_IMAGE,
+        volumes=[("/script", script_volume(script))], command=BOOTSTRAP_COMMAND,
+        env=_env_vars({**env, "ROTATE": "push"}), pod_labels=HARBOR_BOOTSTRAP_POD_LABELS,
     )
     return k8s.batch.v1.CronJob(
         PUSH_ROTATION,
