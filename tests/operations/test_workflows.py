@@ -388,6 +388,10 @@ def test_stg_applies_its_own_plan_of_the_pushed_commit():
 
 RELEASE_CHECK = ROOT / ".github/actions/release-check/release-check.sh"
 
+# The `gh api` contract the scripts rely on, from cli/cli pkg/cmd/api/api.go (processResponse):
+# the body (filtered by --jq) on stdout; an HTTP status above 299 whose body is not JSON prints
+# "gh: HTTP <status>" on stderr and returns cmdutil.SilentError, i.e. exit status 1 (a JSON
+# error body: "gh: <message> (HTTP <status>)", also exit 1).
 FAKE_GH = """#!/usr/bin/env bash
 # stand-in gh: logs its arguments, prints the next canned answer (already --jq filtered)
 echo "$*" >> "$FAKE_GH_LOG"
@@ -725,10 +729,14 @@ def test_deploys_keep_the_export_with_its_own_bucket_endpoint_and_credentials():
 def upload(tmp_path, aws_exit: int = 0, files: bool = True, **env: str):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
+    # stand-in aws: `aws s3 cp SRC DST` whose transfer fails exits 1 ("at least one or more s3
+    # transfers failed", aws/aws-cli awscli/topics/return-codes.rst) and reports "upload failed:
+    # <src> to <dst> <error>" (awscli/customizations/s3/results.py, the failed-upload format)
     (bin_dir / "aws").write_text(
         "#!/usr/bin/env bash\n"
         "echo \"$AWS_DEFAULT_REGION aws $*\" >> \"$AWS_LOG\"\n"
-        f"[ {aws_exit} -eq 0 ] || echo 'upload failed: Could not connect to the endpoint URL' >&2\n"
+        f"[ {aws_exit} -eq 0 ] || echo \"upload failed: ${{@: -2:1}} to ${{@: -1}} Could not "
+        "connect to the endpoint URL: \\\"$S3_ENDPOINT_URL\\\"\" >&2\n"
         f"exit {aws_exit}\n")
     (bin_dir / "aws").chmod(0o755)
     backups = tmp_path / "backups"
@@ -783,7 +791,8 @@ def test_stg_updates_name_the_merged_pull_request(tmp_path):
     def look_up(answer: str, code: int = 0) -> dict[str, str]:
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir(exist_ok=True)
-        (tmp_path / "answer").write_text(answer)  # what `gh api --jq` prints
+        # what `gh api --jq` prints, and its exit status (see FAKE_GH for the contract)
+        (tmp_path / "answer").write_text(answer)
         (bin_dir / "gh").write_text(f"#!/usr/bin/env bash\ncat {tmp_path / 'answer'}\n"
                                     f"exit {code}\n")
         (bin_dir / "gh").chmod(0o755)
