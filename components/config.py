@@ -39,9 +39,14 @@ from components import versions
 Tier = Literal["cluster_services", "dev_tools", "applications"]
 GeneratedSecret = Literal[
     "grafana_admin_password", "harbor_admin_password", "openbao_unseal_key",
-    "velero_repository_password",
+    "velero_repository_password", "identity_proxy_cookie_secret",
 ]
 TIERS: tuple[Tier, ...] = ("cluster_services", "dev_tools", "applications")
+IDENTITY_CLIENT_SECRETS = (
+    "identity_argocd_client_secret", "identity_grafana_client_secret",
+    "identity_harbor_client_secret", "identity_openbao_client_secret",
+    "identity_proxy_client_secret",
+)
 
 # Secrets a stack may set with `pulumi config set --secret <key> ...`; never part of the model.
 # key -> what it is for (the README's secrets table is generated from this).
@@ -66,6 +71,18 @@ SECRET_KEYS: dict[str, str] = {
     "backup_s3_secret_access_key": "secret key of `dev_tools.backup.target` (required with it)",
     "velero_repository_password": "key of Velero's encrypted file-system backups (or list it in "
     "`generated_secrets`; a cluster restoring them needs the same)",
+    "identity_argocd_client_secret": "client secret of `identity.clients.argocd` at the identity "
+    "provider (required with `identity`)",
+    "identity_grafana_client_secret": "client secret of `identity.clients.grafana` (required with "
+    "`identity`)",
+    "identity_harbor_client_secret": "client secret of `identity.clients.harbor` (required with "
+    "`identity`)",
+    "identity_openbao_client_secret": "client secret of `identity.clients.openbao` (required with "
+    "`identity`)",
+    "identity_proxy_client_secret": "client secret of `identity.clients.proxy`, the sign-in in "
+    "front of Prometheus and Alertmanager (required with `identity`)",
+    "identity_proxy_cookie_secret": "key of the sign-in proxy's session cookies (32 bytes, "
+    "base64; or list it in `generated_secrets`)",
 }
 
 
@@ -445,6 +462,9 @@ _SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:[0-9]{1,5}$")
 _HTTP_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _smarthost = _matching(_SMARTHOST, "an SMTP relay as host:port (e.g. 'smtp.example.net:587')")
 _http_url = _matching(_HTTP_URL, "an http(s) URL (e.g. 'https://hooks.example.net/alerts')")
+_https_url = _matching(
+    re.compile(r"^https://[^\s/]+(/\S*)?$"), "an https URL (e.g. 'https://id.example.net/realms/x')"
+)
 
 
 def _slack_channel(value: str) -> str:
@@ -633,6 +653,54 @@ class DevToolsConfig(_Model):
     """Velero: scheduled backups of the tools' objects and volumes to S3"""
 
 
+class IdentityGroups(_Model):
+    """Identity-provider groups (values of the ID token's `identity.groups_claim`) -> platform
+    roles. A person in none of them gets nothing."""
+
+    admins: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    """run the platform: admin in Argo CD, Grafana and Harbor, the admin policy in OpenBao,
+    cluster-admin through `kubectl`"""
+    developers: list[Annotated[str, Field(min_length=1)]] = []
+    """ship the apps: sync and read the plate Applications, edit dashboards, push to Harbor's
+    `plate` project, write `plate/<env>/*` in OpenBao, edit in `plate-<env>`"""
+    viewers: list[Annotated[str, Field(min_length=1)]] = []
+    """read-only everywhere (no Secret contents)"""
+
+
+class IdentityClients(_Model):
+    """OAuth client IDs registered at the identity provider, one per tool (their secrets are the
+    `identity_<tool>_client_secret` stack secrets)."""
+
+    argocd: DnsLabel = "argocd"
+    grafana: DnsLabel = "grafana"
+    harbor: DnsLabel = "harbor"
+    openbao: DnsLabel = "openbao"
+    proxy: DnsLabel = "platform-proxy"
+    """the forward-auth sign-in in front of Prometheus and Alertmanager"""
+    kubernetes: DnsLabel = "kubernetes"
+    """the API server's audience for `kubectl` (public client, no secret)"""
+
+
+class IdentityConfig(_Model):
+    issuer: Annotated[str, AfterValidator(_https_url)]
+    """OIDC issuer URL of the organisation's identity provider (its
+    `/.well-known/openid-configuration` must be served there)"""
+    groups_claim: Annotated[str, Field(min_length=1)] = "groups"
+    """ID-token claim that lists the person's groups"""
+    username_claim: Annotated[str, Field(min_length=1)] = "email"
+    """ID-token claim that names the person in audit logs"""
+    scopes: list[Annotated[str, Field(min_length=1)]] = ["openid", "profile", "email", "groups"]
+    """scopes every tool requests"""
+    groups: IdentityGroups
+    """groups -> platform roles"""
+    clients: IdentityClients = IdentityClients()
+    """client IDs at the provider"""
+    break_glass: bool = False
+    """turn on the local emergency accounts (Argo CD `admin`, Grafana and Harbor `admin` login
+    form) for when the identity provider is down; their credentials live in OpenBao under
+    `platform/break-glass/`. Off by default; turn on, use, turn off."""
+
+
 class GitOpsConfig(_Model):
     repo_url: Annotated[str, AfterValidator(_repo_url)]
     """this repository, as Argo CD clones it"""
@@ -671,6 +739,9 @@ class PlatformConfig(_Model):
     """tier-2 tools; required when the stack owns dev_tools"""
     gitops: GitOpsConfig
     """the app-of-apps root Application"""
+    identity: IdentityConfig | None = None
+    """single sign-on for people through the organisation's OIDC provider; required in production
+    (without it every person shares the tools' local admin accounts)"""
     chart_versions: dict[Literal[tuple(versions.CHARTS)], SemVer] = {}  # type: ignore[valid-type]
     """per-chart exact version overrides of components/versions.py, e.g. {harbor: '1.19.2'}"""
     generated_secrets: list[GeneratedSecret] = []
@@ -718,6 +789,12 @@ def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
                 problems.append(f"{key}: required when the stack owns the cluster_services tier")
     if cfg.owns("dev_tools") and cfg.dev_tools is None:
         problems.append("dev_tools: required when the stack owns the dev_tools tier")
+    if cfg.production and cfg.owns("dev_tools") and cfg.identity is None:
+        problems.append(
+            "identity: a production stack needs single sign-on (identity.issuer, identity.groups."
+            "admins), or every person shares the tools' local admin accounts and no audit log can "
+            "tell them apart"
+        )
     if (cfg.production and cfg.owns("dev_tools") and cfg.dev_tools is not None
             and cfg.dev_tools.backup.target is None):
         problems.append(
@@ -937,6 +1014,12 @@ class StackSecrets:
     backup_s3_access_key_id: Secret = None
     backup_s3_secret_access_key: Secret = None
     velero_repository_password: Secret = None
+    identity_argocd_client_secret: Secret = None
+    identity_grafana_client_secret: Secret = None
+    identity_harbor_client_secret: Secret = None
+    identity_openbao_client_secret: Secret = None
+    identity_proxy_client_secret: Secret = None
+    identity_proxy_cookie_secret: Secret = None
 
     def given(self) -> dict[str, pulumi.Output[str]]:
         """The secrets the stack sets, by key."""
@@ -1012,6 +1095,9 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
     if cfg.dev_tools is not None and cfg.dev_tools.backup.target is not None:
         for key in ("backup_s3_access_key_id", "backup_s3_secret_access_key"):
             required[key] = "dev_tools.backup.target is set"
+    if cfg.identity is not None and cfg.owns("dev_tools"):
+        for key in IDENTITY_CLIENT_SECRETS:
+            required[key] = "identity is set (the tool signs people in through the provider)"
     return required
 
 
@@ -1033,6 +1119,8 @@ def generatable_secrets(cfg: PlatformConfig) -> set[str]:
         keys.add("openbao_unseal_key")
     if tools.backup.target is not None:
         keys.add("velero_repository_password")
+    if cfg.identity is not None:
+        keys.add("identity_proxy_cookie_secret")
     return keys
 
 
@@ -1067,6 +1155,9 @@ def _unused_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:
             "backup_s3_access_key_id", "backup_s3_secret_access_key", "velero_repository_password"
         )},
         **alerts.credentials(),
+        **{key: ("identity", cfg.identity is not None) for key in (
+            *IDENTITY_CLIENT_SECRETS, "identity_proxy_cookie_secret"
+        )},
         "rfc2136_tsig_secret": (
             "acme.dns_provider 'rfc2136' (with solver dns01)",
             cfg.acme.solver == "dns01" and cfg.acme.dns_provider == "rfc2136",

@@ -18,7 +18,13 @@ import json
 import pytest
 
 from components import versions
-from components.config import AlertThresholds, ConfigError, HarborConfig, parse_platform_config
+from components.config import (
+    IDENTITY_CLIENT_SECRETS,
+    AlertThresholds,
+    ConfigError,
+    HarborConfig,
+    parse_platform_config,
+)
 from components.gitops import apps as gitops
 from components.observability import alerts, dashboards
 from components.tools.openbao import server as openbao
@@ -34,6 +40,7 @@ PASSWORDS = {
     "fluentd_output_password": "es",
     "backup_s3_access_key_id": "key-id",
     "backup_s3_secret_access_key": "key",
+    **{key: f"client-{key}" for key in IDENTITY_CLIENT_SECRETS},
 }
 APPS = ["plate-web", "plate-api", "plate-llm", "plate-cache"]
 

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from components import versions
-from components.config import ConfigError
+from components.config import IDENTITY_CLIENT_SECRETS, ConfigError
 from components.tools.kube_prometheus_stack import alertmanager
 from tests.harness import (
     Recording,
@@ -52,6 +52,8 @@ CHART_NAMESPACES = {
 BACKUP_KEYS = {"backup_s3_access_key_id": "key-id", "backup_s3_secret_access_key": "key"}
 # the committed stacks' DNS-01 solver updates the zone with this TSIG key's secret
 TSIG = {"rfc2136_tsig_secret": "tsig"}
+# the committed stacks sign people in through an identity provider: one client secret per tool
+IDENTITY = {key: f"client-{key}" for key in IDENTITY_CLIENT_SECRETS}
 
 
 def deps_of(rec: Recording, label: str) -> set[str]:
@@ -362,8 +364,8 @@ def test_every_secret_looking_input_is_a_secret(rec):
 def test_configured_secrets_are_used_and_stay_secret():
     rec = run_program(
         "stg", supplying("stg", "grafana_admin_password"),
-        secrets={"grafana_admin_password": "from-config", "fluentd_output_password": "es-pass",
-                 **BACKUP_KEYS, **TSIG},
+        secrets={**IDENTITY, "grafana_admin_password": "from-config",
+                 "fluentd_output_password": "es-pass", **BACKUP_KEYS, **TSIG},
     )
     grafana = rec.one("kubernetes:core/v1:Secret", "grafana-admin")
     assert is_secret(grafana.inputs["stringData"])
@@ -405,7 +407,8 @@ def test_dns01_solver_uses_cloudflare_token_secret():
                       "dns_provider": "cloudflare", "dns_zones": ["plate.dev"]}
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", config, secrets={"fluentd_output_password": "es", **BACKUP_KEYS},
+        run_program("stg", config,
+                    secrets={"fluentd_output_password": "es", **BACKUP_KEYS, **IDENTITY},
                     recording=recording)
     assert exc.value.problems == [
         "cloudflare_api_token: required when acme.solver is 'dns01' with dns_provider "
@@ -414,7 +417,7 @@ def test_dns01_solver_uses_cloudflare_token_secret():
     assert recording.resources == []
     rec = run_program(
         "stg", config,
-        secrets={"cloudflare_api_token": "cf-token", "fluentd_output_password": "es",
+        secrets={**IDENTITY, "cloudflare_api_token": "cf-token", "fluentd_output_password": "es",
                  **BACKUP_KEYS},
     )
     assert not [r for r in rec.resources if r.name == "rfc2136-tsig"]
@@ -437,7 +440,7 @@ def test_fluentd_user_without_its_password_is_refused_before_any_resource():
     defines it and log shipping stalls at the backend's 401."""
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
-        run_program("stg", secrets={**BACKUP_KEYS, **TSIG}, recording=recording)
+        run_program("stg", secrets={**BACKUP_KEYS, **TSIG, **IDENTITY}, recording=recording)
     assert exc.value.problems == [
         "fluentd_output_password: required when dev_tools.fluentd.output.user is set (or remove "
         "dev_tools.fluentd.output.user); run `pulumi config set --secret fluentd_output_password "
@@ -446,7 +449,7 @@ def test_fluentd_user_without_its_password_is_refused_before_any_resource():
     assert recording.resources == []
     config = copy.deepcopy(stack_config("stg"))
     del config["dev_tools"]["fluentd"]["output"]["user"]
-    rec = run_program("stg", config, secrets={**BACKUP_KEYS, **TSIG})
+    rec = run_program("stg", config, secrets={**BACKUP_KEYS, **TSIG, **IDENTITY})
     values = rec.one(CHART, "fluentd").plain("values")
     assert "env" not in values and "ENV[" not in values["fileConfigs"]["04_outputs.conf"]
 

@@ -306,7 +306,10 @@ def test_secrets_must_be_encrypted_top_level_keys():
         "grafana_admin_password, harbor_admin_password, fluentd_output_password, "
         "cloudflare_api_token, rfc2136_tsig_secret, gitops_repo_token, openbao_unseal_key, "
         "alertmanager_smtp_password, alertmanager_slack_webhook_url, alertmanager_webhook_token, "
-        "backup_s3_access_key_id, backup_s3_secret_access_key, velero_repository_password",
+        "backup_s3_access_key_id, backup_s3_secret_access_key, velero_repository_password, "
+        "identity_argocd_client_secret, identity_grafana_client_secret, "
+        "identity_harbor_client_secret, identity_openbao_client_secret, "
+        "identity_proxy_client_secret, identity_proxy_cookie_secret",
     ]
 
 
