@@ -15,6 +15,7 @@ secret Outputs (see `SECRET_KEYS`).
 
 from __future__ import annotations
 
+import base64
 import datetime
 import difflib
 import ipaddress
@@ -54,10 +55,12 @@ SECRET_KEYS: dict[str, str] = {
     "grafana_admin_password": "Grafana `admin` password (or list it in `generated_secrets`)",
     "harbor_admin_password": "Harbor `admin` password (or list it in `generated_secrets`)",
     "fluentd_output_password": "password of `dev_tools.fluentd.output.user` at the log backend",
-    "cloudflare_api_token": "Cloudflare API token for the ACME DNS-01 solver "
-    "(required with `acme.dns_provider` `cloudflare`)",
+    "cloudflare_api_token": "Cloudflare API token for the ACME DNS-01 solver and external-dns "
+    "(required with `acme.dns_provider` or `dns.provider` `cloudflare`)",
     "rfc2136_tsig_secret": "TSIG secret (base64) of `acme.rfc2136.tsig_key_name` (required with "
-    "`acme.dns_provider` `rfc2136`)",
+    "`acme.dns_provider` or `dns.provider` `rfc2136`)",
+    "pdns_api_key": "API key of PowerDNS' HTTP API `dns.pdns.server` (required with "
+    "`dns.provider` `pdns`)",
     "gitops_repo_token": "token Argo CD uses to read `gitops.repo_url` when the repo is private",
     "openbao_unseal_key": "OpenBao static unseal key you supply (32 bytes: 64 hex or 44 base64 "
     "characters, no newline); or list it in `generated_secrets`",
@@ -83,6 +86,7 @@ SECRET_KEYS: dict[str, str] = {
     "front of Prometheus and Alertmanager (required with `identity`)",
     "identity_proxy_cookie_secret": "key of the sign-in proxy's session cookies (32 bytes, "
     "base64; or list it in `generated_secrets`)",
+    "internal_ca_key": "private key (PEM) of `tls.internal_ca.certificate` (required with it)",
 }
 
 
@@ -256,6 +260,15 @@ def _abs_path(value: str) -> str:
     return value
 
 
+def _node_dir(value: str) -> str:
+    if not value.startswith("/") or "//" in value or value != value.strip() or value == "/":
+        raise ValueError(
+            f"{value!r} is not an absolute directory on the nodes (e.g. "
+            "'/var/lib/local-path-provisioner'; not '/')"
+        )
+    return value
+
+
 def _repo_url(value: str) -> str:
     if not (re.match(r"^https://[^\s/]+/\S+$", value) or re.match(r"^git@[^\s:]+:\S+$", value)):
         raise ValueError(
@@ -292,6 +305,34 @@ def _ipv4_range(value: str) -> str:
     return value
 
 
+_PEM_BLOCK = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END \1-----"
+)
+
+
+def _pem_certificates(value: str) -> str:
+    """One or more PEM `CERTIFICATE` blocks and nothing else (a CA bundle, as `openssl x509`
+    writes it): each body base64 that decodes to a DER SEQUENCE."""
+    hint = "paste the PEM of the CA certificate(s), '-----BEGIN CERTIFICATE-----' ... '-----END CERTIFICATE-----'"  # noqa: E501
+    blocks = list(_PEM_BLOCK.finditer(value))
+    rest = _PEM_BLOCK.sub("", value).strip()
+    if not blocks or rest:
+        raise ValueError(f"not a PEM certificate bundle ({hint})")
+    for number, block in enumerate(blocks, 1):
+        if block.group(1) != "CERTIFICATE":
+            raise ValueError(
+                f"PEM block {number} is a {block.group(1)!r}, not a CERTIFICATE (never paste a "
+                "private key here)"
+            )
+        try:
+            der = base64.b64decode("".join(block.group(2).split()), validate=True)
+        except ValueError:
+            der = b""
+        if der[:1] != b"\x30":
+            raise ValueError(f"PEM block {number} is not a DER certificate ({hint})")
+    return value
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 Email = Annotated[str, AfterValidator(_email)]
@@ -301,6 +342,7 @@ Duration = Annotated[str, AfterValidator(_duration)]
 IPv4Range = Annotated[str, AfterValidator(_ipv4_range)]
 Replicas = Annotated[int, Field(ge=1, le=10)]
 Cron = Annotated[str, AfterValidator(_cron)]
+CaBundle = Annotated[str, AfterValidator(_pem_certificates)]
 
 
 class _Model(BaseModel):
@@ -317,6 +359,10 @@ class _Model(BaseModel):
 class ClusterConfig(_Model):
     kube_context: str | None = None
     """kubeconfig context to deploy to; unset = the current context of $KUBECONFIG."""
+    metrics_server: Literal["platform", "distribution"] = "platform"
+    """who serves the resource metrics API (`metrics.k8s.io`) every HorizontalPodAutoscaler reads: platform = tier 1 installs metrics-server; distribution = the cluster's distribution already runs one (k3s and RKE2 do), the platform installs none"""  # noqa: E501
+    kubelet_insecure_tls: bool = False
+    """metrics-server accepts the kubelets' serving certificates unverified (`--kubelet-insecure-tls`), for kubelets with self-signed ones. The secure alternative: kubelets with `serverTLSBootstrap: true` whose `kubernetes.io/kubelet-serving` CSRs are approved, so the cluster CA signs their certificates"""  # noqa: E501
 
 
 _TSIG_ALGORITHMS = ("HMACSHA256", "HMACSHA512", "HMACSHA1", "HMACMD5")
@@ -401,6 +447,15 @@ class NfsConfig(_Model):
     """NFS mount options of every volume"""
 
 
+class LocalPathConfig(_Model):
+    storage_class: DnsLabel = "local-path"
+    """name of the StorageClass of node-local volumes (rancher local-path-provisioner)"""
+    path: Annotated[str, AfterValidator(_node_dir)] = "/opt/local-path-provisioner"
+    """directory on every node under which each volume gets its own sub-directory"""
+    reclaim_policy: Literal["Retain", "Delete"] = "Delete"
+    """Retain keeps a deleted PVC's directory on its node; Delete removes it"""
+
+
 class IngressConfig(_Model):
     controller: Literal["traefik", "external"] = "traefik"
     """traefik: the platform installs Traefik as the cluster's ingress controller; external: one is already running and serves `ingress_class`"""  # noqa: E501
@@ -444,6 +499,8 @@ class HarborConfig(_Model):
         re.compile(r"^[^\s/]{1,128}$"), "a Harbor tag pattern (e.g. '*.*.*'; no spaces or '/')"
     ))]] = ["{,v}[0-9]{,[0-9]{,[0-9]{,[0-9]}}}.[0-9]{,[0-9]{,[0-9]{,[0-9]}}}.[0-9]{,[0-9]{,[0-9]{,[0-9]}}}"]  # noqa: E501
     """tag patterns (Harbor's doublestar: `*`, `?`, `[0-9]`, `{a,b}`; `{,x}` is nothing or x) that no push may overwrite and nobody may delete in every repository of project `plate`; default: the release tags [v]X.Y.Z that prod pins (one to four digits a part; not `-rc` tags); [] for none"""  # noqa: E501
+    ca_bundle: CaBundle | None = None
+    """PEM of the CA(s) Harbor trusts besides the public ones, for the endpoints it calls (the identity provider, replication targets, webhooks): added to the trust store of core, jobservice, registry, Trivy and the exporter; unset = public CAs only"""  # noqa: E501
 
     @model_validator(mode="after")
     def _renewed_before_expiry(self) -> HarborConfig:
@@ -482,6 +539,8 @@ class EmailReceiver(_Model):
     """SMTP relay host:port (STARTTLS required)"""
     username: str | None = None
     """SMTP login; its password is the secret `alertmanager_smtp_password`"""
+    ca_bundle: CaBundle | None = None
+    """PEM of the CA(s) that signed the relay's certificate when it is not a public one (Alertmanager verifies STARTTLS against it); unset = the system's public CAs"""  # noqa: E501
     severities: Severities = ["critical", "warning"]
     """which alerts this receiver gets"""
 
@@ -545,14 +604,22 @@ class AlertsConfig(_Model):
 class MonitoringConfig(_Model):
     grafana_host: DnsLabel = "grafana"
     """Grafana at <host>.<domain>"""
+    prometheus_host: DnsLabel = "prometheus"
+    """Prometheus' UI at <host>.<domain>, behind the sign-in (only with `identity`)"""
+    alertmanager_host: DnsLabel = "alertmanager"
+    """Alertmanager's UI at <host>.<domain>, behind the sign-in (only with `identity`)"""
     prometheus_replicas: Replicas = 1
     """Prometheus server replicas"""
     prometheus_retention: Duration = "15d"
     """how long Prometheus keeps samples"""
     prometheus_storage: Quantity = "50Gi"
     """Prometheus volume per replica"""
+    prometheus_storage_class: DnsLabel | None = None
+    """StorageClass of Prometheus' volumes; default: `storage_class`. Prometheus does not support a network filesystem for its TSDB: name `local_path.storage_class`"""  # noqa: E501
     alertmanager_storage: Quantity = "2Gi"
     """Alertmanager volume"""
+    alertmanager_storage_class: DnsLabel | None = None
+    """StorageClass of Alertmanager's volumes (silences, notification log); default: `storage_class`"""  # noqa: E501
     grafana_storage: Quantity = "5Gi"
     """Grafana volume (dashboards, users)"""
     alerts: AlertsConfig = AlertsConfig()
@@ -572,6 +639,8 @@ class FluentdOutput(_Model):
     """its password is the secret `fluentd_output_password`"""
     index_prefix: DnsLabel = "plate"
     """elasticsearch/opensearch index prefix"""
+    ca_bundle: CaBundle | None = None
+    """elasticsearch/opensearch with scheme https: PEM of the CA(s) that signed the backend's certificate when it is not a public one; unset = the system's public CAs"""  # noqa: E501
 
 
 class FluentdConfig(_Model):
@@ -595,6 +664,8 @@ class OpenBaoConfig(_Model):
     """raft voters; 1 = single node, 3 or 5 = HA (an odd number keeps quorum)"""
     storage_size: Quantity = "10Gi"
     """raft data volume per replica"""
+    storage_class: DnsLabel | None = None
+    """StorageClass of the raft volumes; default: `storage_class`. Raft needs a local disk (fsync and locking): name `local_path.storage_class`. The snapshot volume stays on `storage_class` (shared, ReadWriteMany)"""  # noqa: E501
     seal: Literal["static", "shamir"] = "static"
     """static: unseals itself with a key from a Kubernetes Secret and initialises itself; shamir: `bao operator init`/`unseal` by hand on every pod start"""  # noqa: E501
     unseal_key_secret: DnsLabel | None = None
@@ -625,6 +696,8 @@ class BackupTarget(_Model):
     """path-style addressing (most S3-compatible stores need it; AWS S3 works with either)"""
     checksum: bool = True
     """send CRC32 checksums (set false for stores that reject them: Ceph RGW, Backblaze B2)"""
+    ca_bundle: CaBundle | None = None
+    """with an https `url`: PEM of the CA(s) that signed the store's certificate when it is not a public one; unset = the system's public CAs"""  # noqa: E501
 
 
 class BackupConfig(_Model):
@@ -681,10 +754,25 @@ class IdentityClients(_Model):
     """the API server's audience for `kubectl` (public client, no secret)"""
 
 
+class IdentityEndpoints(_Model):
+    """The provider's endpoints as its discovery document (`<issuer>/.well-known/openid-
+    configuration`) lists them. Only Grafana needs them: its configuration file has no discovery
+    (the other tools read the document themselves)."""
+
+    authorization: Annotated[str, AfterValidator(_https_url)]
+    """`authorization_endpoint`"""
+    token: Annotated[str, AfterValidator(_https_url)]
+    """`token_endpoint`"""
+    userinfo: Annotated[str, AfterValidator(_https_url)]
+    """`userinfo_endpoint`"""
+
+
 class IdentityConfig(_Model):
     issuer: Annotated[str, AfterValidator(_https_url)]
     """OIDC issuer URL of the organisation's identity provider (its
     `/.well-known/openid-configuration` must be served there)"""
+    endpoints: IdentityEndpoints
+    """the provider's authorization, token and userinfo endpoints (from its discovery document)"""
     groups_claim: Annotated[str, Field(min_length=1)] = "groups"
     """ID-token claim that lists the person's groups"""
     username_claim: Annotated[str, Field(min_length=1)] = "email"
@@ -696,9 +784,58 @@ class IdentityConfig(_Model):
     clients: IdentityClients = IdentityClients()
     """client IDs at the provider"""
     break_glass: bool = False
-    """turn on the local emergency accounts (Argo CD `admin`, Grafana and Harbor `admin` login
-    form) for when the identity provider is down; their credentials live in OpenBao under
-    `platform/break-glass/`. Off by default; turn on, use, turn off."""
+    """turn on the local emergency accounts for when the identity provider is down: Argo CD's `admin`, Grafana's and Harbor's login forms (their `admin` passwords: the secret stack outputs `<tool>_admin_password`), OpenBao's break-glass login (its password in OpenBao at `platform/break-glass/openbao`). Off by default; turn on, use, turn off."""  # noqa: E501
+
+
+class InternalCaConfig(_Model):
+    certificate: CaBundle
+    """PEM of your CA certificate (public; one certificate); its private key (PEM) is the stack secret `internal_ca_key`"""  # noqa: E501
+
+
+class TlsConfig(_Model):
+    internal_ca: InternalCaConfig | None = None
+    """the CA of the platform's internal certificates (OpenBao's API and its clients trust it; cert-manager's ClusterIssuer `plate-internal-ca` issues from it); unset = the program generates a self-signed CA and keeps its key as a secret in Pulumi state"""  # noqa: E501
+    ingress_ca_bundle: CaBundle | None = None
+    """PEM of the CA(s) that signed the tools' ingress certificates when they are not public ones; the health gate verifies the tools' HTTPS answers against it (besides the system's CAs)"""  # noqa: E501
+
+    @model_validator(mode="after")
+    def _one_ca(self) -> TlsConfig:
+        if self.internal_ca is not None and len(
+            _PEM_BLOCK.findall(self.internal_ca.certificate)
+        ) != 1:
+            raise _Located(
+                "internal_ca.certificate",
+                "one CA certificate, not a bundle (the issuer signs with this one)",
+            )
+        return self
+
+
+class PowerDnsConfig(_Model):
+    server: Annotated[str, AfterValidator(_http_url)]
+    """PowerDNS' HTTP API (its webserver), e.g. 'http://pdns.lan.example.net:8081'; its API key is the stack secret `pdns_api_key`"""  # noqa: E501
+    server_id: DnsLabel = "localhost"
+    """the server id in the API's paths; 'localhost' unless a proxy in front of several servers names them"""  # noqa: E501
+
+
+class DnsConfig(_Model):
+    provider: Literal["rfc2136", "cloudflare", "pdns"]
+    """where external-dns (tier 1) writes each Ingress host's A record, pointing at the ingress address, next to a TXT record naming this stack as its owner: rfc2136 = the zone's primary and TSIG key of `acme.rfc2136` (secret `rfc2136_tsig_secret`; the key may update A and TXT records and transfer the zone); cloudflare = Cloudflare's API (secret `cloudflare_api_token`: Zone Read, DNS Edit); pdns = PowerDNS' API (`dns.pdns`, secret `pdns_api_key`)"""  # noqa: E501
+    zone: Hostname | None = None
+    """rfc2136 only: the zone on the primary that holds the hosts (`domain` or a parent of it); default: `domain`"""  # noqa: E501
+    pdns: PowerDnsConfig | None = None
+    """PowerDNS' API (required with provider pdns)"""
+
+    @model_validator(mode="after")
+    def _provider_settings(self) -> DnsConfig:
+        if self.provider == "pdns" and self.pdns is None:
+            raise _Located("pdns", "required when provider is 'pdns' (server)")
+        if self.provider != "pdns" and self.pdns is not None:
+            raise _Located("pdns", f"only used with provider 'pdns', not {self.provider!r}; "
+                                   "remove it")
+        if self.provider != "rfc2136" and self.zone is not None:
+            raise _Located("zone", f"only used with provider 'rfc2136' ({self.provider!r} finds "
+                                   "the zone itself); remove it")
+        return self
 
 
 class GitOpsConfig(_Model):
@@ -724,7 +861,9 @@ class PlatformConfig(_Model):
     ingress: IngressConfig = IngressConfig()
     """the ingress controller (tier 1) and its address"""
     storage_class: DnsLabel = "nfs"
-    """StorageClass every stateful tool uses (created by cluster_services from `nfs`)"""
+    """StorageClass every stateful tool uses unless its own setting names another (created by cluster_services from `nfs`)"""  # noqa: E501
+    existing_storage_classes: list[DnsLabel] = []
+    """StorageClasses the cluster already has (created outside this stack) that the per-tool storage class settings may name"""  # noqa: E501
     tiers: Annotated[list[Tier], Field(min_length=1)] = list(TIERS)
     """which tiers this stack owns; two stacks can share a cluster when only one owns the cluster-wide tiers"""  # noqa: E501
     cluster: ClusterConfig = ClusterConfig()
@@ -735,10 +874,16 @@ class PlatformConfig(_Model):
     """MetalLB L2 address pool; required when the stack owns cluster_services"""
     nfs: NfsConfig | None = None
     """NFS provisioner and StorageClass; required when the stack owns cluster_services"""
+    local_path: LocalPathConfig | None = None
+    """node-local volumes (local-path-provisioner, tier 1) and their StorageClass, for data a network filesystem does not suit (raft, Prometheus' TSDB); unset = none"""  # noqa: E501
     dev_tools: DevToolsConfig | None = None
     """tier-2 tools; required when the stack owns dev_tools"""
     gitops: GitOpsConfig
     """the app-of-apps root Application"""
+    tls: TlsConfig = TlsConfig()
+    """the internal CA (OpenBao's API) and the CA of the tools' ingress certificates, when not public"""  # noqa: E501
+    dns: DnsConfig | None = None
+    """DNS records from code: external-dns (tier 1) keeps an A record for every Ingress host inside `domain`; unset = records are made by hand"""  # noqa: E501
     identity: IdentityConfig | None = None
     """single sign-on for people through the organisation's OIDC provider; required in production
     (without it every person shares the tools' local admin accounts)"""
@@ -807,7 +952,123 @@ def _cross_field_problems(cfg: PlatformConfig) -> list[str]:
             "dev_tools.monitoring.alerts: a production stack needs at least one receiver "
             "(email, slack or webhook), or its alerts reach nobody"
         )
-    return problems + _ingress_problems(cfg) + _openbao_problems(cfg) + _acme_problems(cfg)
+    return (
+        problems + _ingress_problems(cfg) + _openbao_problems(cfg) + _acme_problems(cfg)
+        + _tls_problems(cfg) + _storage_problems(cfg) + _dns_problems(cfg)
+    )
+
+
+# the TSIG algorithms external-dns signs with (provider/rfc2136/rfc2136.go `tsigAlgs` at v0.22.0:
+# hmac-sha1/224/256/384/512, no hmac-md5), in the model's (cert-manager's) names
+_EXTERNAL_DNS_TSIG = ("HMACSHA256", "HMACSHA512", "HMACSHA1")
+
+
+def _dns_problems(cfg: PlatformConfig) -> list[str]:
+    """external-dns runs in tier 1 and writes through a provider whose settings must be there."""
+    dns = cfg.dns
+    if dns is None:
+        return []
+    if not cfg.owns("cluster_services"):
+        return ["dns: external-dns runs in the cluster_services tier, which this stack does not "
+                "own; set dns in the stack that owns it, or remove it"]
+    problems = []
+    rfc2136 = cfg.acme.rfc2136
+    if dns.provider == "rfc2136" and rfc2136 is None:
+        problems.append(
+            "dns.provider: 'rfc2136' writes to the zone's primary with the TSIG key of "
+            "acme.rfc2136; set acme.rfc2136 (nameserver, tsig_key_name, tsig_algorithm)"
+        )
+    elif dns.provider == "rfc2136" and rfc2136 is not None and (
+        rfc2136.tsig_algorithm not in _EXTERNAL_DNS_TSIG
+    ):
+        problems.append(
+            f"acme.rfc2136.tsig_algorithm: external-dns (dns.provider 'rfc2136') cannot sign with "
+            f"{rfc2136.tsig_algorithm}; use a key of {', '.join(_EXTERNAL_DNS_TSIG)}"
+        )
+    zone = dns.zone or cfg.domain
+    if cfg.domain != zone and not cfg.domain.endswith(f".{zone}"):
+        problems.append(
+            f"dns.zone: domain {cfg.domain!r} is not inside zone {zone!r}; set the zone that "
+            "holds the domain (the domain itself or a parent)"
+        )
+    return problems
+
+
+def _tls_problems(cfg: PlatformConfig) -> list[str]:
+    """A CA bundle where nothing would use it, and an internal CA the program cannot know."""
+    problems = []
+    tools = cfg.dev_tools
+    if tools is not None and tools.fluentd.output.ca_bundle is not None and (
+        tools.fluentd.output.type == "forward" or tools.fluentd.output.scheme != "https"
+    ):
+        problems.append(
+            "dev_tools.fluentd.output.ca_bundle: only for type elasticsearch/opensearch with "
+            "scheme https (nothing verifies a certificate otherwise); remove it or set scheme "
+            "https"
+        )
+    target = tools.backup.target if tools is not None else None
+    if target is not None and target.ca_bundle is not None and not (
+        target.url is not None and target.url.startswith("https://")
+    ):
+        problems.append(
+            "dev_tools.backup.target.ca_bundle: only with an https dev_tools.backup.target.url "
+            "(AWS S3 has a public certificate); remove it or set the store's https url"
+        )
+    if cfg.owns("dev_tools") and not cfg.owns("cluster_services") and cfg.tls.internal_ca is None:
+        problems.append(
+            "tls.internal_ca: required when the stack owns dev_tools but not cluster_services: "
+            "set tls.internal_ca.certificate to the CA the other stack's `plate-internal-ca` "
+            "issuer signs with (OpenBao's clients must trust it)"
+        )
+    if (cfg.owns("applications") and not cfg.owns("dev_tools")
+            and not cfg.owns("cluster_services") and cfg.tls.internal_ca is None):
+        problems.append(
+            "tls.internal_ca: required when the stack owns applications but not "
+            "cluster_services: set tls.internal_ca.certificate to the CA the other stack's "
+            "`plate-internal-ca` issuer signs with (the apps' SecretStores verify OpenBao "
+            "against it)"
+        )
+    return problems
+
+
+def storage_classes(cfg: PlatformConfig) -> list[str]:
+    """The StorageClasses a stack's volumes may use: `storage_class` (NFS), the node-local class
+    of `local_path` (both created by whichever stack owns cluster_services) and the cluster's own
+    `existing_storage_classes`."""
+    local = [cfg.local_path.storage_class] if cfg.local_path is not None else []
+    return list(dict.fromkeys([cfg.storage_class, *local, *cfg.existing_storage_classes]))
+
+
+def _storage_problems(cfg: PlatformConfig) -> list[str]:
+    """Each per-tool class names a class the stack has; metrics-server settings that are used."""
+    problems = []
+    if cfg.local_path is not None and cfg.local_path.storage_class == cfg.storage_class:
+        problems.append(
+            f"local_path.storage_class: {cfg.storage_class!r} is already the NFS class "
+            "(storage_class); name the node-local class differently (e.g. 'local-path')"
+        )
+    known = storage_classes(cfg)
+    tools = cfg.dev_tools
+    chosen = {} if tools is None else {
+        "dev_tools.openbao.storage_class": tools.openbao.storage_class,
+        "dev_tools.monitoring.prometheus_storage_class": tools.monitoring.prometheus_storage_class,
+        "dev_tools.monitoring.alertmanager_storage_class": (
+            tools.monitoring.alertmanager_storage_class
+        ),
+    }
+    for key, name in chosen.items():
+        if name is not None and name not in known:
+            problems.append(
+                f"{key}: {name!r} is not a StorageClass of this stack ({', '.join(known)}); set "
+                "local_path for the node-local class, or list a class the cluster already has in "
+                "existing_storage_classes"
+            )
+    if cfg.cluster.kubelet_insecure_tls and cfg.cluster.metrics_server != "platform":
+        problems.append(
+            "cluster.kubelet_insecure_tls: only for the platform's metrics-server "
+            "(cluster.metrics_server 'platform'); remove it, the distribution configures its own"
+        )
+    return problems
 
 
 def _acme_problems(cfg: PlatformConfig) -> list[str]:
@@ -873,6 +1134,22 @@ def _openbao_problems(cfg: PlatformConfig) -> list[str]:
             f"{cfg.environment!r} (its apps read their secrets through openbao-{cfg.environment})"
         )
     return problems
+
+
+def internal_ca_key_problem(value: str) -> str | None:
+    """Why `value` cannot be the internal CA's private key, or None: one PEM private key block
+    (PKCS#8 `PRIVATE KEY`, or `RSA`/`EC PRIVATE KEY`), not encrypted."""
+    blocks = _PEM_BLOCK.findall(value)
+    kinds = [kind for kind, _ in blocks]
+    if len(blocks) == 1 and kinds[0] in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY") and (
+        not _PEM_BLOCK.sub("", value).strip()
+    ):
+        return None
+    return (
+        "internal_ca_key: not one unencrypted PEM private key (found "
+        f"{', '.join(kinds) or 'no PEM block'}); set the key of tls.internal_ca.certificate, e.g. "
+        "`pulumi config set --secret internal_ca_key < ca.key`"
+    )
 
 
 def unseal_key_problem(value: str) -> str | None:
@@ -1006,6 +1283,7 @@ class StackSecrets:
     fluentd_output_password: Secret = None
     cloudflare_api_token: Secret = None
     rfc2136_tsig_secret: Secret = None
+    pdns_api_key: Secret = None
     gitops_repo_token: Secret = None
     openbao_unseal_key: Secret = None
     alertmanager_smtp_password: Secret = None
@@ -1020,6 +1298,7 @@ class StackSecrets:
     identity_openbao_client_secret: Secret = None
     identity_proxy_client_secret: Secret = None
     identity_proxy_cookie_secret: Secret = None
+    internal_ca_key: Secret = None
 
     def given(self) -> dict[str, pulumi.Output[str]]:
         """The secrets the stack sets, by key."""
@@ -1079,6 +1358,12 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
         required["cloudflare_api_token"] = "acme.solver is 'dns01' with dns_provider 'cloudflare'"
     if cfg.acme.solver == "dns01" and cfg.acme.dns_provider == "rfc2136":
         required["rfc2136_tsig_secret"] = "acme.solver is 'dns01' with dns_provider 'rfc2136'"
+    dns_credential = {"rfc2136": "rfc2136_tsig_secret", "cloudflare": "cloudflare_api_token",
+                      "pdns": "pdns_api_key"}
+    if cfg.dns is not None and cfg.owns("cluster_services"):
+        # the DNS-01 solver's reason stays when both use the same secret
+        key = dns_credential[cfg.dns.provider]
+        required.setdefault(key, f"dns.provider is {cfg.dns.provider!r}")
     if cfg.dev_tools is not None and cfg.dev_tools.fluentd.output.user is not None:
         required["fluentd_output_password"] = (
             "dev_tools.fluentd.output.user is set (or remove dev_tools.fluentd.output.user)"
@@ -1095,6 +1380,10 @@ def required_secrets(cfg: PlatformConfig) -> dict[str, str]:
     if cfg.dev_tools is not None and cfg.dev_tools.backup.target is not None:
         for key in ("backup_s3_access_key_id", "backup_s3_secret_access_key"):
             required[key] = "dev_tools.backup.target is set"
+    if cfg.tls.internal_ca is not None and cfg.owns("cluster_services"):
+        required["internal_ca_key"] = (
+            "tls.internal_ca is set (cert-manager's `plate-internal-ca` issuer signs with it)"
+        )
     if cfg.identity is not None and cfg.owns("dev_tools"):
         for key in IDENTITY_CLIENT_SECRETS:
             required[key] = "identity is set (the tool signs people in through the provider)"
@@ -1158,10 +1447,13 @@ def _unused_secrets(cfg: PlatformConfig, present: set[str]) -> list[str]:
         **{key: ("identity", cfg.identity is not None) for key in (
             *IDENTITY_CLIENT_SECRETS, "identity_proxy_cookie_secret"
         )},
+        "internal_ca_key": ("tls.internal_ca", cfg.tls.internal_ca is not None),
         "rfc2136_tsig_secret": (
-            "acme.dns_provider 'rfc2136' (with solver dns01)",
-            cfg.acme.solver == "dns01" and cfg.acme.dns_provider == "rfc2136",
+            "acme.dns_provider 'rfc2136' (with solver dns01) or dns.provider 'rfc2136'",
+            (cfg.acme.solver == "dns01" and cfg.acme.dns_provider == "rfc2136")
+            or (cfg.dns is not None and cfg.dns.provider == "rfc2136"),
         ),
+        "pdns_api_key": ("dns.provider 'pdns'", cfg.dns is not None and cfg.dns.provider == "pdns"),
     }
     return [
         f"{key}: set, but {setting} is not; set {setting} or remove the secret "
@@ -1195,6 +1487,9 @@ def load_stack_config() -> tuple[PlatformConfig, StackSecrets]:
     data, present, problems = split_stack_config(project, flat, secret_keys)
     unseal_key = flat.get(f"{project}:openbao_unseal_key")
     if isinstance(unseal_key, str) and (problem := unseal_key_problem(unseal_key)):
+        problems.append(problem)
+    ca_key = flat.get(f"{project}:internal_ca_key")
+    if isinstance(ca_key, str) and (problem := internal_ca_key_problem(ca_key)):
         problems.append(problem)
     try:
         cfg = parse_platform_config(data)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.config import PlatformConfig
+from components.names import INTERNAL_CA_ISSUER
 
 
 def issuer_name(server: str) -> str:
@@ -28,6 +29,7 @@ class ClusterNames:
     issuer: str  # ClusterIssuer of the tools' certificates
     storage_class: str  # StorageClass of every volume
     ingress_class: str  # IngressClass of every Ingress
+    internal_issuer: str = INTERNAL_CA_ISSUER  # ClusterIssuer of in-cluster endpoints (OpenBao)
 
     @staticmethod
     def of(cfg: PlatformConfig) -> ClusterNames:
@@ -55,10 +57,20 @@ class ClusterServicesRefs:
     cert_manager_ready: list[pulumi.Resource] = field(default_factory=list)
     # every chart of the tier (the app-of-apps waits for all of them)
     charts: list[pulumi.Resource] = field(default_factory=list)
+    # the internal CA's certificate (PEM): what clients of an endpoint it signed trust; None
+    # only where another stack owns tier 1 and the config names no CA (a config error with
+    # dev_tools)
+    internal_ca: pulumi.Input[str] | None = None
+    # what a certificate from `names.internal_issuer` waits for
+    internal_issuer_ready: list[pulumi.Resource] = field(default_factory=list)
 
     @staticmethod
     def external(cfg: PlatformConfig) -> ClusterServicesRefs:
-        return ClusterServicesRefs(ClusterNames.of(cfg))
+        supplied = cfg.tls.internal_ca
+        return ClusterServicesRefs(
+            ClusterNames.of(cfg),
+            internal_ca=supplied.certificate if supplied is not None else None,
+        )
 
     @property
     def tls_and_storage(self) -> list[pulumi.Resource]:

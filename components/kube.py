@@ -248,6 +248,50 @@ class TierKit:
         )
 
 
+def checkov_skips(*skips: tuple[str, str]) -> dict[str, str]:
+    """Annotations that suppress checkov findings on the object that carries them, each with its
+    reason (`checkov.io/skip<N>: <check id>=<reason>`; checkov splits at `=`, so a reason has
+    none). tests/engines/test_checkov.py expects every other check to pass.
+    Ref: bridgecrewio/checkov 3.3.30 checkov/kubernetes/kubernetes_utils.py (get_skipped_checks)."""
+    for check, reason in skips:
+        if "=" in reason:
+            raise ValueError(f"{check}: a checkov reason cannot contain '='")
+    return {f"checkov.io/skip{n}": f"{check}={reason}" for n, (check, reason) in
+            enumerate(skips, 1)}
+
+
+# checkov findings every run-to-end pod of the program has, and why they stay
+TAG_PINNED = (
+    "CKV_K8S_43",
+    "pinned to an exact release tag in components/versions.py (Renovate); no digest is resolved "
+    "where the program is built",
+)
+PULL_IF_NOT_PRESENT = (
+    "CKV_K8S_15",
+    "the exact tag never changes; Always would make every start depend on the public registry",
+)
+USES_TOKEN = (
+    "CKV_K8S_38",
+    "uses its ServiceAccount token (the Kubernetes API or OpenBao's Kubernetes login)",
+)
+PROGRAM_POD_SKIPS = (TAG_PINNED, PULL_IF_NOT_PRESENT, USES_TOKEN)
+"""checkov skips of the object (Job, CronJob) around a `restricted_pod` (`checkov_skips`)."""
+NO_CPU_LIMIT = (
+    "CKV_K8S_11",
+    "no CPU limit on a service: a limit throttles a busy pod even on an idle node (CFS quota); "
+    "CPU is requested and memory limited (`resources`)",
+)
+SERVICE_POD_SKIPS = (TAG_PINNED, PULL_IF_NOT_PRESENT, NO_CPU_LIMIT)
+"""checkov skips of a long-running workload the program writes itself (a Deployment of a tool
+without a chart), besides `USES_TOKEN` when it talks to the API."""
+
+# a run-to-end pod's resources: a CPU limit too, since a Job's latency does not matter and a
+# runaway one must not take a node's CPU from the services
+RUN_TO_END_RESOURCES = k8s.core.v1.ResourceRequirementsArgs(
+    requests={"cpu": "10m", "memory": "32Mi"},
+    limits={"cpu": "500m", "memory": "128Mi"},
+)
+
 RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
     allow_privilege_escalation=False,
     read_only_root_filesystem=True,
@@ -417,10 +461,8 @@ def restricted_pod(
                     command=command,
                     env=list(env),
                     security_context=RESTRICTED_CONTAINER,
-                    resources=k8s.core.v1.ResourceRequirementsArgs(
-                        requests={"cpu": "10m", "memory": "32Mi"},
-                        limits={"memory": "128Mi"},
-                    ),
+                    image_pull_policy="IfNotPresent",
+                    resources=RUN_TO_END_RESOURCES,
                     volume_mounts=[
                         k8s.core.v1.VolumeMountArgs(name=volume.name, mount_path=path)
                         for path, volume in volumes
@@ -447,11 +489,15 @@ def restricted_job(
     command: list[str] | None = None,
     env: Sequence[k8s.core.v1.EnvVarArgs] = (),
     pod_labels: Mapping[str, str] | None = None,
+    skips: Sequence[tuple[str, str]] = (),
 ) -> k8s.batch.v1.Job:
-    """A Job of one `restricted_pod`. Pulumi waits for it to complete."""
+    """A Job of one `restricted_pod`. Pulumi waits for it to complete. `skips`: checkov
+    findings it accepts besides `PROGRAM_POD_SKIPS`, with their reasons."""
     return k8s.batch.v1.Job(
         name,
-        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=namespace),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            namespace=namespace, annotations=checkov_skips(*PROGRAM_POD_SKIPS, *skips)
+        ),
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=backoff_limit,
             active_deadline_seconds=active_deadline_seconds,
@@ -481,19 +527,23 @@ def run_once_job(
     env: Sequence[k8s.core.v1.EnvVarArgs],
     opts: pulumi.ResourceOptions,
     pod_labels: Mapping[str, str] | None = None,
+    volumes: Sequence[tuple[str, k8s.core.v1.VolumeArgs]] = (),
+    skips: Sequence[tuple[str, str]] = (),
 ) -> k8s.batch.v1.Job:
     """A Job running `command` over a script from `script` (mounted at /script) in the pinned
-    Python image. A change to its spec replaces it, i.e. runs it again."""
+    Python image, with `volumes` (mount path, volume) besides. A change to its spec replaces it,
+    i.e. runs it again."""
     return restricted_job(
         name, ns.metadata.name, account,
         container_name=name,
         image=versions.PYTHON_IMAGE,
         command=command,
         env=env,
-        volumes=[("/script", script_volume(script))],
+        volumes=[("/script", script_volume(script)), *volumes],
         backoff_limit=4,
         active_deadline_seconds=1200,
         pod_labels=pod_labels,
+        skips=skips,
         opts=pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="21m"))
         ),

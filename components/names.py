@@ -9,9 +9,13 @@ OpenBao (self-initialised, see components/tools/openbao/server.py) mounts two kv
     plate/<env>/harbor-pull      the pull-only Harbor robot of <env> (written by the bootstrap Job)
     platform/harbor/ci-push      the CI push robot (written by the bootstrap Job, read by CI)
 
-External Secrets reads `plate/<env>/*` through one ClusterSecretStore per environment,
-`openbao-<env>`, usable only from the namespace `plate-<env>`; each app chart's ExternalSecrets
-turn those entries into the Secrets its pods read (`<app>-env`) and pull with (`harbor-pull`).
+Each app chart renders its own SecretStore in `plate-<env>` (helm/plate-common), which logs in
+with the app's own OpenBao role, `app_secret_role(env, app)`, bound to the app's ServiceAccount
+and reading only `plate/<env>/<app>` and `plate/<env>/harbor-pull`; its ExternalSecrets turn those
+entries into the Secrets its pods read (`<app>-env`) and pull with (`harbor-pull`). The admission
+policy of `plate-<env>` (components/gitops/admission.py) keeps each app to its own store,
+ServiceAccount and Secrets. The ClusterSecretStore `openbao-<env>` (reading `plate/<env>/*`) is
+no longer the apps' way in: that policy refuses any ExternalSecret in `plate-<env>` that names it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ LOGGING_NAMESPACE = "logging"
 OPENBAO_NAMESPACE = "openbao"
 EXTERNAL_SECRETS_NAMESPACE = "external-secrets"
 VELERO_NAMESPACE = "velero"
+EXTERNAL_DNS_NAMESPACE = "external-dns"
 
 # --- who talks to whom across tools (labels as the pinned charts, or the program, set them) -----
 # the Prometheus Operator labels the pods of a Prometheus this way (kube-prometheus-stack's
@@ -46,7 +51,17 @@ HARBOR_BOOTSTRAP_POD_LABELS = {"app.kubernetes.io/name": HARBOR_BOOTSTRAP}
 # OpenBao's API inside the cluster: the chart's Service of the active node (the platform's values
 # always enable HA mode, so it exists with one replica too). A standby would answer with a
 # redirect, which clients do not all follow, and a restore must reach the active node.
-OPENBAO_ADDRESS = f"http://openbao-active.{OPENBAO_NAMESPACE}.svc:8200"
+# Over TLS: the server certificate comes from the internal CA (INTERNAL_CA_ISSUER), which every
+# client of this address trusts through the ConfigMap INTERNAL_CA_CONFIGMAP or a caBundle.
+OPENBAO_ADDRESS = f"https://openbao-active.{OPENBAO_NAMESPACE}.svc:8200"
+
+# cert-manager's ClusterIssuer of the platform's internal certificates (tls.internal_ca, or a CA
+# the program generates), and the ConfigMap that carries its CA certificate (key `ca.crt`, the
+# key cert-manager, Traefik and the Prometheus Operator read) into the namespaces whose pods call
+# an endpoint it signed
+INTERNAL_CA_ISSUER = "plate-internal-ca"
+INTERNAL_CA_CONFIGMAP = "plate-internal-ca"
+INTERNAL_CA_KEY = "ca.crt"
 
 APPS_MOUNT = "plate"  # kv-v2
 PLATFORM_MOUNT = "platform"  # kv-v2
@@ -87,6 +102,22 @@ def app_secret_path(environment: str, app: str) -> str:
 
 def pull_secret_path(environment: str) -> str:
     return f"{environment}/{PULL_SECRET_NAME}"
+
+
+def app_service_account(app: str) -> str:
+    """The ServiceAccount an app's pods run as in `plate-<env>`: the plate charts name it like
+    the release (helm/plate-common `plate-common.serviceAccountName`, the chart's fullname; the
+    child Application's release and chart are both named after the app)."""
+    return app
+
+
+def app_secret_role(environment: str, app: str) -> str:
+    """OpenBao's Kubernetes auth role, and its policy, of one app in one environment: bound to
+    the app's ServiceAccount (`app_service_account`) in `plate-<env>`, it reads only
+    `plate/<env>/<app>` and `plate/<env>/harbor-pull` (components/tools/openbao/server.py). An
+    app's SecretStore logs in with it."""
+    app_secret_path(environment, app)  # the same DNS-label rules as its path
+    return f"app-{environment}-{app}"
 
 
 def app_env_secret_name(app: str) -> str:

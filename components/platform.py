@@ -21,6 +21,7 @@ from components.kube import TierKit, object_name
 from components.tiers.applications import Applications
 from components.tiers.cluster_services import ClusterServices, ClusterServicesConfig
 from components.tiers.dev_tools import DevTools, DevToolsSettings
+from components.tools import external_dns
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
         cluster = ClusterServices(
             "cluster-services", ClusterServicesConfig.of(cfg), kit,
             (secrets.cloudflare_api_token, secrets.rfc2136_tsig_secret), opts,
+            secrets.internal_ca_key,
+            dns_credential=external_dns.credential(cfg.dns.provider, secrets) if cfg.dns else None,
         )
     refs = cluster.refs if cluster else ClusterServicesRefs.external(cfg)
     tools = None
@@ -63,7 +66,7 @@ def deploy(cfg: PlatformConfig, secrets: StackSecrets) -> Platform:
     if cfg.owns("applications"):
         apps = Applications(
             "applications", cfg, secrets.gitops_repo_token,
-            [*refs.apps_ready, *tools_refs.apps_ready], opts,
+            [*refs.apps_ready, *tools_refs.apps_ready], opts, internal_ca=refs.internal_ca,
         )
     return Platform(provider, cluster, tools, apps)
 
@@ -72,6 +75,9 @@ def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
     pulumi.export("environment", cfg.environment)
     # the health gate runs kubectl against the stack's own cluster
     pulumi.export("kube_context", cfg.cluster.kube_context)
+    if cfg.tls.ingress_ca_bundle is not None:
+        # the health gate verifies the tools' HTTPS answers against it
+        pulumi.export("ingress_ca_bundle", cfg.tls.ingress_ca_bundle)
     if platform.cluster_services:
         cs = platform.cluster_services
         pool = {
@@ -82,6 +88,8 @@ def export_outputs(cfg: PlatformConfig, platform: Platform) -> None:
         issuers = cs.cert_manager.issuers
         pulumi.export("cluster_issuers", {s: object_name(i) for s, i in issuers.items()})
         pulumi.export("default_issuer", cs.refs.names.issuer)
+        # public: what a client of OpenBao's API (`kubectl port-forward`, BAO_CACERT) trusts
+        pulumi.export("internal_ca", cs.cert_manager.internal_ca.certificate)
         if cfg.ingress.controller == "traefik":
             # point the DNS records of every tool and app host here
             pulumi.export("ingress_address", cfg.ingress.load_balancer_ip)

@@ -71,3 +71,16 @@ OPENBAO_IMAGE = "quay.io/openbao/openbao:2.6.2"
 VELERO_AWS_PLUGIN_IMAGE = "docker.io/velero/velero-plugin-for-aws:v1.14.0"
 # Velero's file-system restore helper: the chart's own image (appVersion of chart 12.1.0)
 VELERO_IMAGE = "docker.io/velero/velero:v1.18.1"
+# external-dns (tier 1, written as objects: its chart is not in the offline artefacts); the
+# release tag v0.22.0 of kubernetes-sigs/external-dns
+EXTERNAL_DNS_IMAGE = "registry.k8s.io/external-dns/external-dns:v0.22.0"
+# metrics-server (tier 1, written as objects: no chart in the offline artefacts); the release's
+# image, as its manifests/components/release kustomization sets it (v0.9.0)
+METRICS_SERVER_IMAGE = "registry.k8s.io/metrics-server/metrics-server:v0.9.0"
+# local-path-provisioner (tier 1, written as objects): the image of deploy/local-path-storage.yaml
+# at v0.0.37, and its helper pod's busybox (upstream names it untagged), pinned
+LOCAL_PATH_PROVISIONER_IMAGE = "docker.io/rancher/local-path-provisioner:v0.0.37"
+LOCAL_PATH_HELPER_IMAGE = "docker.io/library/busybox:1.37.0"
+# oauth2-proxy, the sign-in in front of Prometheus and Alertmanager (tier 2, written as objects: its
+# chart is not in the offline artefacts); release v7.15.3 of oauth2-proxy/oauth2-proxy
+OAUTH2_PROXY_IMAGE = "quay.io/oauth2-proxy/oauth2-proxy:v7.15.3"

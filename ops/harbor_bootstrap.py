@@ -10,6 +10,11 @@ OpenBao, so no credential passes through Pulumi state or logs. Idempotent; each 
      the pod's ServiceAccount token) unless BAO_TOKEN is set, in which case the token is checked;
   2. checks the Harbor admin login, then ensures the Harbor project `plate` exists and is private
      (created private if absent, made private if it is public);
+  2b. with OIDC_ENDPOINT: signs people in through the organisation's OIDC provider: writes the
+     OIDC settings (auth_mode oidc_auth, endpoint, client, scopes, claims, admin group) with
+     PUT /configurations on every run (the client secret cannot be read back to compare, and a
+     rotated one must arrive), then makes each group of OIDC_PROJECT_GROUPS a member of the
+     project with its role (created, or its role corrected; other members are left alone);
   3. ensures one enabled immutable-tag rule on the project per IMMUTABLE_TAGS pattern (every
      repository, tags matching the pattern): created if absent, enabled if disabled;
   4. keeps one robot family per credential: `plate-<env>-pull` per environment (pull) and
@@ -30,7 +35,8 @@ OpenBao, so no credential passes through Pulumi state or logs. Idempotent; each 
        read the previous entry finish with it; the daily CronJob deletes it the next night).
   Without a reason, nothing changes: a rerun makes no Harbor change and no new OpenBao version.
 
-ROTATE=push is the daily CronJob's run: only the push robot (renewed when due), nothing else.
+ROTATE=push is the daily CronJob's run: only the push robot (renewed when due) and the OIDC
+settings, nothing else.
 
 It logs one line per action and never prints a secret. Exit status 0 on success; 1 with one line
 on standard error otherwise. Connection errors and 5xx answers (Harbor or OpenBao still starting,
@@ -40,7 +46,8 @@ Environment variables:
   HARBOR_URL       Harbor core, e.g. http://harbor-core.harbor.svc (required)
   HARBOR_USERNAME  Harbor admin user (default: admin)
   HARBOR_PASSWORD  its password (required)
-  BAO_ADDR         OpenBao, e.g. http://openbao.openbao.svc:8200 (required)
+  BAO_ADDR         OpenBao, e.g. https://openbao-active.openbao.svc:8200 (required)
+  BAO_CACERT       CA bundle (PEM file) that verifies an https BAO_ADDR (default: the system's)
   BAO_ROLE         Kubernetes auth role to log in with (default: harbor-bootstrap)
   BAO_AUTH_PATH    mount path of the Kubernetes auth method (default: kubernetes)
   SA_TOKEN_FILE    the ServiceAccount token presented to OpenBao and to the Kubernetes API
@@ -61,6 +68,16 @@ Environment variables:
                    $KUBERNETES_SERVICE_PORT, verified with KUBE_CA_FILE)
   KUBE_CA_FILE     (default: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt)
   RETRY_SECONDS    how long to keep retrying an unreachable or failing service (default: 600)
+  OIDC_ENDPOINT    the OIDC issuer; unset: Harbor keeps its own user database (nothing below)
+  OIDC_CLIENT_ID, OIDC_CLIENT_SECRET   Harbor's client at the provider (required with it)
+  OIDC_SCOPE       comma-separated scopes (default: openid,profile,email,groups)
+  OIDC_GROUPS_CLAIM  the ID-token claim listing groups (default: groups)
+  OIDC_USER_CLAIM  the claim Harbor names people by (default: email)
+  OIDC_ADMIN_GROUP the group whose members are Harbor system administrators (required with it)
+  OIDC_PRIMARY     `true` (default): the login page goes straight to the provider (the local
+                   `admin` signs in at /account/sign-in); `false`: it offers both (break-glass)
+  OIDC_PROJECT_GROUPS  JSON object group -> project role (projectAdmin, maintainer, developer,
+                   guest) in the project, e.g. {"plate-developers": "developer"}
 
 Proxy variables are ignored: every service is addressed inside the cluster.
 """
@@ -135,6 +152,26 @@ def apps_namespace(environment: str) -> str:
     return f"{APPS_NAMESPACE_PREFIX}{environment}"
 
 
+# Harbor's project roles. Ref: goharbor/harbor v2.15.1 api/v2.0/swagger.yaml, definitions
+# ProjectMember and RoleRequest ("1 for projectAdmin, 2 for developer, 3 for guest, 4 for
+# maintainer")
+PROJECT_ROLES = {"projectAdmin": 1, "developer": 2, "guest": 3, "maintainer": 4}
+OIDC_GROUP_TYPE = 3  # UserGroup.group_type: 1 LDAP, 2 HTTP, 3 OIDC (same swagger)
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    endpoint: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    scope: str
+    groups_claim: str
+    user_claim: str
+    admin_group: str
+    primary: bool
+    project_groups: tuple[tuple[str, str], ...]  # (group, role name)
+
+
 @dataclass(frozen=True)
 class Settings:
     harbor_url: str
@@ -156,6 +193,8 @@ class Settings:
     sync_poll: float = 5.0
     kube_api: str | None = None
     kube_ca_file: str = f"{SA_DIR}/ca.crt"
+    bao_ca_file: str | None = None
+    oidc: OidcSettings | None = None
 
 
 def _required(env: Mapping[str, str], name: str) -> str:
@@ -237,6 +276,40 @@ def _kube_api(env: Mapping[str, str]) -> str | None:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
+def _oidc(env: Mapping[str, str]) -> OidcSettings | None:
+    if not env.get("OIDC_ENDPOINT", "").strip():
+        return None
+    endpoint = _required(env, "OIDC_ENDPOINT").rstrip("/")
+    if not endpoint.startswith("https://"):
+        raise BootstrapError("configuration: OIDC_ENDPOINT must be an https:// URL")
+    primary = env.get("OIDC_PRIMARY", "").strip().lower() or "true"
+    if primary not in ("true", "false"):
+        raise BootstrapError("configuration: OIDC_PRIMARY must be true or false")
+    text = env.get("OIDC_PROJECT_GROUPS", "").strip() or "{}"
+    try:
+        groups = json.loads(text)
+    except ValueError:
+        groups = None
+    if not isinstance(groups, dict) or not all(
+        isinstance(g, str) and g and role in PROJECT_ROLES for g, role in groups.items()
+    ):
+        raise BootstrapError(
+            "configuration: OIDC_PROJECT_GROUPS must be a JSON object of group -> one of "
+            + ", ".join(PROJECT_ROLES)
+        )
+    return OidcSettings(
+        endpoint=endpoint,
+        client_id=_required(env, "OIDC_CLIENT_ID"),
+        client_secret=_required(env, "OIDC_CLIENT_SECRET"),
+        scope=env.get("OIDC_SCOPE", "").strip() or "openid,profile,email,groups",
+        groups_claim=env.get("OIDC_GROUPS_CLAIM", "").strip() or "groups",
+        user_claim=env.get("OIDC_USER_CLAIM", "").strip() or "email",
+        admin_group=_required(env, "OIDC_ADMIN_GROUP"),
+        primary=primary == "true",
+        project_groups=tuple(sorted(groups.items())),
+    )
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """The settings of a run, from the environment variables listed in the module docstring."""
     registry = _required(env, "REGISTRY")
@@ -269,6 +342,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         sync_poll=_seconds(env, "SYNC_POLL_SECONDS", "5"),
         kube_api=_kube_api(env),
         kube_ca_file=env.get("KUBE_CA_FILE", "").strip() or f"{SA_DIR}/ca.crt",
+        bao_ca_file=env.get("BAO_CACERT", "").strip() or None,
+        oidc=_oidc(env),
     )
 
 
@@ -403,7 +478,16 @@ def service_account_token(settings: Settings, purpose: str) -> str:
 
 def openbao_client(settings: Settings, log: Log) -> Client:
     """A client holding an OpenBao token: BAO_TOKEN (checked), or one from the Kubernetes login."""
-    bao = Client("OpenBao", settings.bao_addr, settings.retry_seconds, log)
+    context = None
+    if settings.bao_addr.startswith("https://") and settings.bao_ca_file is not None:
+        try:  # the internal CA that signed OpenBao's certificate
+            context = ssl.create_default_context(cafile=settings.bao_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise BootstrapError(
+                f"OpenBao: cannot read the CA {settings.bao_ca_file}: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from None
+    bao = Client("OpenBao", settings.bao_addr, settings.retry_seconds, log, context=context)
     if settings.bao_token is not None:
         bao.headers["X-Vault-Token"] = settings.bao_token
         bao.call("GET", "/v1/auth/token/lookup-self")
@@ -506,6 +590,77 @@ def ensure_project(harbor: Client, log: Log) -> int:
     else:
         log(f"project {HARBOR_PROJECT}: exists, private")
     return int(project["project_id"])
+
+
+# ---- sign-in through the organisation's OIDC provider ----------------------------------------
+
+
+def oidc_configuration(oidc: OidcSettings) -> dict[str, Any]:
+    """The body of PUT /configurations (a subset of the `Configurations` schema updates only
+    those keys). Ref: goharbor/harbor v2.15.1 api/v2.0/swagger.yaml `/configurations` (put:
+    200; 400 also when the auth mode cannot change: src/controller/config/controller.go
+    validateCfg, "the auth mode cannot be modified as new users have been inserted into
+    database"), definitions Configurations (auth_mode, primary_auth_mode, oidc_*)."""
+    return {
+        "auth_mode": "oidc_auth",
+        "primary_auth_mode": oidc.primary,
+        "oidc_name": "SSO",
+        "oidc_endpoint": oidc.endpoint,
+        "oidc_client_id": oidc.client_id,
+        "oidc_client_secret": oidc.client_secret,
+        "oidc_scope": oidc.scope,
+        "oidc_groups_claim": oidc.groups_claim,
+        "oidc_user_claim": oidc.user_claim,
+        "oidc_admin_group": oidc.admin_group,
+        "oidc_verify_cert": True,
+        "oidc_auto_onboard": True,
+    }
+
+
+def configure_oidc(harbor: Client, oidc: OidcSettings, log: Log) -> None:
+    current = harbor.call("GET", f"{API}/configurations").body or {}
+    mode = ((current.get("auth_mode") or {}).get("value")) if isinstance(current, dict) else None
+    answer = harbor.call(
+        "PUT", f"{API}/configurations", body=oidc_configuration(oidc), expect=(200, 400),
+        sensitive=True,
+    )
+    if answer.status == 400:
+        raise BootstrapError(
+            f"Harbor PUT {API}/configurations: HTTP 400: Harbor refused the OIDC settings (auth "
+            f"mode is {mode!r}; Harbor changes it only while no user but admin exists: delete the "
+            "local users, or set the mode by hand in Administration > Configuration)"
+        )
+    log(f"oidc: {oidc.endpoint} as client {oidc.client_id}, admin group {oidc.admin_group}"
+        + ("" if mode == "oidc_auth" else f" (auth mode was {mode!r})")
+        + ("" if oidc.primary else "; login page offers the local login (break-glass)"))
+
+
+def ensure_group_members(harbor: Client, oidc: OidcSettings, log: Log) -> None:
+    """Each OIDC group of `oidc.project_groups` a member of the project with its role.
+    Ref: goharbor/harbor v2.15.1 api/v2.0/swagger.yaml `/projects/{project_name_or_id}/members`
+    (get: ProjectMemberEntity list, `entityname` filter; post: ProjectMember with member_group
+    {group_name, group_type 3}, 201, 409 when the member exists) and `.../members/{mid}` (put:
+    RoleRequest); an unknown OIDC group is onboarded by name (src/controller/member/
+    controller.go Create)."""
+    path = f"{API}/projects/{HARBOR_PROJECT}/members"
+    for group, role in oidc.project_groups:
+        role_id = PROJECT_ROLES[role]
+        where = f"project {HARBOR_PROJECT}: group {group}"
+        found = [
+            m for m in list_all(harbor, path, {"entityname": group})
+            if m.get("entity_type") == "g" and m.get("entity_name") == group
+        ]
+        if not found:
+            harbor.call("POST", path, body={
+                "role_id": role_id,
+                "member_group": {"group_name": group, "group_type": OIDC_GROUP_TYPE},
+            }, expect=(201, 409))
+            log(f"{where}: added as {role}")
+        elif found[0].get("role_id") != role_id:
+            harbor.call("PUT", f"{path}/{found[0]['id']}", body={"role_id": role_id})
+            log(f"{where}: role set to {role}")
+        else:
+            log(f"{where}: {role}")
 
 
 # ---- immutable tags ---------------------------------------------------------------------------
@@ -942,6 +1097,9 @@ def run(settings: Settings, log: Log) -> None:
     bao = openbao_client(settings, log)
     harbor = harbor_client(settings, log)
     project_id = ensure_project(harbor, log)
+    if settings.oidc is not None:
+        configure_oidc(harbor, settings.oidc, log)
+        ensure_group_members(harbor, settings.oidc, log)
     robots = list_robots(harbor, project_id)
     now = time.time()
     pulled: list[Outcome] = []

@@ -20,7 +20,9 @@ Checks, until they hold or the timeout passes (kubectl runs against the stack's 
      state from before a rollback;
   2. every ExternalSecret in plate-<env> is Ready: OpenBao answered and the Secret exists;
   3. each tool answers its own health endpoint over HTTPS with 200, the certificate verified
-     against the system store plus `--ca-bundle` / $PLATE_CA_BUNDLE when given:
+     against the system store plus `--ca-bundle` / $PLATE_CA_BUNDLE when given, else plus the
+     stack's `ingress_ca_bundle` output (the stack file's `tls.ingress_ca_bundle`) when it has
+     one, so a deploy (ops.deploy, the workflows) verifies a private ingress CA unasked:
      Argo CD `/healthz`, Harbor `/api/v2.0/health` (every component "healthy"), Grafana
      `/api/health`, OpenBao `/v1/sys/health` (initialised and unsealed; 501/503 otherwise).
 
@@ -31,11 +33,11 @@ values were lost look the same to the cluster) these are pending items, printed 
 failures:
   - an app whose environment ExternalSecret (the one whose `dataFrom[].extract.key` is
     `<env>/<app>`) has never synced (no `status.refreshTime`), is not Ready with reason
-    `SecretSyncedError`, while its ClusterSecretStore is Ready with reason `Valid` (OpenBao
-    answers and the store's login works): "first deploy: waiting for <app>'s secret values (bao
-    kv put plate/<env>/<app> KEY=value ...)"; the Application `<app>-<env>`'s Synced/Healthy
-    problems are pending with it (Argo CD holds its workloads behind the ExternalSecret's sync
-    wave), its revision still counts;
+    `SecretSyncedError`, while its store (the app's own SecretStore) is Ready with reason
+    `Valid` (OpenBao answers and the store's login works): "first deploy: waiting for <app>'s
+    secret values (bao kv put plate/<env>/<app> KEY=value ...)"; the Application
+    `<app>-<env>`'s Synced/Healthy problems are pending with it (Argo CD holds its workloads
+    behind the ExternalSecret's sync wave), its revision still counts;
   - a tool endpoint whose host name does not resolve (EAI_NONAME, EAI_NODATA).
 External Secrets v2.9.0 sets these (pkg/controllers/externalsecret: markAsFailed keeps the
 reason `SecretSyncedError` and no refreshTime; markAsDone sets refreshTime; secretstore
@@ -359,14 +361,14 @@ def external_secret_problems(secrets: Mapping[str, Any]) -> list[str]:
 
 
 def values_missing(secret: Mapping[str, Any], environment: str) -> tuple[str, str] | None:
-    """(app, ClusterSecretStore) when this ExternalSecret is an app's environment (its
+    """(app, its SecretStore) when this ExternalSecret is an app's environment (its
     `dataFrom[].extract.key` is `<env>/<app>`) that has never synced (no refreshTime) and
     failed reading the provider (Ready False, SecretSyncedError); else None."""
     spec, status = secret.get("spec") or {}, secret.get("status") or {}
     ready = _ready(status)
     store = spec.get("secretStoreRef") or {}
     if (ready.get("status") != "False" or ready.get("reason") != SYNC_FAILED
-            or status.get("refreshTime") or store.get("kind") != "ClusterSecretStore"):
+            or status.get("refreshTime") or store.get("kind", "SecretStore") != "SecretStore"):
         return None
     for source in spec.get("dataFrom") or []:
         env, _, app = ((source.get("extract") or {}).get("key") or "").partition("/")
@@ -376,7 +378,7 @@ def values_missing(secret: Mapping[str, Any], environment: str) -> tuple[str, st
 
 
 def store_valid(store: Mapping[str, Any]) -> bool:
-    """A ClusterSecretStore whose provider validated: Ready True with reason Valid."""
+    """A SecretStore whose provider validated: Ready True with reason Valid."""
     ready = _ready(store.get("status"))
     return ready.get("status") == "True" and ready.get("reason") == STORE_VALID
 
@@ -409,11 +411,14 @@ def secret_findings(
     return found, waiting
 
 
-def ssl_context(ca_bundle: str | None = None) -> ssl.SSLContext:
-    """The system trust store, plus the PEM certificates in `ca_bundle` when given."""
+def ssl_context(ca_bundle: str | None = None, ca_data: str | None = None) -> ssl.SSLContext:
+    """The system trust store, plus the PEM certificates in the file `ca_bundle` or the text
+    `ca_data` when given."""
     context = ssl.create_default_context()
     if ca_bundle:
         context.load_verify_locations(cafile=ca_bundle)
+    if ca_data:
+        context.load_verify_locations(cadata=ca_data)
     return context
 
 
@@ -479,16 +484,17 @@ def _kubectl(context: str | None, *args: str) -> list[str]:
 
 
 def _valid_stores(
-    context: str | None, secrets: Mapping[str, Any], environment: str, found: Findings
+    context: str | None, secrets: Mapping[str, Any], environment: str, namespace: str,
+    found: Findings,
 ) -> set[str]:
-    """The ClusterSecretStores of seemingly value-less app secrets that validated (one
-    `kubectl get` each); a failing read is a problem of the round."""
+    """The SecretStores (in the apps' `namespace`) of seemingly value-less app secrets that
+    validated (one `kubectl get` each); a failing read is a problem of the round."""
     names = {m[1] for item in secrets.get("items", []) if (m := values_missing(item, environment))}
     valid = set()
     for name in sorted(names):
         try:
-            store = _json_of(_kubectl(context, "get", "clustersecretstores.external-secrets.io",
-                                      name, "-o", "json"))
+            store = _json_of(_kubectl(context, "get", "secretstores.external-secrets.io",
+                                      name, "-n", namespace, "-o", "json"))
         except CommandError as exc:
             found.problems.append(str(exc))
             continue
@@ -510,11 +516,11 @@ def check_round(
     context = outputs.get("kube_context")
     namespace = outputs.get("argocd_namespace", "argocd")
     secret_round, waiting = Findings(), dict[str, str]()
+    apps_namespace = outputs.get("apps_namespace", f"plate-{environment}")
     try:
         secrets = _json_of(_kubectl(context, "get", "externalsecrets.external-secrets.io",
-                                    "-n", outputs.get("apps_namespace", f"plate-{environment}"),
-                                    "-o", "json"))
-        stores = _valid_stores(context, secrets, environment, secret_round)
+                                    "-n", apps_namespace, "-o", "json"))
+        stores = _valid_stores(context, secrets, environment, apps_namespace, secret_round)
         checked, waiting = secret_findings(secrets, environment, stores, first_deploy)
         secret_round.add(checked)
     except CommandError as exc:
@@ -606,11 +612,16 @@ def main(argv: list[str] | None = None) -> int:
         outputs = _json_of(["pulumi", "stack", "output", "--json", "--stack", args.stack],
                            timeout=PULUMI_TIMEOUT)
         environment = outputs["environment"]
+        stack_bundle = outputs.get("ingress_ca_bundle") if not args.ca_bundle else None
+        if stack_bundle:
+            context = ssl_context(ca_data=stack_bundle)
     except (CommandError, argparse.ArgumentTypeError) as exc:
         print(f"health gate: {exc}", file=sys.stderr)
         return 1
     except (OSError, ssl.SSLError) as exc:
-        print(f"health gate: --ca-bundle {args.ca_bundle}: {_describe(exc)}", file=sys.stderr)
+        source = f"--ca-bundle {args.ca_bundle}" if args.ca_bundle else (
+            "the stack's ingress_ca_bundle output (tls.ingress_ca_bundle)")
+        print(f"health gate: {source}: {_describe(exc)}", file=sys.stderr)
         return 1
     except (KeyError, TypeError):
         print(f"health gate: stack {args.stack} has no 'environment' output", file=sys.stderr)

@@ -1,7 +1,11 @@
 """Restores an OpenBao raft snapshot (saved by the openbao-snapshot CronJob) into a running OpenBao.
 
-    BAO_ADDR=http://127.0.0.1:8200 BAO_TOKEN=<token> uv run python -m ops.openbao_restore \\
+    BAO_ADDR=https://127.0.0.1:8200 BAO_CACERT=internal-ca.crt BAO_TOKEN=<token> \\
+        uv run python -m ops.openbao_restore \\
         --file openbao-raft-<UTC time>.snap [--dry-run] [--yes] [--force] [--timeout SECONDS]
+
+OpenBao's API is TLS only; its certificate comes from the internal CA, which BAO_CACERT (or
+`--ca-cert`) names: `pulumi stack output internal_ca > internal-ca.crt`.
 
 Everything in OpenBao is replaced by the snapshot's content: secrets, policies, auth config,
 tokens. By default the server first checks that the snapshot was sealed with its own seal key
@@ -11,9 +15,12 @@ cluster's snapshot into a cluster initialised anew (it then needs the *old* unse
 the static seal and another key the node seals itself for good, so do not force that.
 
 The token needs `update` on `sys/storage/raft/snapshot` (`sys/storage/raft/snapshot-force` with
-`--force`; no `sudo`): a `platform-admin` token has both (`bao write auth/kubernetes/login
-role=platform-admin jwt=$(kubectl -n openbao create token platform-admin)`); there is no root
-token. BAO_ADDR must reach the *active* node, e.g. `kubectl -n openbao port-forward
+`--force`; no `sudo`): a `platform-admin` token has both. An administrator signs in as themselves
+(`bao login -method=oidc`, a member of `identity.groups.admins`), or with the break-glass login
+when the identity provider is down (README "Who may do what"); a stack without `identity` logs
+in as the ServiceAccount (`bao write auth/kubernetes/login role=platform-admin jwt=$(kubectl -n
+openbao create token platform-admin)`). There is no root token. BAO_ADDR must reach the *active*
+node, e.g. `kubectl -n openbao port-forward
 svc/openbao-active 8200:8200`: a standby accepts the request, answers 204, fails to apply it
 ("node is not the leader") and seals itself. Steps, one line each:
 

@@ -15,12 +15,14 @@ server is lost with it). `ops.deploy` runs `take()` for production stacks (its
   1. OpenBao: waits, up to SNAPSHOT_TIMEOUT, until the CronJob `openbao-snapshot` (namespace
      openbao) has no running Job (`status.active`): the script removes the partial file of an
      interrupted run, so two runs must not overlap (components/tools/openbao/snapshot.py). Then
-     `kubectl create job <label>-<stamp> --from=cronjob/openbao-snapshot` and polls the Job
-     (`kubectl get jobs.batch <name> -o json`) until its `Complete` condition is True; its
-     `Failed` condition (BackoffLimitExceeded, DeadlineExceeded: the template allows 3 pods and
-     1800 s) or SNAPSHOT_TIMEOUT fails. The script exits non-zero unless the snapshot is
-     non-empty, its meta.json and state.bin match its SHA256SUMS, and it was renamed into place,
-     so a complete Job is a verified snapshot on the volume `openbao-snapshots`.
+     `kubectl create job <label>-<stamp> --from=cronjob/openbao-snapshot` (the CronJob's pod:
+     its identity, and BAO_CACERT, the internal CA that OpenBao's TLS certificate is verified
+     against) and polls the Job (`kubectl get jobs.batch <name> -o json`) until its `Complete`
+     condition is True; its `Failed` condition (BackoffLimitExceeded, DeadlineExceeded: the
+     template allows 3 pods and 1800 s) or SNAPSHOT_TIMEOUT fails. The script exits non-zero
+     unless the snapshot is non-empty, its meta.json and state.bin match its SHA256SUMS, and it
+     was renamed into place, so a complete Job is a verified snapshot on the volume
+     `openbao-snapshots`.
   2. The snapshot's copy: the snapshot is still only on the cluster's NFS server, and the
      Schedule `velero-tools` leaves out the openbao namespace (OpenBao never comes back from a
      file copy of its raft volumes). The volume is copied off-site by the Schedule

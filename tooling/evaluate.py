@@ -151,6 +151,15 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
+# the generated internal CA's stand-ins: shaped like PEM (ConfigMaps, caBundle), no real key
+MOCK_CA_PEM = (
+    "-----BEGIN CERTIFICATE-----\nbW9jay1pbnRlcm5hbC1jYQ==\n-----END CERTIFICATE-----\n"
+)
+MOCK_PRIVATE_KEY_PEM = (
+    "-----BEGIN PRIVATE KEY-----\nbW9jay1rZXk=\n-----END PRIVATE KEY-----\n"
+)
+
+
 class PlatformMocks(pulumi_mocks.Mocks):
     """Provider stand-ins: inputs echoed as outputs, stable values for generated ones."""
 
@@ -163,6 +172,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
         if args.typ == "random:index/randomBytes:RandomBytes":
             outputs["hex"] = "00" * int(args.inputs.get("length", 32))
             outputs["base64"] = "mock-base64"
+        if args.typ == "tls:index/privateKey:PrivateKey":
+            outputs["privateKeyPem"] = MOCK_PRIVATE_KEY_PEM
+        if args.typ == "tls:index/selfSignedCert:SelfSignedCert":
+            outputs["certPem"] = MOCK_CA_PEM
         if args.typ.startswith("kubernetes:") and args.typ != "pulumi:providers:kubernetes":
             metadata = dict(outputs.get("metadata") or {})
             metadata.setdefault("name", args.name)
@@ -174,7 +187,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
 
 
 def placeholder(key: str) -> str:
-    """The stand-in value of secret `key` in an offline evaluation: stable, obviously not real."""
+    """The stand-in value of secret `key` in an offline evaluation: stable, obviously not real
+    (a PEM-shaped one where the config checks the shape)."""
+    if key == "internal_ca_key":
+        return MOCK_PRIVATE_KEY_PEM
     return f"placeholder-{key.replace('_', '-')}"
 
 

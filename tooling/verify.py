@@ -10,6 +10,9 @@
 - images: every container image carries a version tag or a digest;
 - monitors: every ServiceMonitor and PodMonitor selects a Service or pod with its port;
 - hooks: every Helm hook a chart renders has the program's compensation named (`HOOKS`);
+- autoscaling: every HorizontalPodAutoscaler's metrics have an API that serves them and its
+  Utilization targets the requests they divide by (`tooling.autoscaling`; the plate charts' HPAs,
+  which Argo CD renders, are checked the same way in tests/engines/test_autoscaling.py);
 - policy: every CrossGuard rule of `policy/rules.py` passes on every object, as a real preview
   would hand the objects to the policy pack.
 
@@ -28,9 +31,9 @@ from typing import Any
 import jsonschema
 import referencing
 
-from components.config import PlatformConfig
+from components.config import PlatformConfig, storage_classes
 from policy import rules
-from tooling import kubeschema, podsecurity
+from tooling import autoscaling, kubeschema, podsecurity
 from tooling.rendered import PROGRAM, Hook, Obj, StackRender
 
 # Objects that a workload or Ingress names but nobody renders, because they come into being at
@@ -52,10 +55,19 @@ RUNTIME_OBJECTS: dict[tuple[str, str, str], str] = {
 def prerequisites(cfg: PlatformConfig) -> dict[tuple[str, str, str], str]:
     """What the stack expects the cluster to have already: an ingress controller serving
     `ingress_class` when it installs none (`ingress.controller: external`, or another stack owns
-    cluster_services)."""
+    cluster_services); the StorageClasses it names but does not create."""
+    classes = storage_classes(cfg) if not cfg.owns("cluster_services") else (
+        cfg.existing_storage_classes
+    )
+    found = {
+        ("StorageClass", "", name): "the cluster's own (existing_storage_classes) or the stack "
+        "that owns cluster_services"
+        for name in classes
+    }
     if cfg.ingress.controller == "traefik" and cfg.owns("cluster_services"):
-        return {}  # the stack installs Traefik, whose chart renders the IngressClass
+        return found  # the stack installs Traefik, whose chart renders the IngressClass
     return {
+        **found,
         ("IngressClass", "", cfg.ingress_class): "installed with the cluster's ingress controller",
     }
 
@@ -422,5 +434,9 @@ def problems(render: StackRender) -> list[str]:
         *image_problems(objects),
         *monitor_problems(objects),
         *hook_problems(render),
+        *autoscaling.hpa_problems(
+            [o.body for o in objects],
+            autoscaling.served_groups([o.body for o in objects], render.cfg),
+        ),
         *policy_problems(render),
     ]

@@ -13,9 +13,14 @@ from typing import Any
 from components import names
 from components.config import HarborConfig, PlatformConfig
 from components.contracts import ClusterNames
-from components.names import secret_store_name
-from components.netpol import DEFAULT_DENY
-from components.tools import catalog
+from components.names import (
+    APPS_MOUNT,
+    INTERNAL_CA_CONFIGMAP,
+    OPENBAO_ADDRESS,
+    app_secret_role,
+)
+from components.tools import catalog, kubectl
+from components.tools.openbao.server import KUBERNETES_AUTH_PATH
 
 IN_CLUSTER = "https://kubernetes.default.svc"
 RESOURCES_FINALIZER = "resources-finalizer.argocd.argoproj.io"
@@ -35,23 +40,35 @@ IN_HOUSE_APPS = (
     InHouseApp("plate-cache", "helm/applications/plate-cache", "container build-cache storage"),
 )
 
-# What the child applications may create in their namespace; anything else is refused by Argo CD.
+# What the child applications may create in their namespace, as (API group, kind, resource):
+# exactly the kinds the plate charts render with every option on (a test renders them and
+# compares). The AppProject whitelists the kinds and the sync identity's Role grants the
+# resources (Argo CD syncs as that identity: `sync_role_rules`); anything else is refused twice.
 APP_NAMESPACED_KINDS = (
-    ("", "ConfigMap"),
-    ("", "PersistentVolumeClaim"),
-    ("", "Service"),
-    ("", "ServiceAccount"),
-    ("apps", "Deployment"),
-    ("apps", "StatefulSet"),
-    ("autoscaling", "HorizontalPodAutoscaler"),
-    # the app's environment and the Harbor pull secret, synced from OpenBao (helm/plate-common)
-    ("external-secrets.io", "ExternalSecret"),
-    ("networking.k8s.io", "Ingress"),
-    ("networking.k8s.io", "NetworkPolicy"),
-    ("policy", "PodDisruptionBudget"),
+    ("", "PersistentVolumeClaim", "persistentvolumeclaims"),
+    ("", "Service", "services"),
+    ("", "ServiceAccount", "serviceaccounts"),
+    ("apps", "Deployment", "deployments"),
+    ("apps", "StatefulSet", "statefulsets"),
+    ("autoscaling", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+    # the app's environment and the Harbor pull secret, synced from OpenBao through the app's
+    # own store (helm/plate-common)
+    ("external-secrets.io", "ExternalSecret", "externalsecrets"),
+    ("external-secrets.io", "SecretStore", "secretstores"),
+    ("networking.k8s.io", "Ingress", "ingresses"),
+    ("networking.k8s.io", "NetworkPolicy", "networkpolicies"),
+    ("policy", "PodDisruptionBudget", "poddisruptionbudgets"),
     # the charts' optional ServiceMonitor (metrics.serviceMonitor.enabled)
-    ("monitoring.coreos.com", "ServiceMonitor"),
+    ("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
 )
+
+# The ServiceAccount in plate-<env> that Argo CD impersonates to sync the child Applications
+# (Argo CD "sync impersonation", application.sync.impersonation.enabled in argocd-cm): the API
+# server, not only Argo CD's project check, then refuses whatever its Role does not grant.
+SYNC_SERVICE_ACCOUNT = "argocd-sync"
+# what a sync does to an object: read and watch it, apply it (server-side dry run included:
+# a dry-run create or patch needs the same verb), prune it
+SYNC_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete")
 
 
 def apps_namespace(cfg: PlatformConfig) -> str:
@@ -70,7 +87,7 @@ def root_app_name(cfg: PlatformConfig) -> str:
     return f"plate-{cfg.environment}-apps"
 
 
-def app_globals(cfg: PlatformConfig) -> dict[str, str]:
+def app_globals(cfg: PlatformConfig) -> dict[str, Any]:
     """The environment facts every in-house chart reads as `.Values.global.*` (helm/plate-common).
 
     Computed from the stack file and handed to the charts in each child Application, so no
@@ -86,15 +103,26 @@ def app_globals(cfg: PlatformConfig) -> dict[str, str]:
         "issuer": names.issuer,
         "ingressClass": names.ingress_class,
         "storageClass": names.storage_class,
-        "secretStore": secret_store_name(cfg.environment),
+        # each app's own SecretStore reaches OpenBao here, over TLS from the internal CA (the
+        # ConfigMap the applications tier creates in plate-<env>)
+        "openbao": {
+            "address": OPENBAO_ADDRESS,
+            "mount": APPS_MOUNT,
+            "authMount": KUBERNETES_AUTH_PATH,
+            "caConfigMap": INTERNAL_CA_CONFIGMAP,
+        },
     }
 
 
-def app_values(cfg: PlatformConfig) -> dict[str, Any]:
-    """The values every child Application hands its chart: the environment facts and, with an
-    external ingress controller, the pods its NetworkPolicy admits instead of the charts'
-    default (the platform's Traefik)."""
-    out: dict[str, Any] = {"global": app_globals(cfg)}
+def app_values(cfg: PlatformConfig, app: InHouseApp) -> dict[str, Any]:
+    """The values a child Application hands its chart: the environment facts, the app's own
+    OpenBao role (it reads only the app's own secret paths) and, with an external ingress
+    controller, the pods its NetworkPolicy admits instead of the charts' default (the
+    platform's Traefik)."""
+    out: dict[str, Any] = {
+        "global": app_globals(cfg),
+        "externalSecrets": {"openbaoRole": app_secret_role(cfg.environment, app.name)},
+    }
     if cfg.ingress.controller == "external":
         out["networkPolicy"] = {"ingressFrom": [{
             "namespaceSelector": {
@@ -105,38 +133,90 @@ def app_values(cfg: PlatformConfig) -> dict[str, Any]:
     return out
 
 
+def root_sync_service_account(cfg: PlatformConfig) -> str:
+    """The ServiceAccount in Argo CD's namespace that syncs the root app (impersonation is on for
+    every Application once enabled, the root included)."""
+    return f"{root_app_name(cfg)}-sync"
+
+
+# No CreateNamespace: the program creates plate-<env> (Applications tier), and with it Argo CD
+# would first read the Namespace, a cluster-scoped object the sync identities may not touch
+# (`namespace auto creation failed`).
+# Ref: argoproj/argo-cd v3.4.4 gitops-engine/pkg/sync/sync_context.go (the namespace task of
+# WithNamespaceModifier gets the Namespace with the sync's, i.e. the impersonated, config)
 def _sync_policy() -> dict[str, Any]:
-    return {
-        "automated": {"prune": True, "selfHeal": True},
-        "syncOptions": ["CreateNamespace=true"],
-    }
+    return {"automated": {"prune": True, "selfHeal": True}}
+
+
+def sync_role_rules(kinds: tuple[tuple[str, str, str], ...]) -> list[dict[str, Any]]:
+    """RBAC rules granting SYNC_VERBS on exactly `kinds` (group, kind, resource), one rule per
+    API group."""
+    groups: dict[str, list[str]] = {}
+    for group, _, resource in kinds:
+        groups.setdefault(group, []).append(resource)
+    return [
+        {"apiGroups": [group], "resources": sorted(resources), "verbs": list(SYNC_VERBS)}
+        for group, resources in sorted(groups.items())
+    ]
+
+
+def program_objects(cfg: PlatformConfig) -> list[tuple[str, str, str]]:
+    """(group, kind, name) of what the program itself creates in plate-<env>: the internal CA's
+    ConfigMap, the sync identity and its Role and RoleBinding, the people's RoleBindings
+    (components/tools/kubectl), and the NetworkPolicies (the default denies and an allow policy
+    per row of the platform's tables into that namespace)."""
+    ns = apps_namespace(cfg)
+    policies = sorted(p["metadata"]["name"] for p in catalog.network_policies(
+        cfg.gitops.argocd_namespace, cfg.environment, [ns]
+    ))
+    rbac = "rbac.authorization.k8s.io"
+    return [
+        ("", "ConfigMap", INTERNAL_CA_CONFIGMAP),
+        ("", "ServiceAccount", SYNC_SERVICE_ACCOUNT),
+        (rbac, "Role", SYNC_SERVICE_ACCOUNT),
+        (rbac, "RoleBinding", SYNC_SERVICE_ACCOUNT),
+        *((rbac, "RoleBinding", binding["metadata"]["name"]) for binding in (
+            kubectl.namespace_bindings(cfg.identity, ns) if cfg.identity is not None else []
+        )),
+        *(("networking.k8s.io", "NetworkPolicy", name) for name in policies),
+    ]
 
 
 def apps_project_spec(cfg: PlatformConfig) -> dict[str, Any]:
-    """AppProject of the plate applications: this repo only, into plate-<env> only."""
+    """AppProject of the plate applications: this repo only, into plate-<env> only, the kinds
+    the charts render only, synced as `argocd-sync` of plate-<env>.
+
+    No cluster-scoped kind at all: Argo CD checks only the destination of namespaced objects, so
+    a whitelisted Namespace (what CreateNamespace needed) let an app chart relabel plate-<env>
+    `privileged`. The namespace is the program's (Pod Security `restricted`).
+    """
+    ns = apps_namespace(cfg)
     return {
         "description": f"plate applications ({cfg.environment})",
         "sourceRepos": [cfg.gitops.repo_url],
-        "destinations": [{"server": IN_CLUSTER, "namespace": apps_namespace(cfg)}],
-        # CreateNamespace=true needs Namespace; nothing else cluster-wide.
-        "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
-        "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k in APP_NAMESPACED_KINDS],
-        # warn about what nobody deploys, except the NetworkPolicies the program itself creates in
-        # plate-<env> (Applications tier): without this every child Application showed them as a
-        # permanent orphaned-resource warning
+        "destinations": [{"server": IN_CLUSTER, "namespace": ns}],
+        "destinationServiceAccounts": [
+            {"server": IN_CLUSTER, "namespace": ns, "defaultServiceAccount": SYNC_SERVICE_ACCOUNT}
+        ],
+        # the blacklist too: the API server drops the empty list, which older Argo CD releases
+        # read as "every kind" (see LOCKED_DEFAULT_PROJECT_SPEC)
+        "clusterResourceWhitelist": [],
+        "clusterResourceBlacklist": [{"group": "*", "kind": "*"}],
+        "namespaceResourceWhitelist": [
+            {"group": g, "kind": k} for g, k, _ in APP_NAMESPACED_KINDS
+        ],
+        # warn about what nobody deploys, except what the program itself creates in plate-<env>
+        # (Applications tier): without this every child Application showed them as a permanent
+        # orphaned-resource warning
         "orphanedResources": {"warn": True, "ignore": [
-            {"group": "networking.k8s.io", "kind": "NetworkPolicy", "name": name}
-            for name in program_policies(cfg)
+            {"group": group, "kind": kind, "name": name}
+            for group, kind, name in program_objects(cfg)
         ]},
     }
 
 
-def program_policies(cfg: PlatformConfig) -> list[str]:
-    """The names of the NetworkPolicies the program creates in plate-<env>: the default deny and
-    an allow policy per row of the platform's table into that namespace."""
-    ns = apps_namespace(cfg)
-    rows = catalog.allowances(cfg.gitops.argocd_namespace, cfg.environment)
-    return sorted([DEFAULT_DENY, *(f"allow-{row.name}" for row in rows if row.namespace == ns)])
+# what the root app may create (and its sync identity's Role grants): the child Applications
+ROOT_KINDS = (("argoproj.io", "Application", "applications"),)
 
 
 def bootstrap_project_spec(cfg: PlatformConfig) -> dict[str, Any]:
@@ -149,8 +229,14 @@ def bootstrap_project_spec(cfg: PlatformConfig) -> dict[str, Any]:
         "description": f"app-of-apps root for plate ({cfg.environment})",
         "sourceRepos": [cfg.gitops.repo_url],
         "destinations": [{"server": IN_CLUSTER, "namespace": cfg.gitops.argocd_namespace}],
+        "destinationServiceAccounts": [{
+            "server": IN_CLUSTER,
+            "namespace": cfg.gitops.argocd_namespace,
+            "defaultServiceAccount": root_sync_service_account(cfg),
+        }],
         "clusterResourceWhitelist": [],
-        "namespaceResourceWhitelist": [{"group": "argoproj.io", "kind": "Application"}],
+        "clusterResourceBlacklist": [{"group": "*", "kind": "*"}],
+        "namespaceResourceWhitelist": [{"group": g, "kind": k} for g, k, _ in ROOT_KINDS],
     }
 
 
@@ -211,20 +297,11 @@ def child_application(cfg: PlatformConfig, app: InHouseApp) -> dict[str, Any]:
                 "helm": {
                     "releaseName": app.name,
                     "valueFiles": ["values.yaml", f"values-{cfg.environment}.yaml"],
-                    "valuesObject": app_values(cfg),
+                    "valuesObject": app_values(cfg, app),
                 },
             },
             "destination": {"server": IN_CLUSTER, "namespace": apps_namespace(cfg)},
-            "syncPolicy": {
-                **_sync_policy(),
-                # the namespace Argo CD creates enforces Pod Security "restricted"
-                "managedNamespaceMetadata": {
-                    "labels": {
-                        "pod-security.kubernetes.io/enforce": "restricted",
-                        "pod-security.kubernetes.io/warn": "restricted",
-                    }
-                },
-            },
+            "syncPolicy": _sync_policy(),
         },
     }
 

@@ -44,8 +44,8 @@ from components.observability.rules import DEFAULT_RUNBOOK_BASE
 from components.tools import catalog
 
 GROUPS = (
-    "plate-cluster", "plate-certificates", "plate-gitops", "plate-openbao", "plate-harbor",
-    "plate-storage", "plate-secrets", "plate-jobs", "plate-backups",
+    "plate-cluster", "plate-certificates", "plate-dns", "plate-gitops", "plate-openbao",
+    "plate-harbor", "plate-storage", "plate-secrets", "plate-jobs", "plate-backups",
 )
 """The PrometheusRule's groups, in order: the tools' (`components/tools/catalog.py`) and this
 module's platform-wide ones (volumes, the program's own Jobs)."""

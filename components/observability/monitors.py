@@ -45,6 +45,10 @@ class ScrapeTarget:
     params: dict[str, list[str]] = field(default_factory=dict)
     token_auth: bool = False  # HTTPS with Prometheus' ServiceAccount token (MetalLB)
     service_port: int | None = None  # the program creates the headless Service `name` for it
+    # HTTPS verified against the CA in this ConfigMap (key ca.crt, in `namespace`), for this
+    # server name (the certificate's, where Prometheus dials pod addresses)
+    tls_ca_configmap: str | None = None
+    tls_server_name: str | None = None
 
     def spec(self) -> dict[str, Any]:
         endpoint: dict[str, Any] = {"port": self.port, "path": self.path, "interval": "30s"}
@@ -56,6 +60,14 @@ class ScrapeTarget:
                 "bearerTokenFile": SERVICE_ACCOUNT_TOKEN,
                 "tlsConfig": {"insecureSkipVerify": True},
             }
+        if self.tls_ca_configmap is not None:
+            # Ref: kube-prometheus-stack 88.5.3 charts/crds/crds/crd-servicemonitors.yaml
+            # (endpoints[].tlsConfig.ca.configMap, serverName; the ConfigMap in the monitor's
+            # namespace)
+            endpoint |= {"scheme": "https", "tlsConfig": {
+                "ca": {"configMap": {"name": self.tls_ca_configmap, "key": "ca.crt"}},
+                **({"serverName": self.tls_server_name} if self.tls_server_name else {}),
+            }}
         key = "endpoints" if self.kind == "ServiceMonitor" else "podMetricsEndpoints"
         return {"selector": {"matchLabels": self.match_labels}, key: [endpoint]}
 

@@ -33,6 +33,7 @@ class Backups(pulumi.ComponentResource):
         storage_class: pulumi.Input[str],
         wait_for: list[pulumi.Resource],
         velero_namespaces: list[str],
+        hook_namespaces: dict[str, k8s.core.v1.Namespace],
     ):
         super().__init__("plate:platform:Backups", name, None, kit.opts)
         kit = kit.under(self)
@@ -48,5 +49,6 @@ class Backups(pulumi.ComponentResource):
                 kit, tools.backup, target, environment, velero_namespaces,
                 velero.Selection(OPENBAO_NAMESPACE, openbao.SNAPSHOT_POD_LABELS),
                 (key_id, secret_key), secrets.velero_repository_password,
+                hook_namespaces,
             )
         self.register_outputs({})

@@ -21,18 +21,20 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.config import DevToolsConfig, PlatformConfig, StackSecrets
+from components.config import DevToolsConfig, IdentityConfig, PlatformConfig, StackSecrets
 from components.contracts import ClusterServicesRefs, DevToolsRefs
 from components.gitops.apps import IN_HOUSE_APPS
 from components.kube import TierKit, network_policies
 from components.names import (
+    EXTERNAL_SECRETS_NAMESPACE,
     HARBOR_NAMESPACE,
+    LOGGING_NAMESPACE,
     MONITORING_NAMESPACE,
     OPENBAO_NAMESPACE,
+    VELERO_NAMESPACE,
     apps_namespace,
 )
 from components.netpol import Peer
-from components.netpol import network_policies as policy_objects
 from components.observability import alerts, dashboards, monitors, rules
 from components.tiers.backups import Backups
 from components.tools import (
@@ -42,6 +44,8 @@ from components.tools import (
     fluentd,
     harbor,
     kube_prometheus_stack,
+    kubectl,
+    oauth2_proxy,
     openbao,
     velero,
 )
@@ -61,6 +65,13 @@ class DevToolsSettings:
     traefik: bool  # the stack runs the platform's Traefik (its scrape target and dashboard)
     hosts: dict[str, str]  # tool -> its FQDN
     runbook_base: str
+    # people sign in through the organisation's provider (None: local accounts only)
+    identity: IdentityConfig | None = None
+    # Prometheus' and Alertmanager's UIs -> their FQDNs; set only where they can be put behind the
+    # sign-in (identity, and Traefik for its forwardAuth Middleware)
+    ui_hosts: dict[str, str] | None = None
+    # the stack runs external-dns (tier 1, `dns`): Prometheus scrapes it
+    external_dns: bool = False
 
     @staticmethod
     def of(cfg: PlatformConfig) -> DevToolsSettings:
@@ -76,6 +87,7 @@ class DevToolsSettings:
             apps_namespace=apps_namespace(cfg.environment),
             ingress=Peer(cfg.ingress.namespace, cfg.ingress.pod_labels),
             traefik=cfg.ingress.controller == "traefik",
+            external_dns=cfg.dns is not None,
             hosts={
                 "argocd": cfg.fqdn(tools.argocd.host),
                 "harbor": cfg.fqdn(tools.harbor.host),
@@ -85,6 +97,11 @@ class DevToolsSettings:
             runbook_base=rules.runbook_base_url(
                 cfg.gitops.repo_url, cfg.gitops.target_revision
             ),
+            identity=cfg.identity,
+            ui_hosts={
+                "prometheus": cfg.fqdn(tools.monitoring.prometheus_host),
+                "alertmanager": cfg.fqdn(tools.monitoring.alertmanager_host),
+            } if cfg.identity is not None and cfg.ingress.controller == "traefik" else None,
         )
 
 
@@ -104,7 +121,8 @@ class DevTools(pulumi.ComponentResource):
         kit = self._kit = kit.under(self)
         tools, hosts = cfg.tools, cfg.hosts
         self.argocd = argocd.install(
-            kit, cfg.argocd_namespace, tools.argocd, hosts["argocd"], cluster
+            kit, cfg.argocd_namespace, tools.argocd, hosts["argocd"], cluster,
+            cfg.identity, tuple(cfg.environments), secrets.identity_argocd_client_secret,
         )
         self.harbor = harbor.install(
             kit, tools.harbor, hosts["harbor"], cluster,
@@ -114,19 +132,26 @@ class DevTools(pulumi.ComponentResource):
             kit, tools.monitoring, hosts["grafana"], cluster, secrets.given(),
             self._configured_or_generated(secrets.grafana_admin_password, "grafana-admin-password"),
             back_up_prometheus=tools.backup.prometheus,
+            identity=cfg.identity, ui_hosts=cfg.ui_hosts,
         )
+        self._sign_in(cfg, secrets, cluster)
         self.fluentd = fluentd.install(
             kit, tools.fluentd, cfg.environment, secrets.fluentd_output_password
         )
+        if cluster.internal_ca is None:
+            raise ValueError("tls.internal_ca is required without the cluster_services tier: "
+                             "the config model checks it first")
+        internal_ca = cluster.internal_ca  # OpenBao's clients trust it
         self.openbao = openbao.install(
             kit, tools.openbao, hosts["openbao"], cluster, cfg.environments,
-            [app.name for app in IN_HOUSE_APPS], secrets.openbao_unseal_key,
+            [app.name for app in IN_HOUSE_APPS], secrets.openbao_unseal_key, internal_ca,
+            cfg.traefik, cfg.identity, secrets.identity_openbao_client_secret,
         )
         # with the shamir seal nothing initialises OpenBao during `up`: do not wait for stores
         # that can only become Ready after people have initialised it
         self_initialised = tools.openbao.seal == "static"
         self.external_secrets = external_secrets.install(
-            kit, cfg.environments, self.openbao.chart, self_initialised
+            kit, cfg.environments, self.openbao.chart, self_initialised, internal_ca
         )
         self.backups = Backups(
             "backups", tools, cfg.environment, secrets, kit, self.openbao.namespace,
@@ -134,23 +159,17 @@ class DevTools(pulumi.ComponentResource):
             velero.backed_up_namespaces(
                 [cfg.argocd_namespace, HARBOR_NAMESPACE, MONITORING_NAMESPACE, cfg.apps_namespace]
             ),
+            # Harbor's database carries a pre-backup hook (its pg_dumpall)
+            {HARBOR_NAMESPACE: self.harbor.namespace},
         )
         self._observability(cfg, cluster.names.storage_class)
-        self.network_policies = network_policies(
-            policy_objects(
-                catalog.allowances(cfg.argocd_namespace, cfg.environment, cfg.ingress),
-                [cfg.argocd_namespace, HARBOR_NAMESPACE, OPENBAO_NAMESPACE],
-            ),
-            {cfg.argocd_namespace: self.argocd.namespace,
-             HARBOR_NAMESPACE: self.harbor.namespace,
-             OPENBAO_NAMESPACE: self.openbao.namespace},
-            kit.opts,
-        )
+        self.network_policies = self._network_policies(cfg)
         bootstrap: list[pulumi.Resource] = []
         if self_initialised:  # OpenBao initialised itself: the Job can log in
             bootstrap.append(harbor.bootstrap(
                 kit, self.harbor, self.openbao.chart, cfg.environments, hosts["harbor"],
-                tools.harbor.rotate_robots,
+                tools.harbor.rotate_robots, internal_ca=internal_ca,
+                identity=cfg.identity, oidc_client_secret=secrets.identity_harbor_client_secret,
             ))
         charts = [
             self.argocd.chart, self.harbor.chart, self.monitoring.chart, self.fluentd.chart,
@@ -164,20 +183,58 @@ class DevTools(pulumi.ComponentResource):
         self.urls = {tool: f"https://{host}" for tool, host in hosts.items()}
         self.register_outputs({"urls": self.urls})
 
+    def _sign_in(
+        self, cfg: DevToolsSettings, secrets: StackSecrets, cluster: ClusterServicesRefs
+    ) -> None:
+        """People's sign-in beyond the charts' own: the cluster-wide `kubectl` bindings of the
+        identity groups, and the sign-in proxy in front of Prometheus and Alertmanager."""
+        kit, identity = self._kit, cfg.identity
+        self.people_bindings = (
+            kubectl.install_cluster(identity, kit.opts) if identity is not None else []
+        )
+        self.sign_in_proxy = None
+        if identity is not None and cfg.ui_hosts is not None:
+            self.sign_in_proxy = oauth2_proxy.install(
+                kit, self.monitoring.namespace, identity, cfg.ui_hosts,
+                _required(secrets.identity_proxy_client_secret, "identity_proxy_client_secret"),
+                self._configured_or_generated(
+                    secrets.identity_proxy_cookie_secret, "identity-proxy-cookie-secret", 32
+                ),
+                cluster.names.ingress_class, cluster.tls_ready,
+            )
+
+    def _network_policies(self, cfg: DevToolsSettings) -> list[k8s.networking.v1.NetworkPolicy]:
+        """Every namespace of the tier: ingress denied but for the platform's table."""
+        owned = {
+            cfg.argocd_namespace: self.argocd.namespace,
+            HARBOR_NAMESPACE: self.harbor.namespace,
+            MONITORING_NAMESPACE: self.monitoring.namespace,
+            LOGGING_NAMESPACE: self.fluentd.namespace,
+            OPENBAO_NAMESPACE: self.openbao.namespace,
+            EXTERNAL_SECRETS_NAMESPACE: self.external_secrets.namespace,
+        }
+        if self.backups.velero is not None:
+            owned[VELERO_NAMESPACE] = self.backups.velero.namespace
+        return network_policies(
+            catalog.network_policies(cfg.argocd_namespace, cfg.environment, owned, cfg.ingress),
+            owned, self._kit.opts,
+        )
+
     def _configured_or_generated(
-        self, configured: pulumi.Output[str] | None, name: str
+        self, configured: pulumi.Output[str] | None, name: str, length: int = 24
     ) -> pulumi.Output[str]:
         """The stack's secret when set, else a generated password (exported as a secret)."""
         if configured is not None:
             return configured
-        return pulumi.Output.secret(self._kit.password(name, 24).result)
+        return pulumi.Output.secret(self._kit.password(name, length).result)
 
     def _observability(self, cfg: DevToolsSettings, storage_class: str) -> None:
         """The platform's scrape targets, alert rules and dashboards, once the Prometheus
         Operator's CRDs (kube-prometheus-stack) exist; no chart waits for them."""
         kit, after_crds, tools = self._kit, [self.monitoring.chart], cfg.tools
         targets = catalog.scrape_targets(
-            cfg.argocd_namespace, cfg.traefik, velero_installed=tools.backup.target is not None
+            cfg.argocd_namespace, cfg.traefik, velero_installed=tools.backup.target is not None,
+            external_dns_installed=cfg.external_dns,
         )
         self.metrics_services, self.monitors = monitors.register(kit, targets, after_crds)
         monitoring_ns = self.monitoring.namespace.metadata.name
@@ -209,3 +266,10 @@ class DevTools(pulumi.ComponentResource):
             )
             for file_name, board in sorted(boards.items())
         ]
+
+
+def _required(secret: pulumi.Output[str] | None, key: str) -> pulumi.Output[str]:
+    """A stack secret the config check already requires (`required_secrets`)."""
+    if secret is None:
+        raise ValueError(f"{key} is required with identity")
+    return secret

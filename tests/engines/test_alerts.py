@@ -110,6 +110,8 @@ MUTATIONS = [
     ("plate-backups", "> 36 * 3600", "> 40 * 3600"),
     ("plate-backups", 'velero_backup_last_status{schedule!=""}', "velero_backup_last_status"),
     ("plate-backups", "  unless on (namespace, cronjob)\n", "  and on (namespace, cronjob)\n"),
+    ("plate-dns", ") > 15 * 60\n", ") > 40 * 60\n"),
+    ("plate-dns", 'up{namespace="external-dns"}) == 0', 'up{namespace="external-dns"}) == 1'),
 ]
 
 
@@ -154,8 +156,8 @@ def test_a_broken_expression_fails_the_unit_tests(
 def test_one_fixture_per_group() -> None:
     assert sorted(p.name for p in FIXTURES.glob("*.yaml")) == sorted(map(_fixture_name, GROUPS))
     assert list(GROUPS) == [
-        "plate-cluster", "plate-certificates", "plate-gitops", "plate-openbao", "plate-harbor",
-        "plate-storage", "plate-secrets", "plate-jobs", "plate-backups",
+        "plate-cluster", "plate-certificates", "plate-dns", "plate-gitops", "plate-openbao",
+        "plate-harbor", "plate-storage", "plate-secrets", "plate-jobs", "plate-backups",
     ]
 
 

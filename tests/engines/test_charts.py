@@ -49,6 +49,7 @@ from components import names as secret_paths
 from components.config import PlatformConfig, parse_platform_config, read_stack_file
 from components.gitops import apps as gitops
 from components.tools import traefik
+from tests.engines.test_openbao import TEST_CA
 from tests.engines.test_upstream_schemas import deep_merge as merged
 from tests.schemas import crd_errors, kubernetes_errors
 from tooling import kubeschema, netpol_check, upstream, verify
@@ -220,11 +221,16 @@ def test_images_come_from_the_stacks_harbor_through_the_pull_secret_and_prod_pin
         assert spec["imagePullSecrets"] == [{"name": secret_paths.PULL_SECRET_NAME}]
         for container in spec["containers"] + spec.get("initContainers", []):
             assert container["image"].startswith(registry + "/")
-            repo, _, tag = container["image"].rpartition(":")
+            # by digest once the release commit records one (ops/pin_digests.py), else by tag
+            repo, at, digest = container["image"].partition("@")
+            if at:
+                assert re.fullmatch(r"sha256:[a-f0-9]{64}", digest)
+            else:
+                repo, _, tag = container["image"].rpartition(":")
+                assert tag != "latest"
+                if cfg.production:
+                    assert PINNED_TAG.match(tag), f"{app} prod image {container['image']} unpinned"
             assert repo == f"{registry}/{secret_paths.HARBOR_PROJECT}/{app}"
-            assert tag != "latest"
-            if cfg.production:
-                assert PINNED_TAG.match(tag), f"{app} prod image {container['image']} is not pinned"
 
 
 def test_ingresses_have_tls_from_the_environments_issuer(chart_env):
@@ -263,7 +269,7 @@ def test_scaling_and_disruption_objects(chart_env):
 
 
 def test_only_kinds_the_app_project_allows(chart_env):
-    allowed = set(gitops.APP_NAMESPACED_KINDS)
+    allowed = {(g, k) for g, k, _ in gitops.APP_NAMESPACED_KINDS}
     assert {(group_of(o), o["kind"]) for o in rendered(*chart_env)} <= allowed
 
 
@@ -272,7 +278,8 @@ def test_only_kinds_the_app_project_allows(chart_env):
 
 def test_external_secrets_sync_the_apps_environment_and_the_pull_secret(chart_env):
     app, env = chart_env
-    store = {"kind": "ClusterSecretStore", "name": f"openbao-{env}"}
+    # the app's own store (tests/engines/test_app_confinement.py checks what it logs in as)
+    store = {"kind": "SecretStore", "name": app}
     by_target = {es["spec"]["target"]["name"]: es
                  for es in of_kind(rendered(app, env), "ExternalSecret")}
     env_secret = secret_paths.app_env_secret_name(app)
@@ -436,7 +443,9 @@ def test_no_values_file_repeats_a_stack_fact():
     for env in ENVS:
         facts = gitops.app_globals(config(env))
         hosts |= {facts["domain"], facts["registry"]}
-        names |= {facts[k] for k in ("issuer", "ingressClass", "storageClass", "secretStore")}
+        names |= {facts[k] for k in ("issuer", "ingressClass", "storageClass")}
+        hosts |= {facts["openbao"]["address"]}
+        names |= {facts["openbao"]["caConfigMap"]}
     for app in APPS:
         for path in sorted(chart_dir(app).glob("values*.yaml")):
             values = yaml.safe_load(path.read_text())
@@ -549,14 +558,25 @@ def rule(peers: list[dict], port: int) -> dict:
     return {"from": peers, "ports": [{"port": port, "protocol": "TCP"}]}
 
 
+# the connections each app opens by default (`networkPolicy.egress`): plate-api calls plate-llm
+DEFAULT_EGRESS = {
+    "plate-api": [{
+        "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "plate-llm"}}}],
+        "ports": [{"protocol": "TCP", "port": 8000}],
+    }],
+}
+
+
 def test_the_default_network_policy_admits_only_the_apps_peers(chart_env):
     app, env = chart_env
     (policy,) = of_kind(rendered(app, env), "NetworkPolicy")
     assert policy["metadata"]["name"] == app
+    egress = DEFAULT_EGRESS.get(app)
     assert policy["spec"] == {
         "podSelector": {"matchLabels": selector_labels(app)},
-        "policyTypes": ["Ingress"],
+        "policyTypes": ["Ingress", "Egress"] if egress else ["Ingress"],
         "ingress": [rule(DEFAULT_PEERS[app], CONTAINER_PORTS[app])],
+        **({"egress": egress} if egress else {}),
     }
     # the policy selects the workload's pods and its port is the container's
     (workload,) = [o for o in rendered(app, env) if o["kind"] in WORKLOAD_KINDS]
@@ -628,7 +648,8 @@ def test_the_enabled_service_monitor_scrapes_each_pod_once(chart_env):
             "matchLabels": selector_labels(app),
             "matchExpressions": [{"key": "plate.dev/headless", "operator": "DoesNotExist"}],
         },
-        "endpoints": [{"port": METRICS_PORT_NAMES[app], "path": "/metrics", "interval": "30s"}],
+        "endpoints": [{"port": METRICS_PORT_NAMES[app], "path": "/metrics", "interval": "30s",
+                       "followRedirects": False}],
     }
     assert verify.validation_errors(service_monitor_validator(), monitor) == []
     selected = [s for s in of_kind(objects, "Service")
@@ -650,13 +671,15 @@ def test_service_monitor_settings_and_labels():
                          "ServiceMonitor")
     assert monitor["metadata"]["labels"]["team"] == "ml"
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/v1/metrics",
-                                             "interval": "1m"}]
+                                             "interval": "1m", "followRedirects": False}]
 
 
 def test_an_enabled_service_monitor_is_a_kind_the_app_project_allows():
     objects = render_with_apis("plate-web", "stg", with_service_monitor("plate-web", "stg"),
                                {MONITORING_API})
-    assert {(group_of(o), o["kind"]) for o in objects} <= set(gitops.APP_NAMESPACED_KINDS)
+    assert {(group_of(o), o["kind"]) for o in objects} <= {
+        (g, k) for g, k, _ in gitops.APP_NAMESPACED_KINDS
+    }
 
 
 @pytest.mark.parametrize(
@@ -726,8 +749,8 @@ def test_child_applications_point_at_existing_charts_and_value_files(env):
         assert spec["project"] == f"plate-{env}"
         assert spec["destination"]["namespace"] == f"plate-{env}"
         assert spec["source"]["targetRevision"] == cfg.gitops.target_revision
-        assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
-        assert spec["syncPolicy"]["syncOptions"] == ["CreateNamespace=true"]
+        # the program owns plate-<env>: Argo CD neither creates nor labels it
+        assert spec["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True}}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -741,7 +764,8 @@ def test_child_applications_carry_the_facts_of_the_stack_file(env):
         "issuer": f"letsencrypt-{cfg.acme_server}",
         "ingressClass": cfg.ingress_class,
         "storageClass": cfg.storage_class,
-        "secretStore": f"openbao-{env}",
+        "openbao": {"address": "https://openbao-active.openbao.svc:8200", "mount": "plate",
+                    "authMount": "kubernetes", "caConfigMap": "plate-internal-ca"},
     }
     for app in APPS:
         assert app_globals(app, env) == expected
@@ -751,6 +775,9 @@ def test_a_stack_without_dev_tools_pulls_from_the_default_harbor_host():
     raw = read_stack_file(ROOT / "Pulumi.stg.yaml")
     raw["tiers"] = ["applications"]
     raw.pop("dev_tools")
+    raw.pop("dns", None)  # external-dns is tier 1's
+    # the apps' SecretStores verify OpenBao against the other stack's internal CA
+    raw.setdefault("tls", {})["internal_ca"] = {"certificate": TEST_CA}
     cfg = parse_platform_config(raw)
     assert gitops.app_globals(cfg)["registry"] == cfg.fqdn("harbor")
 

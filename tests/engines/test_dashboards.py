@@ -197,6 +197,16 @@ VERIFIED: dict[str, set[str]] = {
     },
     # Prometheus itself: `up` for every target, ALERTS from rule evaluation
     "prometheus": {"up", "ALERTS"},
+    # external-dns v0.22.0 controller/metrics.go (namespace "external_dns"), as
+    # docs/monitoring/metrics.md lists them
+    "external-dns": {
+        "external_dns_controller_last_sync_timestamp_seconds",
+        "external_dns_controller_consecutive_soft_errors",
+        "external_dns_source_records",
+        "external_dns_registry_records",
+        "external_dns_source_errors_total",
+        "external_dns_registry_errors_total",
+    },
 }
 
 WORKLOADS = ("kube-state-metrics",)
@@ -215,6 +225,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "plate-fluentd.json": ("fluentd", *WORKLOADS),
     "plate-external-secrets.json": ("external-secrets", *WORKLOADS),
     "plate-traefik.json": ("traefik", *WORKLOADS),
+    "plate-external-dns.json": ("external-dns", *WORKLOADS),
 }
 
 
@@ -462,6 +473,7 @@ def test_one_dashboard_per_tool_and_the_overview() -> None:
         "plate-fluentd.json",
         "plate-external-secrets.json",
         "plate-traefik.json",
+        "plate-external-dns.json",
     }
     assert set(SOURCES) == set(BOARDS)
 

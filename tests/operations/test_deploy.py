@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 
-from components.config import read_stack_file
-from ops import deploy, health_gate, restore
+from components.config import parse_platform_config, read_stack_file
+from ops import deploy, health_gate, pin_digests, release_check, restore
 from tests.harness import GIT_ENV
 from tests.operations.standins.pulumi import Backend, install
 
@@ -61,6 +61,24 @@ def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     git(repo, "-c", "commit.gpgSign=false", "commit", "--quiet", "-m", "release")
     git(repo, "-c", "tag.gpgSign=false", "tag", PROD_TAG)
     return repo
+
+
+def released_root(root: Path) -> Path:
+    """What the release check reads of a release commit: the stack files and the charts' values,
+    the prod images' digests recorded (as `ops.pin_digests` writes them)."""
+    for name in ("Pulumi.yaml", "Pulumi.prod.yaml", "Pulumi.stg.yaml"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, root / name)
+    for path in (ROOT / "helm" / "applications").glob("*/values*.yaml"):
+        target = root / path.relative_to(ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    cfg = parse_platform_config(read_stack_file(root / "Pulumi.prod.yaml"))
+    for image in pin_digests.images(cfg, root):
+        image.values_file.write_text(pin_digests.with_digest(
+            image.values_file.read_text(), "sha256:" + "ab" * 32, image.tag))
+    assert pin_digests.digest_problems(cfg, root) == []
+    return root
 
 
 @dataclass
@@ -146,6 +164,7 @@ def site(template_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(repo)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     monkeypatch.setitem(sys.modules, "ops.prebackup", fake_prebackup(result))
+    monkeypatch.setattr(release_check, "ROOT", released_root(tmp_path / "released"))
 
     def gate(argv: list[str] | None = None) -> int:
         result.gate_calls.append(list(argv or []))
@@ -349,8 +368,12 @@ def test_yes_is_refused_at_a_terminal_outside_ci(
 
 
 def test_the_command_line_reads_the_typed_name_from_stdin(site: Site):
+    # ops.deploy's main in a process of its own, the release check reading the site's release
+    # commit (its recorded image digests) as the fixture does in this process
+    run = ("import sys; from pathlib import Path; from ops import deploy, release_check; "
+           "release_check.ROOT = Path(sys.argv[1]); sys.exit(deploy.main(['--stack', 'prod']))")
     result = subprocess.run(
-        [sys.executable, "-m", "ops.deploy", "--stack", "prod"], input="stg\n", text=True,
+        [sys.executable, "-c", run, str(release_check.ROOT)], input="stg\n", text=True,
         capture_output=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 1, result.stderr
     assert site.verbs() == ["version", "preview"]

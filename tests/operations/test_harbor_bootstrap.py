@@ -85,6 +85,7 @@ from components import names as secret_paths
 from components.config import HarborConfig
 from components.tools import harbor as harbor_tool
 from ops import harbor_bootstrap as hb
+from tests.harness import is_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 BAO = ROOT / ".venv" / "bin" / "bao"
@@ -161,6 +162,12 @@ class FakeHarbor:
     projects: dict[int, dict[str, Any]] = field(default_factory=dict)
     robots: dict[int, dict[str, Any]] = field(default_factory=dict)
     rules: dict[int, dict[str, Any]] = field(default_factory=dict)  # immutable_tag_rule rows
+    # system configuration (user scope), as Harbor keeps it; `oidc_client_secret` write-only
+    config: dict[str, Any] = field(default_factory=lambda: {
+        "auth_mode": "db_auth", "primary_auth_mode": False})
+    local_users: int = 0  # users besides admin (they freeze the auth mode)
+    user_groups: dict[int, dict[str, Any]] = field(default_factory=dict)  # user_group rows
+    members: dict[int, dict[str, Any]] = field(default_factory=dict)  # project_member rows
     calls: list[Call] = field(default_factory=list)
     issued: set[str] = field(default_factory=set)  # every robot secret Harbor ever held or sent
     unavailable: int = 0  # answer this many requests with 503 first
@@ -281,6 +288,11 @@ class FakeHarbor:
             ("GET", rules): self._list_rules,
             ("POST", rules): self._create_rule,
             ("PUT", f"{rules}/{{id}}"): self._update_rule,
+            ("GET", f"{api}/configurations"): self._get_configurations,
+            ("PUT", f"{api}/configurations"): self._put_configurations,
+            ("GET", f"{api}/projects/plate/members"): self._list_members,
+            ("POST", f"{api}/projects/plate/members"): self._create_member,
+            ("PUT", f"{api}/projects/plate/members/{{id}}"): self._update_member,
         }
         if route not in handlers:
             return 404, {"errors": [{"code": "NOT_FOUND", "message": "no such route"}]}, {}
@@ -438,6 +450,85 @@ class FakeHarbor:
         else:
             row["tag_filter"] = self._tag_filter(pid, body)
         return 200, None, {}
+
+    # system configuration: api/v2.0/swagger.yaml `/configurations` (get: ConfigurationsResponse,
+    # each item {value, editable}, no client secret; put: a subset of `Configurations`, 200) and
+    # src/controller/config/controller.go (validateCfg: a changed auth_mode is a 400 once users
+    # other than admin exist, authModeCanBeModified; ConvertForGet: auth_mode `editable` only then)
+    def _get_configurations(self, *_: Any) -> Answer:
+        shown = {k: {"value": v, "editable": True} for k, v in self.config.items()
+                 if k != "oidc_client_secret"}
+        shown["auth_mode"]["editable"] = self.local_users == 0
+        return 200, shown, {}
+
+    def _put_configurations(self, _q: Any, body: Any, *_: Any) -> Answer:
+        if set(body) - OIDC_CONFIGURATION_KEYS:
+            return _BAD
+        if body.get("auth_mode", self.config["auth_mode"]) != self.config["auth_mode"] \
+                and self.local_users:
+            return 400, {"errors": [{"code": "BAD_REQUEST", "message": "the auth mode cannot be "
+                                     "modified as new users have been inserted into database"}]}, {}
+        self.config.update(body)
+        return 200, None, {}
+
+    # project members: swagger `/projects/{project_name_or_id}/members` (get: ProjectMemberEntity
+    # list, `entityname` a fuzzy filter; post: ProjectMember, 201 with Location, 409 when the
+    # entity is a member already) and `.../members/{mid}` (put: RoleRequest, 200);
+    # src/controller/member/controller.go Create: a group by name is looked up among the
+    # user_group rows of its type, else onboarded through the auth mode's authenticator, which
+    # only OIDC does without a lookup (src/core/auth/oidc/oidc.go SearchGroup; the database's
+    # returns "not supported", an untyped error: 500); role ids 1-4 (isValidRole)
+    def _member(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        group = self.user_groups[row["entity_id"]]
+        (pid,) = [p for p, v in self.projects.items() if v["name"] == "plate"]
+        return {"id": row["id"], "project_id": pid, "entity_name": group["group_name"],
+                "role_id": row["role_id"], "entity_id": row["entity_id"], "entity_type": "g"}
+
+    def _list_members(self, query: Mapping[str, str], *_: Any) -> Answer:
+        found = [self._member(m) for _, m in sorted(self.members.items())
+                 if query.get("entityname", "") in self.user_groups[m["entity_id"]]["group_name"]]
+        return 200, self._page(found, query), {"X-Total-Count": str(len(found))}
+
+    def _create_member(self, _q: Any, body: Any, *_: Any) -> Answer:
+        group = body.get("member_group") or {}
+        name, kind = group.get("group_name", ""), group.get("group_type", 0)
+        known = [i for i, g in self.user_groups.items()
+                 if g["group_name"] == name and g["group_type"] == kind]
+        if not known:
+            if self.config["auth_mode"] != "oidc_auth" or kind != 3 or not name:
+                return 500, {"errors": [{"code": "UNKNOWN", "message": "not supported"}]}, {}
+            gid = self._id()
+            self.user_groups[gid] = {"id": gid, "group_name": name, "group_type": 3}
+            known = [gid]
+        if any(m["entity_id"] == known[0] for m in self.members.values()):
+            return _CONFLICT
+        if body.get("role_id") not in (1, 2, 3, 4):
+            return _BAD
+        mid = self._id()
+        self.members[mid] = {"id": mid, "entity_id": known[0], "role_id": body["role_id"]}
+        return 201, None, {"Location": f"/api/v2.0/projects/plate/members/{mid}"}
+
+    def _update_member(self, _q: Any, body: Any, ids: list[int], _a: bool) -> Answer:
+        if ids[0] not in self.members:
+            return _NOT_FOUND
+        if body.get("role_id") not in (1, 2, 3, 4):
+            return _BAD
+        self.members[ids[0]]["role_id"] = body["role_id"]
+        return 200, None, {}
+
+    def member_roles(self) -> dict[str, int]:
+        return {self.user_groups[m["entity_id"]]["group_name"]: m["role_id"]
+                for m in self.members.values()}
+
+
+# the keys of the `Configurations` schema the script may set (swagger, definitions
+# Configurations)
+OIDC_CONFIGURATION_KEYS = {
+    "auth_mode", "primary_auth_mode", "oidc_name", "oidc_endpoint", "oidc_client_id",
+    "oidc_client_secret", "oidc_groups_claim", "oidc_admin_group", "oidc_group_filter",
+    "oidc_scope", "oidc_user_claim", "oidc_verify_cert", "oidc_auto_onboard",
+    "oidc_extra_redirect_parms", "oidc_logout",
+}
 
 
 # ---- fake Kubernetes API with an External Secrets stand-in ------------------------------------
@@ -1696,3 +1787,130 @@ def test_the_pull_secret_refreshes_well_within_the_sync_timeout():
             (pull,) = [es for es in of_kind(rendered(app, env), "ExternalSecret")
                        if es["spec"]["target"]["name"] == secret_paths.PULL_SECRET_NAME]
             assert _go_duration(pull["spec"]["refreshInterval"]) * 2 <= timeout, (app, env)
+
+
+# ---- tests: sign-in through the organisation's OIDC provider ----------------------------------
+
+OIDC_SECRET = "oidc-client-" + secrets.token_hex(8)
+OIDC = {
+    "OIDC_ENDPOINT": "https://id.plate.dev/realms/plate", "OIDC_CLIENT_ID": "harbor",
+    "OIDC_CLIENT_SECRET": OIDC_SECRET, "OIDC_SCOPE": "openid,profile,email,groups",
+    "OIDC_GROUPS_CLAIM": "groups", "OIDC_USER_CLAIM": "email",
+    "OIDC_ADMIN_GROUP": "platform-admins",
+    "OIDC_PROJECT_GROUPS": json.dumps({"platform-admins": "projectAdmin",
+                                       "plate-developers": "developer",
+                                       "plate-viewers": "guest"}),
+}
+
+
+def test_oidc_sets_the_auth_mode_and_the_groups_roles(runs: Runs, harbor: FakeHarbor):
+    runs.extra_secrets.add(OIDC_SECRET)
+    code, out, err = runs(ENVIRONMENTS="stg", **OIDC)
+    assert (code, err) == (0, "")
+    assert {k: v for k, v in harbor.config.items()} == {
+        "auth_mode": "oidc_auth", "primary_auth_mode": True, "oidc_name": "SSO",
+        "oidc_endpoint": "https://id.plate.dev/realms/plate", "oidc_client_id": "harbor",
+        "oidc_client_secret": OIDC_SECRET, "oidc_scope": "openid,profile,email,groups",
+        "oidc_groups_claim": "groups", "oidc_user_claim": "email",
+        "oidc_admin_group": "platform-admins", "oidc_verify_cert": True,
+        "oidc_auto_onboard": True,
+    }
+    # Harbor's project roles: 1 projectAdmin, 2 developer, 3 guest; OIDC groups (type 3)
+    assert harbor.member_roles() == {"platform-admins": 1, "plate-developers": 2,
+                                     "plate-viewers": 3}
+    assert {g["group_type"] for g in harbor.user_groups.values()} == {3}
+    assert ("oidc: https://id.plate.dev/realms/plate as client harbor, admin group "
+            "platform-admins (auth mode was 'db_auth')") in out
+    assert "project plate: group plate-developers: added as developer" in out
+    # the settings come before the members: Harbor onboards an OIDC group only in OIDC mode
+    order = [(c.method, c.path) for c in harbor.writes()]
+    assert order.index(("PUT", "/api/v2.0/configurations")) < order.index(
+        ("POST", "/api/v2.0/projects/plate/members"))
+
+
+def test_oidc_rerun_rewrites_only_the_settings_and_corrects_a_changed_role(
+        runs: Runs, harbor: FakeHarbor):
+    runs.extra_secrets.add(OIDC_SECRET)
+    assert runs(ENVIRONMENTS="stg", **OIDC)[0] == 0
+    code, out, err = runs(ENVIRONMENTS="stg", **OIDC)
+    assert (code, err) == (0, "")
+    # the client secret cannot be read back: the settings are written again, nothing else
+    assert _writes(harbor) == [("PUT", "/api/v2.0/configurations")]
+    assert "project plate: group plate-viewers: guest" in out
+    # someone made the viewers developers by hand, and added a group of their own
+    (viewers,) = [m for m in harbor.members.values()
+                  if harbor.user_groups[m["entity_id"]]["group_name"] == "plate-viewers"]
+    viewers["role_id"] = 2
+    gid = harbor._id()
+    harbor.user_groups[gid] = {"id": gid, "group_name": "plate-viewers-extra", "group_type": 3}
+    harbor.members[harbor._id()] = {"id": gid + 1, "entity_id": gid, "role_id": 4}
+    code, out, err = runs(ENVIRONMENTS="stg", **OIDC)
+    assert (code, err) == (0, "")
+    assert _writes(harbor) == [("PUT", "/api/v2.0/configurations"),
+                               ("PUT", f"/api/v2.0/projects/plate/members/{viewers['id']}")]
+    assert harbor.member_roles() == {"platform-admins": 1, "plate-developers": 2,
+                                     "plate-viewers": 3, "plate-viewers-extra": 4}
+    assert "project plate: group plate-viewers: role set to guest" in out
+
+
+def test_oidc_break_glass_shows_the_login_form(runs: Runs, harbor: FakeHarbor):
+    runs.extra_secrets.add(OIDC_SECRET)
+    code, out, _ = runs(ENVIRONMENTS="stg", **{**OIDC, "OIDC_PRIMARY": "false"})
+    assert code == 0
+    assert harbor.config["primary_auth_mode"] is False
+    assert "login page offers the local login (break-glass)" in out
+
+
+def test_oidc_refused_when_local_users_exist(runs: Runs, harbor: FakeHarbor):
+    runs.extra_secrets.add(OIDC_SECRET)
+    harbor.local_users = 1
+    code, _, err = runs(ENVIRONMENTS="stg", **OIDC)
+    assert code == 1
+    (line,) = err.splitlines()
+    assert line == (
+        "harbor-bootstrap: error: Harbor PUT /api/v2.0/configurations: HTTP 400: Harbor refused "
+        "the OIDC settings (auth mode is 'db_auth'; Harbor changes it only while no user but "
+        "admin exists: delete the local users, or set the mode by hand in Administration > "
+        "Configuration)")
+    assert harbor.config["auth_mode"] == "db_auth" and harbor.members == {}
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("OIDC_ENDPOINT", "http://id.plate.dev", "OIDC_ENDPOINT must be an https:// URL"),
+    ("OIDC_CLIENT_SECRET", "<unset>", "OIDC_CLIENT_SECRET is not set"),
+    ("OIDC_ADMIN_GROUP", "<unset>", "OIDC_ADMIN_GROUP is not set"),
+    ("OIDC_PRIMARY", "maybe", "OIDC_PRIMARY must be true or false"),
+    ("OIDC_PROJECT_GROUPS", '{"devs": "owner"}', "OIDC_PROJECT_GROUPS must be a JSON object"),
+])
+def test_oidc_bad_configuration(runs: Runs, harbor: FakeHarbor, key: str, value: str,
+                                message: str):
+    runs.extra_secrets.add(OIDC_SECRET)
+    code, _, err = runs(ENVIRONMENTS="stg", **{**OIDC, key: value})
+    assert code == 1
+    assert err.startswith(f"harbor-bootstrap: error: configuration: {message}")
+    assert harbor.calls == []
+
+
+def test_the_program_hands_the_job_the_stack_s_oidc_settings(stg):
+    """The Job's and the CronJob's environment: the stack's identity, the client secret from
+    its Secret, and settings the script accepts."""
+    job = stg.one("kubernetes:batch/v1:Job", "harbor-bootstrap")
+    (container,) = job.plain("spec", "template", "spec", "containers")
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["OIDC_CLIENT_SECRET"] == {"secretKeyRef": {"name": "harbor-oidc",
+                                                          "key": "client-secret"}}
+    assert {k: env[k] for k in env if k.startswith("OIDC_") and k != "OIDC_CLIENT_SECRET"} == {
+        "OIDC_ENDPOINT": "https://id.plate.dev/realms/plate", "OIDC_CLIENT_ID": "harbor",
+        "OIDC_SCOPE": "openid,profile,email,groups", "OIDC_GROUPS_CLAIM": "groups",
+        "OIDC_USER_CLAIM": "email", "OIDC_ADMIN_GROUP": "platform-admins",
+        "OIDC_PRIMARY": "true",
+        "OIDC_PROJECT_GROUPS": json.dumps({"plate-developers": "developer",
+                                           "plate-viewers": "guest",
+                                           "platform-admins": "projectAdmin"}),
+    }
+    settings = hb.load_settings({**{k: v for k, v in env.items() if isinstance(v, str)},
+                                 "HARBOR_PASSWORD": "x", "OIDC_CLIENT_SECRET": "y"})
+    assert settings.oidc is not None and settings.oidc.primary
+    secret = stg.one("kubernetes:core/v1:Secret", "harbor-oidc")
+    assert is_secret(secret.inputs["stringData"])
+    assert "Secret/harbor-oidc" in stg.deps("Job/harbor-bootstrap")

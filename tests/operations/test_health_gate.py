@@ -18,7 +18,7 @@ commit fetched once when the checkout lacks it (also with an abbreviated deploye
 the git source of a multi-source app), while an older commit, another branch's commit, a later
 commit under a pinned tag or commit (a rollback) and a checkout that cannot answer still fail,
 each as one line; `main` passes the stg gate when main moved on during the deploy. On a first
-deploy (`--first-deploy`) the app whose ExternalSecret never synced while its ClusterSecretStore
+deploy (`--first-deploy`) the app whose ExternalSecret never synced while its own SecretStore
 validated is named as pending with its `bao kv put` path, its Application's sync/health with it,
 and a host name without a DNS record is pending; without the flag the same state fails and says
 why; with it an ExternalSecret that synced before, an invalid store, the Harbor pull secret,
@@ -358,10 +358,11 @@ def ready_secret(name: str) -> dict:
             "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
 
 
-def deploy_fakes(bin_dir: Path, server: Server, app_revision: str) -> None:
+def deploy_fakes(bin_dir: Path, server: Server, app_revision: str,
+                 **more_outputs: str) -> None:
     outputs = {"environment": "prod", "kube_context": "plate-prod",
                "argocd_url": server.base, "grafana_url": server.base,
-               "harbor_url": server.base, "openbao_url": server.base}
+               "harbor_url": server.base, "openbao_url": server.base, **more_outputs}
     fake_command(bin_dir, "pulumi", {"output": json.dumps(outputs)})
     fake_command(bin_dir, "git", {"rev-parse": DEPLOYED + "\n"})
     fake_command(bin_dir, "kubectl", {
@@ -394,6 +395,28 @@ def test_main_exits_0_when_everything_is_healthy_at_the_deployed_commit(
     (bin_dir / "git").unlink()
     assert main(["--stack", "prod", "--timeout", "0", "--revision", DEPLOYED[:12],
                  "--ca-bundle", str(https_server.ca_bundle)]) == 0
+
+
+def test_main_trusts_the_stacks_ingress_ca_bundle_output_unasked(
+    bin_dir: Path, https_server: Server, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.delenv("PLATE_CA_BUNDLE", raising=False)
+    bundle = https_server.ca_bundle.read_text()
+    # what ops.deploy and the workflows run: no --ca-bundle; the stack file's
+    # tls.ingress_ca_bundle reaches the gate as the `ingress_ca_bundle` output
+    deploy_fakes(bin_dir, https_server, DEPLOYED, ingress_ca_bundle=bundle)
+    assert main(["--stack", "prod", "--timeout", "0", "--revision", DEPLOYED]) == 0
+    assert "healthy: prod at 0123456" in capsys.readouterr().out
+    # without it the same tools' certificates are untrusted
+    deploy_fakes(bin_dir, https_server, DEPLOYED)
+    assert main(["--stack", "prod", "--timeout", "0", "--revision", DEPLOYED]) == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
+    # an output that is no certificate is one clear line
+    deploy_fakes(bin_dir, https_server, DEPLOYED, ingress_ca_bundle="not a certificate")
+    assert main(["--stack", "prod", "--timeout", "0", "--revision", DEPLOYED]) == 1
+    assert capsys.readouterr().err.startswith(
+        "health gate: the stack's ingress_ca_bundle output (tls.ingress_ca_bundle): ")
 
 
 def test_main_exits_1_while_an_application_shows_the_previous_revision(
@@ -604,7 +627,9 @@ def external_secret(name: str, key: str, *, ready: bool, synced_before: bool = F
     failing, e.g. the key has no values yet) Ready False / SecretSyncedError, refreshTime kept
     (null, metav1.Time's zero value, when it never synced)."""
     spec: dict = {"refreshInterval": "1h",
-                  "secretStoreRef": {"kind": "ClusterSecretStore", "name": "openbao-stg"},
+                  # the app's own store (helm/plate-common)
+                  "secretStoreRef": {"kind": "SecretStore", "name": name.removesuffix(
+                      "-env").removesuffix("-harbor-pull")},
                   "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain"}}
     if pull:
         spec["data"] = [{"secretKey": "dockerconfigjson",
@@ -624,15 +649,16 @@ def external_secret(name: str, key: str, *, ready: bool, synced_before: bool = F
             "status": {"conditions": [condition], "refreshTime": refreshed}}
 
 
-def secret_store(valid: bool) -> dict:
-    """`openbao-stg` with External Secrets v2.9.0's store conditions (secretstore/common.go):
+def secret_store(valid: bool, app: str = "plate-web") -> dict:
+    """`app`'s SecretStore with External Secrets v2.9.0's store conditions (secretstore/common.go):
     Ready True / Valid after the provider's Validate, Ready False / InvalidProviderConfig."""
     condition = ({"type": "Ready", "status": "True", "reason": "Valid",
                   "message": "store validated"} if valid else
                  {"type": "Ready", "status": "False", "reason": "InvalidProviderConfig",
                   "message": "unable to validate store"})
-    return {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
-            "metadata": {"name": "openbao-stg"}, "spec": {"provider": {"vault": {}}},
+    return {"apiVersion": "external-secrets.io/v1", "kind": "SecretStore",
+            "metadata": {"name": app, "namespace": "plate-stg"},
+            "spec": {"provider": {"vault": {}}},
             "status": {"conditions": [condition], "capabilities": "ReadWrite"}}
 
 
@@ -668,7 +694,8 @@ def test_first_deploy_names_the_app_waiting_for_its_values_as_pending(stg: Clust
         WAITING,
     ])
     assert ["kubectl", "--context", "plate-stg", "get",
-            "clustersecretstores.external-secrets.io", "openbao-stg", "-o", "json"] in stg.calls()
+            "secretstores.external-secrets.io", "plate-web", "-n", "plate-stg", "-o",
+            "json"] in stg.calls()
 
 
 def test_without_the_flag_the_same_state_fails_and_says_why(stg: Cluster):

@@ -9,7 +9,11 @@ production; Velero gets the stack's bucket, schedule and retention, copies the t
 namespaces and, from the openbao namespace, only the snapshot volume and its shelf - never the raft
 volumes (checked on the rendered objects in tests/engines/test_render.py); the S3 keys reach Velero
 only as a Pulumi secret in its credentials file; Prometheus' volume is left out unless asked for;
-bad backup settings are config errors naming the key, before any resource.
+bad backup settings are config errors naming the key, before any resource. No backup holds a
+Secret (both schedules exclude them; where each comes back from instead is in
+docs/operations.md), the committed stacks write to one bucket each, and Velero is bound to the
+program's read-only role (not `cluster-admin`) with exec only in Harbor's namespace (its backup
+hook), waiting for both.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ CHART = "kubernetes:helm.sh/v4:Chart"
 
 
 @pytest.mark.parametrize(("stack", "address", "schedule", "keep"), [
-    ("stg", "http://openbao-active.openbao.svc:8200", "0 */6 * * *", 12),
-    ("prod", "http://openbao-active.openbao.svc:8200", "0 * * * *", 72),
+    ("stg", "https://openbao-active.openbao.svc:8200", "0 */6 * * *", 12),
+    ("prod", "https://openbao-active.openbao.svc:8200", "0 * * * *", 72),
 ])
 def test_the_snapshot_cronjob_runs_the_script_as_the_snapshot_identity(
     stack: str, address: str, schedule: str, keep: int
@@ -50,8 +54,12 @@ def test_the_snapshot_cronjob_runs_the_script_as_the_snapshot_identity(
     (container,) = pod["containers"]
     assert container["image"] == versions.OPENBAO_IMAGE
     assert {e["name"]: e["value"] for e in container["env"]} == {
-        "BAO_ADDR": address, "SNAPSHOT_DIR": "/snapshots", "HOME": "/tmp",
+        "BAO_ADDR": address, "BAO_CACERT": "/ca/ca.crt", "SNAPSHOT_DIR": "/snapshots",
+        "HOME": "/tmp",
     }
+    # the CA that signed OpenBao's certificate, from the ConfigMap of the openbao namespace
+    assert {m["mountPath"]: m["name"] for m in container["volumeMounts"]}["/ca"] == "internal-ca"
+    assert {"name": "internal-ca", "configMap": {"name": "plate-internal-ca"}} in pod["volumes"]
     assert pod["securityContext"]["fsGroup"] == 65532  # the NFS volume is handed to the group
     script = rec.one("kubernetes:core/v1:ConfigMap", "openbao-snapshot-script").plain("data")
     assert script == {openbao_snapshot.SCRIPT_NAME: openbao_snapshot.snapshot_script(keep)}
@@ -75,7 +83,7 @@ def test_velero_gets_the_stack_s_target_schedules_and_secrets(stack: str) -> Non
     velero = rec.one(CHART, "velero").plain("values")
     location = velero["configuration"]["backupStorageLocation"]
     assert location == [{
-        "name": "default", "provider": "aws", "bucket": "plate-backups", "prefix": stack,
+        "name": "default", "provider": "aws", "bucket": f"plate-backups-{stack}", "prefix": stack,
         "default": True,
         "config": {"region": "us-east-1", "s3ForcePathStyle": "true",
                    "checksumAlgorithm": "CRC32", "s3Url": "https://s3.lan.plate.dev"},
@@ -177,3 +185,41 @@ def test_harbor_s_database_is_dumped_before_velero_copies_it() -> None:
         "mv /var/lib/postgresql/data/harbor-dumpall.sql.partial "
         "/var/lib/postgresql/data/harbor-dumpall.sql"
     )
+
+
+@pytest.mark.parametrize("stack", ["stg", "prod"])
+def test_no_backup_holds_a_secret(stack: str) -> None:
+    schedules = recorded(stack).one(CHART, "velero").plain("values")["schedules"]
+    for schedule in schedules.values():
+        assert schedule["template"]["excludedResources"] == [
+            "events", "events.events.k8s.io", "secrets"
+        ]
+
+
+def test_each_environment_writes_to_its_own_bucket() -> None:
+    buckets = {
+        stack: stack_config(stack)["dev_tools"]["backup"]["target"]["bucket"]
+        for stack in ("stg", "prod")
+    }
+    assert buckets == {"stg": "plate-backups-stg", "prod": "plate-backups-prod"}
+
+
+@pytest.mark.parametrize("stack", ["stg", "prod"])
+def test_velero_is_bound_to_a_read_only_role_and_may_exec_only_into_harbor(stack: str) -> None:
+    rec = recorded(stack)
+    rbac = rec.one(CHART, "velero").plain("values")["rbac"]
+    assert rbac == {"create": True, "clusterAdministrator": True,
+                    "clusterAdministratorName": velero_tool.BACKUP_ROLE}
+    role = rec.one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", velero_tool.BACKUP_ROLE)
+    assert role.plain("rules") == velero_tool.backup_rules()
+    assert "secrets" not in velero_tool.CORE_READ
+    binding = rec.one(
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "velero-backup-hooks-harbor"
+    ).plain()
+    assert binding["metadata"]["namespace"] == "harbor"
+    assert binding["roleRef"]["name"] == velero_tool.HOOKS_ROLE
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "velero-server", "namespace": "velero"}
+    ]
+    assert {"ClusterRole/velero-backup", "ClusterRole/velero-backup-hooks",
+            "RoleBinding/velero-backup-hooks-harbor"} <= rec.deps("Chart/velero")

@@ -1,7 +1,7 @@
 """The deploy-order picture (`tooling/graph.py`) of both committed stacks, under the mock runtime.
 
 Verifies: the kept nodes are exactly the charts, gates, Jobs, CronJob, ClusterIssuers, MetalLB pool
-and advertisement, StorageClass, secret store, AppProjects and root Application, each in its tier,
+and advertisement, StorageClasses, secret store, AppProjects and root Application, each in its tier,
 and every chart has a modeled duration of its own; the order between kept nodes is the recorded
 one (whatever the recording orders, directly or through collapsed resources, the graph orders
 too); the ClusterIssuers come right after the cert-manager gate; there is no cycle and no
@@ -39,9 +39,11 @@ COMMON = {
     "WebhookGate/metallb-webhook-ready": "ClusterServices",
     "ClusterIssuer/letsencrypt-production": "ClusterServices",
     "ClusterIssuer/letsencrypt-staging": "ClusterServices",
+    "ClusterIssuer/plate-internal-ca": "ClusterServices",
     "IPAddressPool/metallb-pool": "ClusterServices",
     "L2Advertisement/metallb-l2": "ClusterServices",
     "StorageClass/nfs-storage-class": "ClusterServices",
+    "StorageClass/local-path-storage-class": "ClusterServices",
     # tier 2
     "Chart/argo-cd": "DevTools",
     "Chart/harbor": "DevTools",
@@ -176,7 +178,7 @@ def test_the_cluster_issuers_come_right_after_the_cert_manager_gate(stack):
     nodes = by_label(gr)
     chart, gate = nodes["Chart/cert-manager"].id, nodes["WebhookGate/cert-manager-webhook-ready"].id
     issuers = {n.id for n in gr.nodes if n.kind == "ClusterIssuer"}
-    assert len(issuers) == 2
+    assert len(issuers) == 3  # Let's Encrypt staging and production, the internal CA
     assert {(gate, i) for i in issuers} <= set(gr.edges)
     assert (chart, gate) in gr.edges and gr.preds(gate) == [chart]
     assert all(gr.preds(i) == [gate] for i in issuers)

@@ -12,6 +12,7 @@ Application waits for the stores and the bootstrap.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 
@@ -23,13 +24,15 @@ from components.config import (
     AlertThresholds,
     ConfigError,
     HarborConfig,
+    IdentityConfig,
     parse_platform_config,
 )
 from components.gitops import apps as gitops
 from components.observability import alerts, dashboards
+from components.tools import openbao as openbao_tool
 from components.tools.openbao import server as openbao
 from tests.harness import refusal, supplying, with_settings
-from tooling.evaluate import Recording, is_secret, run_program, stack_config
+from tooling.evaluate import MOCK_CA_PEM, Recording, is_secret, run_program, stack_config
 
 CHART = "kubernetes:helm.sh/v4:Chart"
 SECRET = "kubernetes:core/v1:Secret"
@@ -43,6 +46,13 @@ PASSWORDS = {
     **{key: f"client-{key}" for key in IDENTITY_CLIENT_SECRETS},
 }
 APPS = ["plate-web", "plate-api", "plate-llm", "plate-cache"]
+
+
+def _people_login(stack: str) -> openbao.PeopleLogin:
+    """People's sign-in as the committed stack configures it (its `identity`, host `bao`)."""
+    config = stack_config(stack)
+    return openbao_tool.people_login(IdentityConfig.model_validate(config["identity"]),
+                                     f"bao.{config['domain']}")
 
 
 def with_openbao(**settings) -> dict:
@@ -84,10 +94,11 @@ def test_an_external_ingress_controller_installs_nothing_and_is_admitted_instead
     assert child["spec"]["source"]["helm"]["valuesObject"]["networkPolicy"] == {
         "ingressFrom": [peer]
     }
-    # with the platform's Traefik the children keep the charts' own default
+    # with the platform's Traefik the children keep the charts' own default (and carry only
+    # the facts and the app's OpenBao role)
     stg = parse_platform_config(stack_config("stg"))
     assert set(gitops.child_application(stg, gitops.IN_HOUSE_APPS[0])["spec"]["source"]["helm"][
-        "valuesObject"]) == {"global"}
+        "valuesObject"]) == {"global", "externalSecrets"}
 
 
 def test_the_ingress_peer_settings_belong_to_an_external_controller():
@@ -107,12 +118,15 @@ def test_openbao_unseals_and_initialises_itself(stg, prod):
         )
         assert server["extraArgs"] == "$(sh /openbao/userconfig/openbao-init/select-init.sh)"
         assert server["extraVolumes"] == [
+            {"type": "secret", "name": "openbao-server-tls"},  # the listener's certificate
             {"type": "secret", "name": "openbao-unseal-key"},
             {"type": "configMap", "name": "openbao-init"},
+            {"type": "secret", "name": "openbao-identity"},  # people's sign-in (`identity`)
         ]
         init = rec.one("kubernetes:core/v1:ConfigMap", "openbao-init").plain("data")
         assert init == {
-            "init.hcl": openbao.init_config(environments=[environment], apps=APPS),
+            "init.hcl": openbao.init_config(
+                environments=[environment], apps=APPS, people=_people_login(environment)),
             "select-init.sh": openbao.init_selector_script(replicas=replicas),
         }
         assert {"Secret/openbao-unseal-key", "ConfigMap/openbao-init"} <= rec.deps("Chart/openbao")
@@ -151,7 +165,8 @@ def test_an_operator_kept_key_secret_never_enters_pulumi():
 def test_shamir_keeps_the_manual_mode():
     rec = run_program("stg", with_openbao(seal="shamir"))
     server = rec.one(CHART, "openbao").plain("values")["server"]
-    assert "extraArgs" not in server and "extraVolumes" not in server
+    assert "extraArgs" not in server
+    assert server["extraVolumes"] == [{"type": "secret", "name": "openbao-server-tls"}]
     assert 'seal "static"' not in server["ha"]["raft"]["config"]
     names = {r.name for r in rec.resources}
     assert not names & {"openbao-init", "openbao-unseal-key", "harbor-bootstrap"}
@@ -171,7 +186,9 @@ def test_each_environment_gets_a_read_only_store_for_its_namespace_only(stg):
     assert store.plain("spec") == {
         "conditions": [{"namespaces": ["plate-stg"]}],
         "provider": {"vault": {
-            "server": "http://openbao-active.openbao.svc:8200", "path": "plate", "version": "v2",
+            "server": "https://openbao-active.openbao.svc:8200", "path": "plate", "version": "v2",
+            # the internal CA (the mock's stand-in of the generated one), base64
+            "caBundle": base64.b64encode(MOCK_CA_PEM.encode()).decode(),
             "auth": {"kubernetes": {
                 "mountPath": "kubernetes", "role": "eso-stg",
                 "serviceAccountRef": {"name": "eso-stg", "namespace": "external-secrets"},
@@ -189,7 +206,8 @@ def test_each_environment_gets_a_read_only_store_for_its_namespace_only(stg):
     ]
     assert {r.name for r in shared.by_type(STORE)} == {"openbao-stg", "openbao-qa"}
     init = shared.one("kubernetes:core/v1:ConfigMap", "openbao-init").plain("data")["init.hcl"]
-    assert init == openbao.init_config(environments=["stg", "qa"], apps=APPS)
+    assert init == openbao.init_config(environments=["stg", "qa"], apps=APPS,
+                                       people=_people_login("stg"))
 
 
 def test_the_harbor_bootstrap_job(stg):
@@ -199,10 +217,13 @@ def test_the_harbor_bootstrap_job(stg):
     (container,) = pod["containers"]
     assert container["image"] == versions.PYTHON_IMAGE
     assert container["command"] == ["python", "-I", "/script/harbor_bootstrap.py"]
-    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    # the sign-in settings (OIDC_*): tests/operations/test_harbor_bootstrap.py
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]
+           if not e["name"].startswith("OIDC_")}
     assert env == {
         "HARBOR_URL": "http://harbor-core.harbor.svc",
-        "BAO_ADDR": "http://openbao-active.openbao.svc:8200",
+        "BAO_ADDR": "https://openbao-active.openbao.svc:8200",
+        "BAO_CACERT": "/ca/ca.crt",  # the internal CA, from the ConfigMap plate-internal-ca
         "ENVIRONMENTS": "stg",
         "REGISTRY": "harbor.stg.plate.dev",
         "ROTATE": "false",
@@ -230,6 +251,7 @@ def test_the_root_application_waits_for_stores_and_the_bootstrap(stg, prod):
 def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator(stg):
     monitors = [r for r in stg.resources if r.type.startswith("kubernetes:monitoring.coreos.com")]
     assert sorted(Recording.label(r) for r in monitors) == [
+        "PodMonitor/external-dns-podmonitor",
         "PodMonitor/traefik-podmonitor",
         "PodMonitor/velero-node-agent-podmonitor",
         "PrometheusRule/platform-alerts",
@@ -251,8 +273,10 @@ def test_every_scraped_tool_and_the_alert_rules_wait_for_the_prometheus_operator
     openbao_monitor = stg.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
                               "openbao-servicemonitor").plain("spec")
     assert openbao_monitor["endpoints"] == [{
-        "port": "http", "path": "/v1/sys/metrics", "interval": "30s",
-        "params": {"format": ["prometheus"]},
+        "port": "https", "path": "/v1/sys/metrics", "interval": "30s",
+        "params": {"format": ["prometheus"]}, "scheme": "https",
+        "tlsConfig": {"ca": {"configMap": {"name": "plate-internal-ca", "key": "ca.crt"}},
+                      "serverName": "openbao-internal.openbao.svc"},
     }]
     # MetalLB: HTTPS with Prometheus' own token, through the Service the program adds
     metallb = stg.one("kubernetes:monitoring.coreos.com/v1:ServiceMonitor",
@@ -292,5 +316,8 @@ def test_every_dashboard_is_a_configmap_grafana_s_sidecar_loads(stg):
         assert cm.plain("metadata")["labels"] == {"grafana_dashboard": "1"}
         assert json.loads(cm.plain("data")[file_name]) == board
     kps = stg.one(CHART, "kube-prometheus-stack").plain("values")
-    assert "sidecar" not in kps["grafana"]  # the chart's default: label grafana_dashboard, ALL
+    # the chart's default label (grafana_dashboard); ConfigMaps of the monitoring namespace only
+    assert kps["grafana"]["sidecar"]["dashboards"] == {
+        "searchNamespace": ["monitoring"], "resource": "configmap"
+    }
 

@@ -17,6 +17,7 @@ import pytest
 from components import versions
 from components.config import IDENTITY_CLIENT_SECRETS, ConfigError
 from components.tools.kube_prometheus_stack import alertmanager
+from tests.engines.test_openbao import TEST_CA
 from tests.harness import (
     Recording,
     is_secret,
@@ -130,6 +131,8 @@ def test_cluster_issuers(stg, prod):
                     "solvers": [solver],
                 }
             },
+            # the internal CA (components/tools/cert_manager: generated in both stacks)
+            "plate-internal-ca": {"ca": {"secretName": "plate-internal-ca"}},
         }
         tsig = rec.one("kubernetes:core/v1:Secret", "rfc2136-tsig")
         data = tsig.inputs["stringData"]
@@ -263,10 +266,9 @@ def test_root_application_spec(stg, prod):
             "directory": {"recurse": False, "include": "*.yaml"},
         },
         "destination": {"server": "https://kubernetes.default.svc", "namespace": "argocd"},
-        "syncPolicy": {
-            "automated": {"prune": True, "selfHeal": True},
-            "syncOptions": ["CreateNamespace=true"],
-        },
+        # the argocd namespace exists: no CreateNamespace, which the root's namespaced sync
+        # identity could not do (components/gitops/apps.py)
+        "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
     }
     root_path = stg.named("Application/root-app").plain("spec", "source", "path")
     assert root_path == "environments/argocd/apps/stg"
@@ -350,6 +352,11 @@ def test_every_secret_looking_input_is_a_secret(rec):
                     # Alertmanager reads credentials from files of its mounted Secret
                     or (leaf.endswith("_file") and value.startswith(alertmanager.SECRETS_DIR))
                     or leaf == "auth_username"  # the SMTP login's name, not its password
+                    # Grafana reads its OIDC client secret from its environment (a Secret)
+                    or (leaf == "client_secret" and value.startswith("$__env{"))
+                    # the provider's public endpoints, and whether the login form shows
+                    or (path[:3] == ("grafana", "grafana.ini", "auth.generic_oauth")
+                        and leaf in ("auth_url", "token_url"))
                     or is_secret(value)
                 ), (chart.name, path)
     assert checked >= 9
@@ -405,6 +412,7 @@ def test_dns01_solver_uses_cloudflare_token_secret():
     config = copy.deepcopy(stack_config("stg"))
     config["acme"] = {"email": "platform-team@plate.dev", "solver": "dns01",
                       "dns_provider": "cloudflare", "dns_zones": ["plate.dev"]}
+    config["dns"] = {"provider": "cloudflare"}  # external-dns with the same token
     recording = Recording()
     with pytest.raises(ConfigError) as exc:
         run_program("stg", config,
@@ -421,6 +429,8 @@ def test_dns01_solver_uses_cloudflare_token_secret():
                  **BACKUP_KEYS},
     )
     assert not [r for r in rec.resources if r.name == "rfc2136-tsig"]
+    assert rec.one("kubernetes:core/v1:Secret", "external-dns-credentials").plain(
+        "stringData") == {"CF_API_TOKEN": "cf-token"}
     issuer = rec.one(CR["ClusterIssuer"], "letsencrypt-production")
     assert issuer.plain("spec", "acme", "solvers") == [
         {
@@ -457,6 +467,9 @@ def test_fluentd_user_without_its_password_is_refused_before_any_resource():
 def test_a_stack_that_owns_only_applications_on_a_shared_cluster():
     config = copy.deepcopy(stack_config("stg"))
     config["tiers"] = ["applications"]
+    del config["dns"]  # external-dns belongs to the stack that owns cluster_services
+    # the other stack's internal CA, which the apps' SecretStores verify OpenBao against
+    config["tls"] = {"internal_ca": {"certificate": TEST_CA}}
     rec = run_program("stg", config)
     assert not rec.by_type(CHART)
     assert {r.type for r in rec.resources if r.custom} == {
@@ -464,7 +477,16 @@ def test_a_stack_that_owns_only_applications_on_a_shared_cluster():
         "kubernetes:argoproj.io/v1alpha1:AppProjectPatch",  # Argo CD's `default`, locked
         # plate-<env> with its default-deny and cert-manager solver policies
         "kubernetes:core/v1:Namespace", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        # the internal CA for the apps' SecretStores, the sync identities (and the people's
+        # RoleBinding in plate-<env>), the admission policies of plate-<env>
+        "kubernetes:core/v1:ConfigMap", "kubernetes:core/v1:ServiceAccount",
+        "kubernetes:rbac.authorization.k8s.io/v1:Role",
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
     }
+    ca = rec.named("ConfigMap/plate-internal-ca-plate-stg")
+    assert ca.plain("data") == {"ca.crt": TEST_CA}
     assert rec.named("Application/root-app").plain("spec", "project") == "plate-stg-bootstrap"
 
 

@@ -15,9 +15,15 @@ copy of every generated child Application naming `default` is denied its source,
 destination and every kind, namespaced or cluster-wide (the kinds the rendered stack holds, plus
 wildcards), under both readings; the same children under their real project are permitted
 exactly the kinds the apps project whitelists, into plate-<env> only (so the oracle is not
-trivially false); plate-<env> itself is the program's (restricted Pod Security, default-deny
-ingress), created through a provider that adopts the namespace Argo CD created in older
-environments, and only that namespace goes through it.
+trivially false), and no cluster-scoped kind (the Namespace least of all) under either reading;
+plate-<env> itself is the program's (restricted Pod Security, default-deny ingress), created
+through a provider that adopts the namespace Argo CD created in older environments, and only
+that namespace goes through it; no Application asks Argo CD to create or label a namespace.
+Sync impersonation: both projects map their one destination to a ServiceAccount in that
+destination namespace (Argo CD's `deriveServiceAccountToImpersonate`, restated), which the
+program creates with a Role there granting the sync verbs on exactly the project's whitelisted
+kinds, bound by a RoleBinding to that account alone, before the root Application; nothing binds
+them cluster-wide. Everything the program creates in plate-<env> is on the orphan ignore list.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config import ConfigError, parse_platform_config, read_stack_file
 from components.gitops import apps as gitops
+from components.tools import catalog
 from tests.harness import ROOT, STACKS, recorded
 
 IN_CLUSTER = "https://kubernetes.default.svc"
@@ -139,11 +147,15 @@ def test_the_children_under_their_own_project_may_deploy_what_it_whitelists(stac
         assert destination_permitted(project, dest["server"], dest["namespace"])
         assert dest["namespace"] == f"plate-{stack}"
         assert not destination_permitted(project, IN_CLUSTER, "kube-system")
-        allowed = {(g, k) for g, k, namespaced in PROBE_KINDS
-                   if kind_permitted(project, g, k, namespaced)}
-        assert allowed == {
-            (g, k) for g, k, _ in PROBE_KINDS if (g, k) in set(gitops.APP_NAMESPACED_KINDS)
-        } | {("", "Namespace")}
+        whitelisted = {(g, k) for g, k, _ in gitops.APP_NAMESPACED_KINDS}
+        for legacy in (False, True):
+            allowed = {(g, k) for g, k, namespaced in PROBE_KINDS
+                       if kind_permitted(project, g, k, namespaced, legacy)}
+            assert allowed == {(g, k) for g, k, _ in PROBE_KINDS if (g, k) in whitelisted}
+            assert not kind_permitted(project, "", "Namespace", False, legacy)
+            assert not kind_permitted(project, "*", "*", False, legacy)
+        # Argo CD neither creates nor relabels the namespace (the program owns it)
+        assert child["spec"]["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True}}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -163,25 +175,135 @@ def test_the_apps_namespace_is_adopted_where_argo_cd_created_it(stack: str) -> N
     policies = {r.plain("metadata")["name"] for r in rec.resources
                 if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"
                 and r.plain("metadata")["namespace"] == f"plate-{stack}"}
-    assert policies == {"default-deny-ingress", "allow-acme-solver-from-ingress"}
+    assert policies == {
+        p["metadata"]["name"] for p in catalog.network_policies("argocd", stack, [f"plate-{stack}"])
+    }
+    assert {"default-deny-ingress", "allow-acme-solver-from-ingress"} <= policies
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_programs_own_policies_are_not_orphans_of_the_apps(stack: str) -> None:
-    """Every NetworkPolicy the program creates in plate-<env> is on the apps project's orphan
-    ignore list (and nothing else is), so the child Applications show no permanent warning."""
+def test_the_programs_own_objects_are_not_orphans_of_the_apps(stack: str) -> None:
+    """Everything the program creates in plate-<env> (the internal CA's ConfigMap, the
+    NetworkPolicies, the sync identity and its RBAC) is on the apps project's orphan ignore
+    list, and nothing else is, so the child Applications show no permanent warning."""
     rec = recorded(stack)
     ns = f"plate-{stack}"
-    policies = rec.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
     created = sorted(
-        r.inputs["metadata"]["name"] for r in policies
-        if r.inputs["metadata"].get("namespace") == ns
+        (r.type.split(":")[1].rpartition("/")[0].removeprefix("core"), r.type.split(":")[2],
+         r.plain("metadata")["name"])
+        for r in rec.resources
+        if r.type.startswith("kubernetes:") and not r.type.startswith("kubernetes:helm")
+        and (r.inputs.get("metadata") or {}).get("namespace") == ns
     )
     (project,) = [r for r in rec.by_type("kubernetes:argoproj.io/v1alpha1:AppProject")
                   if r.inputs["metadata"]["name"] == ns]
     orphaned = project.inputs["spec"]["orphanedResources"]
     assert orphaned["warn"] is True
-    assert orphaned["ignore"] == [
-        {"group": "networking.k8s.io", "kind": "NetworkPolicy", "name": name} for name in created
+    assert sorted((i["group"], i["kind"], i["name"]) for i in orphaned["ignore"]) == created
+    assert [(g, k, n) for g, k, n in created if k != "NetworkPolicy"] == [
+        ("", "ConfigMap", "plate-internal-ca"),
+        ("", "ServiceAccount", "argocd-sync"),
+        ("rbac.authorization.k8s.io", "Role", "argocd-sync"),
+        ("rbac.authorization.k8s.io", "RoleBinding", "argocd-sync"),
+        ("rbac.authorization.k8s.io", "RoleBinding", "plate-people-developers"),
     ]
-    assert created == ["allow-acme-solver-from-ingress", "default-deny-ingress"]
+    policy = "networking.k8s.io", "NetworkPolicy"
+    assert {(*policy, "default-deny-ingress"), (*policy, "allow-acme-solver-from-ingress")} <= \
+        set(created)
+
+
+def impersonated(project: dict[str, Any], app: dict[str, Any]) -> str:
+    """Argo CD's `deriveServiceAccountToImpersonate` (v3.4.4 controller/sync.go), restated: the
+    first destinationServiceAccounts entry whose server and namespace globs match the
+    Application's destination; `ns:name` as given, a bare name in the destination namespace;
+    no match is a sync error."""
+    dest = app["spec"]["destination"]
+    for item in project.get("destinationServiceAccounts") or []:
+        if _glob(item["server"], dest["server"]) and _glob(item["namespace"], dest["namespace"]):
+            account = item["defaultServiceAccount"]
+            if ":" in account:
+                return f"system:serviceaccount:{account}"
+            return f"system:serviceaccount:{dest['namespace'] or app['metadata']['namespace']}:"\
+                   f"{account}"
+    raise LookupError(f"no service account for {dest}")
+
+
+RBAC = "kubernetes:rbac.authorization.k8s.io/v1:"
+
+
+def _identity(rec: Any, label: str) -> tuple[str, list[dict[str, Any]]]:
+    """(`system:serviceaccount:<ns>:<name>`, rules) of the ServiceAccount `label` registers,
+    checking that its RoleBinding binds exactly that account to its Role in its namespace."""
+    account = rec.named(f"ServiceAccount/{label}")
+    meta = account.plain("metadata")
+    assert account.plain("automountServiceAccountToken") is False
+    role = rec.named(f"Role/{label}")
+    binding = rec.named(f"RoleBinding/{label}")
+    assert role.plain("metadata") == meta == binding.plain("metadata")
+    assert binding.plain("roleRef") == {
+        "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": meta["name"]
+    }
+    assert binding.plain("subjects") == [
+        {"kind": "ServiceAccount", "name": meta["name"], "namespace": meta["namespace"]}
+    ]
+    return f"system:serviceaccount:{meta['namespace']}:{meta['name']}", role.plain("rules")
+
+
+def _granted(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    return {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]
+            for v in rule["verbs"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_argo_cd_syncs_each_child_and_the_root_as_a_namespaced_identity(stack: str) -> None:
+    rec = recorded(stack)
+    specs = _specs(stack)
+    apps_account, apps_rules = _identity(rec, "apps-sync")
+    root_account, root_rules = _identity(rec, "root-sync")
+    assert apps_account == f"system:serviceaccount:plate-{stack}:argocd-sync"
+    assert root_account == f"system:serviceaccount:argocd:plate-{stack}-apps-sync"
+    for child in _children(stack):
+        assert impersonated(specs[child["spec"]["project"]], child) == apps_account
+    root = rec.named("Application/root-app")
+    root_app = {"metadata": root.plain("metadata"), "spec": root.plain("spec")}
+    assert impersonated(specs[f"plate-{stack}-bootstrap"], root_app) == root_account
+    # a destination the projects do not name has no identity: its sync fails
+    with pytest.raises(LookupError):
+        impersonated(specs[f"plate-{stack}"], {"metadata": {"namespace": "argocd"}, "spec": {
+            "destination": {"server": IN_CLUSTER, "namespace": "kube-system"}}})
+    verbs = {"get", "list", "watch", "create", "update", "patch", "delete"}
+    # exactly the sync verbs on exactly the whitelisted kinds, as resources
+    assert _granted(apps_rules) == {
+        (g, r, v) for g, _, r in gitops.APP_NAMESPACED_KINDS for v in verbs
+    }
+    assert {(i["group"], i["kind"]) for i in specs[f"plate-{stack}"]
+            ["namespaceResourceWhitelist"]} == {(g, k) for g, k, _ in gitops.APP_NAMESPACED_KINDS}
+    assert _granted(root_rules) == {("argoproj.io", "applications", v) for v in verbs}
+    assert all("resourceNames" not in rule and "nonResourceURLs" not in rule
+               for rule in apps_rules + root_rules)
+    # nothing binds either identity (or its namespace's accounts) cluster-wide
+    for r in rec.by_type(RBAC + "ClusterRoleBinding"):
+        for subject in r.plain("subjects") or []:
+            assert subject.get("namespace") not in {f"plate-{stack}"} and \
+                subject.get("name") not in {"argocd-sync", f"plate-{stack}-apps-sync"}, r.name
+    # the identities exist before Argo CD syncs anything
+    for label in ("apps-sync", "root-sync"):
+        assert {f"ServiceAccount/{label}", f"Role/{label}", f"RoleBinding/{label}"} <= \
+            rec.deps("Application/root-app")
+    assert "Namespace/plate-" + stack in rec.deps("ServiceAccount/apps-sync")
+
+
+def test_an_apps_only_stack_must_name_the_internal_ca() -> None:
+    """The apps' SecretStores verify OpenBao against the CA; without tier 1 only the config can
+    say which (the program writes it into plate-<env> as the ConfigMap the stores read)."""
+    raw = read_stack_file(Path(ROOT) / "Pulumi.stg.yaml")
+    raw["tiers"] = ["applications"]
+    raw.pop("dev_tools")
+    raw.pop("dns", None)
+    with pytest.raises(ConfigError) as refused:
+        parse_platform_config(raw)
+    assert refused.value.problems == [
+        "tls.internal_ca: required when the stack owns applications but not cluster_services: "
+        "set tls.internal_ca.certificate to the CA the other stack's `plate-internal-ca` issuer "
+        "signs with (the apps' SecretStores verify OpenBao against it)"
+    ]

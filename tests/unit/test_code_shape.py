@@ -74,7 +74,9 @@ def test_renovate_finds_every_chart_pin_and_the_kubectl_image():
               if d["datasource"] == "docker"}
     assert images == {
         versions.KUBECTL_IMAGE, versions.PYTHON_IMAGE, versions.OPENBAO_IMAGE,
-        versions.VELERO_IMAGE, versions.VELERO_AWS_PLUGIN_IMAGE,
+        versions.VELERO_IMAGE, versions.VELERO_AWS_PLUGIN_IMAGE, versions.METRICS_SERVER_IMAGE,
+        versions.LOCAL_PATH_PROVISIONER_IMAGE, versions.LOCAL_PATH_HELPER_IMAGE,
+        versions.OAUTH2_PROXY_IMAGE, versions.EXTERNAL_DNS_IMAGE,
     }
     # the lock moves with the pins (a test elsewhere fails when the two disagree)
     lock = upstream.load_lock()

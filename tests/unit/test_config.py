@@ -18,6 +18,7 @@ from components.config import (
     parse_platform_config,
     split_stack_config,
 )
+from tests.engines.test_openbao import TEST_CA
 from tests.harness import stack_config
 
 
@@ -73,7 +74,9 @@ def test_every_problem_is_reported_at_once_with_its_path(stg):
 
 def test_unknown_key_without_close_match_lists_known_keys(stg):
     stg["cluster"]["zzz"] = 1
-    assert problems(stg) == ["cluster.zzz: unknown key (known keys: kube_context)"]
+    assert problems(stg) == [
+        "cluster.zzz: unknown key (known keys: kube_context, kubelet_insecure_tls, metrics_server)"
+    ]
 
 
 def test_missing_required_keys(stg):
@@ -241,6 +244,9 @@ def test_tier_requirements(stg):
         "dev_tools: required when the stack owns the dev_tools tier",
     ]
     stg["tiers"] = ["applications"]
+    del stg["dns"]  # external-dns belongs to the stack that owns cluster_services
+    # the other stack's internal CA (the apps' SecretStores verify OpenBao against it)
+    stg["tls"] = {"internal_ca": {"certificate": TEST_CA}}
     cfg = parse_platform_config(stg)
     assert cfg.owns("applications") and not cfg.owns("dev_tools")
 
@@ -270,6 +276,7 @@ def test_http01_through_a_private_ingress_address_is_refused(stg):
     """Let's Encrypt validates HTTP-01 from the internet: through 10.20.0.200 every challenge
     fails and Traefik serves its self-signed default certificate."""
     stg["acme"] = {"email": "platform-team@plate.dev", "solver": "http01"}
+    del stg["dns"]  # its rfc2136 provider would need acme.rfc2136
     assert problems(stg) == [
         "acme.solver: http01 needs Let's Encrypt to reach the ingress from the internet, but "
         "ingress.load_balancer_ip 10.20.0.200 is private; use solver 'dns01' (dns_provider, "
@@ -304,12 +311,13 @@ def test_secrets_must_be_encrypted_top_level_keys():
         "harbor_admin_password <value>`",
         "dev_tools: holds a secret value, but only these keys may be secrets: "
         "grafana_admin_password, harbor_admin_password, fluentd_output_password, "
-        "cloudflare_api_token, rfc2136_tsig_secret, gitops_repo_token, openbao_unseal_key, "
-        "alertmanager_smtp_password, alertmanager_slack_webhook_url, alertmanager_webhook_token, "
+        "cloudflare_api_token, rfc2136_tsig_secret, pdns_api_key, gitops_repo_token, "
+        "openbao_unseal_key, alertmanager_smtp_password, alertmanager_slack_webhook_url, "
+        "alertmanager_webhook_token, "
         "backup_s3_access_key_id, backup_s3_secret_access_key, velero_repository_password, "
         "identity_argocd_client_secret, identity_grafana_client_secret, "
         "identity_harbor_client_secret, identity_openbao_client_secret, "
-        "identity_proxy_client_secret, identity_proxy_cookie_secret",
+        "identity_proxy_client_secret, identity_proxy_cookie_secret, internal_ca_key",
     ]
 
 

@@ -1,6 +1,9 @@
-"""Argo CD: the chart with its admin password and Redis secret, its scrape target and the
-network-policy rows into its namespace. The GitOps objects it serves (AppProjects, the
-app-of-apps) are the applications tier's (`components/gitops`).
+"""Argo CD: the chart with its admin password and Redis secret, sign-in through the organisation's
+OIDC provider (`oidc.config`, the client secret in its own Secret) with an RBAC policy from the
+identity groups, its scrape target and the network-policy rows into its namespace. The GitOps
+objects it serves (AppProjects, the app-of-apps) are the applications tier's (`components/gitops`).
+
+Order: the Redis and OIDC client Secrets, then the chart.
 """
 
 from __future__ import annotations
@@ -11,16 +14,25 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
+import yaml
 
-from components.config import ArgoCDConfig
+from components.config import ArgoCDConfig, IdentityConfig
 from components.contracts import ClusterServicesRefs
 from components.kube import TierKit, as_secret, resources
-from components.names import PROMETHEUS
+from components.names import PROMETHEUS, apps_project
 from components.netpol import Allowance, Peer
 from components.observability.monitors import ScrapeTarget
 
 REDIS_SECRET = "argocd-redis"
 RELEASE = "argo-cd"
+# the OIDC client secret, referenced from `oidc.config` as `$argocd-oidc:clientSecret`; Argo CD
+# reads another Secret only when it carries this label.
+# Ref: argoproj/argo-cd v3.4.4 docs/operator-manual/user-management/index.md ("Sensitive Data and
+# SSO Client Secrets")
+OIDC_SECRET = "argocd-oidc"
+OIDC_SECRET_KEY = "clientSecret"
+ARGOCD_SECRET_LABELS = {"app.kubernetes.io/part-of": "argocd"}
+DEVELOPER_ROLE = "role:plate-developer"
 
 
 def pods(component: str) -> dict[str, str]:
@@ -28,11 +40,74 @@ def pods(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": component, "app.kubernetes.io/instance": RELEASE}
 
 
+def oidc_config(identity: IdentityConfig) -> dict[str, Any]:
+    """argocd-cm `oidc.config`: the organisation's provider (discovered from its issuer), the
+    client secret by reference, the groups claim requested in the ID token.
+    Ref: argoproj/argo-cd v3.4.4 docs/operator-manual/user-management/index.md ("Existing OIDC
+    Provider")."""
+    return {
+        "name": "SSO",
+        "issuer": identity.issuer,
+        "clientID": identity.clients.argocd,
+        "clientSecret": f"${OIDC_SECRET}:{OIDC_SECRET_KEY}",
+        "requestedScopes": list(identity.scopes),
+        "requestedIDTokenClaims": {identity.groups_claim: {"essential": True}},
+    }
+
+
+def rbac_policy(identity: IdentityConfig, environments: list[str]) -> str:
+    """argocd-rbac-cm `policy.csv`: admins -> the built-in `role:admin`; developers -> read, sync
+    and run actions on the Applications of the `plate-<env>` projects (and read their logs);
+    viewers -> the built-in `role:readonly`. Anyone else gets nothing (`policy.default` empty).
+    Lines as Argo CD's model reads them: `p, <subject>, <resource>, <action>, <project>/<app>,
+    allow` and `g, <group>, <role>`.
+    Ref: argoproj/argo-cd v3.4.4 assets/model.conf, assets/builtin-policy.csv,
+    docs/operator-manual/rbac.md."""
+    lines = []
+    for env in environments:
+        project = apps_project(env)
+        lines += [
+            f"p, {DEVELOPER_ROLE}, applications, {action}, {project}/*, allow"
+            for action in ("get", "sync", "action/*")
+        ]
+        lines.append(f"p, {DEVELOPER_ROLE}, logs, get, {project}/*, allow")
+        lines.append(f"p, {DEVELOPER_ROLE}, projects, get, {project}, allow")
+    groups = identity.groups
+    for role, members in (
+        ("role:admin", groups.admins), (DEVELOPER_ROLE, groups.developers),
+        ("role:readonly", groups.viewers),
+    ):
+        lines += [f"g, {group}, {role}" for group in members]
+    return "\n".join(lines) + "\n"
+
+
+def sign_in_values(identity: IdentityConfig | None, environments: list[str]) -> dict[str, Any]:
+    """The `configs` that decide who may sign in and do what: without `identity` only the local
+    `admin`; with it, SSO and the group policy, and the local `admin` only while
+    `identity.break_glass` is on."""
+    if identity is None:
+        return {"cm": {"admin.enabled": True}, "rbac": {}}
+    return {
+        "cm": {
+            "admin.enabled": identity.break_glass,
+            "oidc.config": yaml.safe_dump(oidc_config(identity), sort_keys=False),
+        },
+        "rbac": {
+            "policy.default": "",
+            "policy.csv": rbac_policy(identity, environments),
+            # the claims Argo CD matches `g,` lines against (besides `sub`)
+            "scopes": f"[{identity.groups_claim}]",
+        },
+    }
+
+
 def values(
     argocd: ArgoCDConfig, host: str, cluster: ClusterServicesRefs,
     admin_password_hash: pulumi.Input[str],
+    identity: IdentityConfig | None = None, environments: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     names = cluster.names
+    sign_in = sign_in_values(identity, list(environments))
     return {
         # the chart's own NetworkPolicies (on by default in 10.x) admit everyone to the server
         # and every namespace to the metrics ports; policies add up, so the platform's table
@@ -44,7 +119,16 @@ def values(
         "configs": {
             # TLS terminates at the ingress controller.
             "params": {"server.insecure": True},
-            "cm": {"admin.enabled": True, "exec.enabled": False},
+            "cm": {
+                **sign_in["cm"],
+                "exec.enabled": False,
+                # every Application syncs as the ServiceAccount its AppProject names for its
+                # destination (components/gitops/apps.py), never as the controller's
+                # cluster-wide identity; an Application whose project names none fails to sync
+                # Ref: argoproj/argo-cd v3.4.4 docs/operator-manual/app-sync-using-impersonation.md
+                "application.sync.impersonation.enabled": True,
+            },
+            "rbac": sign_in["rbac"],
             "secret": {
                 # Argo CD stores the admin password bcrypt-hashed; pulumi-random keeps the hash
                 # stable between runs.
@@ -92,8 +176,12 @@ class ArgoCD:
 
 
 def install(
-    kit: TierKit, namespace: str, argocd: ArgoCDConfig, host: str, cluster: ClusterServicesRefs
+    kit: TierKit, namespace: str, argocd: ArgoCDConfig, host: str, cluster: ClusterServicesRefs,
+    identity: IdentityConfig | None = None, environments: tuple[str, ...] = (),
+    client_secret: pulumi.Output[str] | None = None,
 ) -> ArgoCD:
+    """`identity`, `client_secret`: sign-in through the provider (both or neither);
+    `environments`: those whose `plate-<env>` project developers may sync."""
     ns = kit.namespace(namespace, "baseline")
     # rotated by changing `dev_tools.argocd.admin_password_rotated` (its keeper)
     admin_password = random.RandomPassword(
@@ -106,9 +194,21 @@ def install(
     redis_password = kit.password("argocd-redis-password", 32)
     redis = kit.secret(REDIS_SECRET, ns, {"auth": redis_password.result})
     admin_hash = as_secret(admin_password.bcrypt_hash)
+    secrets: list[pulumi.Resource] = [redis]
+    if identity is not None:
+        if client_secret is None:
+            raise ValueError("identity needs identity_argocd_client_secret")
+        secrets.append(k8s.core.v1.Secret(
+            OIDC_SECRET,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=OIDC_SECRET, namespace=ns.metadata.name, labels=ARGOCD_SECRET_LABELS,
+            ),
+            string_data={OIDC_SECRET_KEY: as_secret(client_secret)},
+            opts=kit.opts,
+        ))
     chart = kit.chart(
-        RELEASE, ns, values(argocd, host, cluster, admin_hash),
-        depends_on=[redis, *cluster.tls_ready],
+        RELEASE, ns, values(argocd, host, cluster, admin_hash, identity, environments),
+        depends_on=[*secrets, *cluster.tls_ready],
     )
     return ArgoCD(ns, chart, admin_password)
 

@@ -1,9 +1,13 @@
 """External Secrets Operator: syncs OpenBao entries into the Secrets the apps read. The chart, its
 webhook gate, one ClusterSecretStore `openbao-<env>` per environment, and its scrape target.
+
+The stores reach OpenBao over TLS and verify it against the internal CA, carried in each store as
+`caBundle` (no Secret or ConfigMap for External Secrets to read elsewhere).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +16,13 @@ import pulumi_kubernetes as k8s
 
 from components import names
 from components.kube import TierKit, WebhookGate, resources
-from components.names import EXTERNAL_SECRETS_NAMESPACE, OPENBAO_ADDRESS
+from components.names import (
+    EXTERNAL_SECRETS,
+    EXTERNAL_SECRETS_NAMESPACE,
+    OPENBAO_ADDRESS,
+    PROMETHEUS,
+)
+from components.netpol import API_SERVER, Allowance
 from components.observability.monitors import ScrapeTarget
 from components.tools.openbao import server as openbao
 
@@ -29,14 +39,20 @@ def values(replicas: int) -> dict[str, Any]:
     }
 
 
-def secret_store_spec(environment: str, openbao_address: str, eso_namespace: str) -> dict[str, Any]:
+def secret_store_spec(
+    environment: str, openbao_address: str, eso_namespace: str, ca_bundle: str
+) -> dict[str, Any]:
     """ClusterSecretStore of one environment: OpenBao's kv-v2 `plate` through the Vault provider
-    (Kubernetes auth as `eso-<env>`; the dedicated OpenBao provider is alpha, without it)."""
+    (Kubernetes auth as `eso-<env>`; the dedicated OpenBao provider is alpha, without it),
+    verifying OpenBao's certificate against `ca_bundle` (PEM).
+    Ref: external-secrets helm-chart-2.9.0 ClusterSecretStore v1 `provider.vault.caBundle`
+    (format byte: the base64 of the PEM)."""
     return {
         "conditions": [{"namespaces": [names.apps_namespace(environment)]}],
         "provider": {
             "vault": {
                 "server": openbao_address,
+                "caBundle": base64.b64encode(ca_bundle.encode()).decode(),
                 "path": names.APPS_MOUNT,
                 "version": "v2",
                 "auth": {
@@ -63,11 +79,13 @@ class ExternalSecrets:
 
 
 def install(
-    kit: TierKit, environments: list[str], openbao_chart: pulumi.Resource, await_stores: bool
+    kit: TierKit, environments: list[str], openbao_chart: pulumi.Resource, await_stores: bool,
+    internal_ca: pulumi.Input[str],
 ) -> ExternalSecrets:
     """External Secrets Operator, its webhook gate, one ClusterSecretStore per environment.
     `await_stores`: Pulumi waits until each store is Ready (only where OpenBao initialises
-    itself: with the shamir seal they become Ready after people have initialised it)."""
+    itself: with the shamir seal they become Ready after people have initialised it);
+    `internal_ca`: the PEM of the CA that signed OpenBao's certificate."""
     ns, chart = kit.tool(
         "external-secrets", EXTERNAL_SECRETS_NAMESPACE, "restricted",
         values(2 if kit.production else 1),
@@ -77,7 +95,7 @@ def install(
         ("external-secrets.io/v1", "SecretStore", {"provider": {"fake": {"data": []}}}), chart,
     )
     stores = {
-        env: _secret_store(kit, ns, env, [webhook, openbao_chart], await_stores)
+        env: _secret_store(kit, ns, env, [webhook, openbao_chart], await_stores, internal_ca)
         for env in environments
     }
     return ExternalSecrets(ns, chart, webhook, stores)
@@ -85,7 +103,7 @@ def install(
 
 def _secret_store(
     kit: TierKit, ns: k8s.core.v1.Namespace, environment: str,
-    waits: list[pulumi.Resource], await_ready: bool,
+    waits: list[pulumi.Resource], await_ready: bool, internal_ca: pulumi.Input[str],
 ) -> k8s.apiextensions.CustomResource:
     """`openbao-<env>`: reads plate/<env>/* as the OpenBao role eso-<env>, only for
     ExternalSecrets in plate-<env>; Pulumi waits until External Secrets reports it Ready
@@ -101,7 +119,11 @@ def _secret_store(
                 if await_ready else None
             ),
         ),
-        secret_store_spec(environment, OPENBAO_ADDRESS, EXTERNAL_SECRETS_NAMESPACE),
+        pulumi.Output.from_input(internal_ca).apply(
+            lambda ca: secret_store_spec(
+                environment, OPENBAO_ADDRESS, EXTERNAL_SECRETS_NAMESPACE, ca
+            )
+        ),
         [*waits, identity],
     )
 
@@ -112,4 +134,21 @@ def scrape_targets() -> list[ScrapeTarget]:
             "external-secrets", EXTERNAL_SECRETS_NAMESPACE, "ServiceMonitor",
             {"app.kubernetes.io/name": "external-secrets"}, "metrics",
         ),
+    ]
+
+
+WEBHOOK_PODS = {
+    "app.kubernetes.io/name": "external-secrets-webhook",
+    "app.kubernetes.io/instance": "external-secrets",
+}
+
+
+def allowances() -> list[Allowance]:
+    """Connections into external-secrets (the cert-controller only calls the API)."""
+    ns = EXTERNAL_SECRETS_NAMESPACE
+    return [
+        Allowance("external-secrets-webhook-from-api-server", ns, WEBHOOK_PODS, ("webhook",),
+                  (API_SERVER,), "admission of SecretStores and ExternalSecrets (10250)"),
+        Allowance("external-secrets-metrics-from-prometheus", ns, dict(EXTERNAL_SECRETS.pods),
+                  ("metrics",), (PROMETHEUS,), "scrapes the controller (monitors.py)"),
     ]

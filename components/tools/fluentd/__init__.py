@@ -1,5 +1,7 @@
 """Fluentd: collects every container's log on every node (DaemonSet) and forwards it to the
-stack's log backend; its output password comes from a Secret, never the ConfigMap.
+stack's log backend; its output password comes from a Secret, never the ConfigMap; a backend
+whose certificate a private CA signed is verified against `output.ca_bundle`, mounted from the
+ConfigMap `fluentd-output-ca`.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import pulumi_kubernetes as k8s
 
 from components.config import FluentdConfig
 from components.kube import TierKit, resources
-from components.names import LOGGING_NAMESPACE
+from components.names import LOGGING_NAMESPACE, PROMETHEUS
+from components.netpol import Allowance
 from components.observability.monitors import ScrapeTarget
+from components.tools import cert_manager
 
 OUTPUT_SECRET = "fluentd-output"
+OUTPUT_CA_CONFIGMAP = "fluentd-output-ca"  # key ca.crt: dev_tools.fluentd.output.ca_bundle
+OUTPUT_CA_DIR = "/etc/fluent/output-ca"
 _VARIANT = {
     "elasticsearch": "elasticsearch8",
     "opensearch": "opensearch",
@@ -56,6 +62,10 @@ def output_config(fluentd: FluentdConfig, environment: str) -> str:
         )
         if out.user:
             body += f'    user "{out.user}"\n    password "#{{ENV[\'FLUENT_OUTPUT_PASSWORD\']}}"\n'
+        if out.ca_bundle is not None:
+            # Ref: uken/fluent-plugin-elasticsearch README.md "Client/host certificate options"
+            # and fluent/fluent-plugin-opensearch README.md (`ca_file`, `ssl_verify`)
+            body += f"    ssl_verify true\n    ca_file {OUTPUT_CA_DIR}/ca.crt\n"
     return "<label @OUTPUT>\n  <match **>\n" + body + buffer + "  </match>\n</label>"
 
 
@@ -71,6 +81,15 @@ def values(fluentd: FluentdConfig, environment: str, with_password: bool) -> dic
         # template tests truthiness, and the chart's default is the string "true")
         "dashboards": {"enabled": False},
     }
+    if fluentd.output.ca_bundle is not None:
+        # Ref: fluent/helm-charts fluentd-0.6.0 charts/fluentd/templates/_pod.tpl (`volumes`,
+        # `volumeMounts` appended to the pod's and the container's)
+        out["volumes"] = [
+            {"name": "output-ca", "configMap": {"name": OUTPUT_CA_CONFIGMAP}},
+        ]
+        out["volumeMounts"] = [
+            {"name": "output-ca", "mountPath": OUTPUT_CA_DIR, "readOnly": True},
+        ]
     if with_password:
         out["env"] = [
             {
@@ -93,13 +112,17 @@ def install(
 ) -> Fluentd:
     # privileged: reads container logs from the node's /var/log (hostPath)
     ns = kit.namespace(LOGGING_NAMESPACE, "privileged")
-    password_secret: list[pulumi.Resource] = []
+    waits: list[pulumi.Resource] = []
     if output_password is not None:
-        password_secret.append(kit.secret(OUTPUT_SECRET, ns, {"password": output_password}))
+        waits.append(kit.secret(OUTPUT_SECRET, ns, {"password": output_password}))
+    if fluentd.output.ca_bundle is not None:
+        waits.append(cert_manager.ca_configmap(
+            kit, ns, LOGGING_NAMESPACE, fluentd.output.ca_bundle, OUTPUT_CA_CONFIGMAP
+        ))
     chart = kit.chart(
         "fluentd", ns,
-        values(fluentd, environment, with_password=bool(password_secret)),
-        depends_on=password_secret,
+        values(fluentd, environment, with_password=output_password is not None),
+        depends_on=waits,
     )
     return Fluentd(ns, chart)
 
@@ -110,4 +133,14 @@ def scrape_targets() -> list[ScrapeTarget]:
             "fluentd", LOGGING_NAMESPACE, "ServiceMonitor", {"app.kubernetes.io/name": "fluentd"},
             "metrics",
         ),
+    ]
+
+
+def allowances() -> list[Allowance]:
+    """Connections into logging: only Prometheus. Fluentd reads the node's log files (hostPath)
+    and has no network input (no `forward` or `http` source in its configuration)."""
+    return [
+        Allowance("fluentd-metrics-from-prometheus", LOGGING_NAMESPACE,
+                  {"app.kubernetes.io/name": "fluentd"}, ("metrics",), (PROMETHEUS,),
+                  "scrapes every node's Fluentd (monitors.py)"),
     ]

@@ -16,11 +16,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components.config import HarborConfig
+from components.config import HarborConfig, IdentityConfig
 from components.contracts import ClusterServicesRefs
 from components.kube import (
+    PROGRAM_POD_SKIPS,
     TierKit,
     as_secret,
+    checkov_skips,
     resources,
     restricted_pod,
     run_once_job,
@@ -30,12 +32,15 @@ from components.names import (
     HARBOR_BOOTSTRAP,
     HARBOR_BOOTSTRAP_POD_LABELS,
     HARBOR_NAMESPACE,
+    INTERNAL_CA_CONFIGMAP,
+    INTERNAL_CA_KEY,
     OPENBAO_ADDRESS,
     PROMETHEUS,
     PULL_SECRET_NAME,
 )
 from components.netpol import Allowance, Peer
 from components.observability.monitors import ScrapeTarget
+from components.tools import cert_manager
 
 SECRETS = {
     "admin": "harbor-admin",
@@ -46,10 +51,15 @@ SECRETS = {
     "registry_http": "harbor-registry-http-secret",
     "registry_credentials": "harbor-registry-credentials",
     "token_cert": "harbor-token-cert",
+    "oidc": "harbor-oidc",  # the OIDC client secret the bootstrap hands Harbor
 }
+# the groups' roles in the project `plate` (admins are Harbor administrators besides)
+PROJECT_ROLES = (("admins", "projectAdmin"), ("developers", "developer"), ("viewers", "guest"))
 PODS = {"app": "harbor", "release": "harbor"}  # every Harbor component (its selectors)
+CA_BUNDLE_SECRET = "harbor-ca-bundle"  # key ca.crt: dev_tools.harbor.ca_bundle
 BOOTSTRAP_SCRIPT = Path(__file__).resolve().parents[3] / "ops" / "harbor_bootstrap.py"
 BOOTSTRAP_COMMAND = ["python", "-I", "/script/harbor_bootstrap.py"]
+CA_DIR = "/ca"  # the bootstrap's copy of the internal CA (OpenBao's certificate)
 # the CronJob renewing the push robot: its Jobs (`<name>-<minute>`) match the alert
 # HarborBootstrapJobFailed's `harbor-bootstrap.*`; daily, so a push robot due for renewal gets
 # push_robot_renew_days nightly attempts before it expires
@@ -91,7 +101,15 @@ def values(
 ) -> dict[str, Any]:
     names = cluster.names
     sc, s, replicas = names.storage_class, SECRETS, harbor.replicas
+    trust: dict[str, Any] = {}
+    if harbor.ca_bundle is not None:
+        # Ref: goharbor/harbor-helm v1.19.1 values.yaml `caBundleSecretName` and
+        # templates/_helpers.tpl `harbor.caBundleVolume(Mount)`: the Secret's `ca.crt` is mounted
+        # at /harbor_cust_cert/custom-ca.crt in core, jobservice, registry, Trivy and the
+        # exporter, whose start adds it to the trust store
+        trust["caBundleSecretName"] = CA_BUNDLE_SECRET
     return {
+        **trust,
         "expose": {
             "type": "ingress",
             "tls": {
@@ -175,11 +193,15 @@ def install(
 ) -> Harbor:
     ns = kit.namespace(HARBOR_NAMESPACE, "baseline")
     database_password = as_secret(kit.password("harbor-database-password", 32).result)
+    # the CA bundle Harbor trusts besides the public CAs (public: a Secret only because the
+    # chart takes one)
+    trust = [kit.secret(CA_BUNDLE_SECRET, ns, {"ca.crt": harbor.ca_bundle})] if (
+        harbor.ca_bundle is not None) else []
     chart = kit.chart(
         "harbor", ns, values(harbor, host, cluster, database_password),
         depends_on=[
             *_secrets(kit, ns, admin_password), _token_cert(kit, ns, cluster),
-            *cluster.tls_and_storage,
+            *cluster.tls_and_storage, *trust,
         ],
     )
     return Harbor(ns, chart, admin_password, harbor)
@@ -251,15 +273,28 @@ def bootstrap(
     environments: list[str],
     registry: str,
     rotate_robots: bool,
+    *,
+    identity: IdentityConfig | None = None,
+    oidc_client_secret: pulumi.Output[str] | None = None,
+    internal_ca: pulumi.Input[str],
 ) -> k8s.batch.v1.Job:
     """A Job in Harbor's namespace: project `plate` (private, release tags immutable), a pull
     robot per environment and a CI push robot, their credentials written to OpenBao
     (ops/harbor_bootstrap.py); and the daily CronJob that renews the push robot before it expires.
 
-    In the cluster because Harbor's core service and OpenBao answer there without DNS or TLS,
-    and because the robot secrets then never pass through Pulumi state or logs. Idempotent:
-    a rerun changes nothing unless `dev_tools.harbor.rotate_robots` is true."""
+    In the cluster because Harbor's core service and OpenBao answer there without public DNS or
+    a public certificate (OpenBao's is verified against `internal_ca`, the PEM of the internal
+    CA, mounted from the ConfigMap `plate-internal-ca`), and because the robot secrets then never
+    pass through Pulumi state or logs. Idempotent:
+    a rerun changes nothing unless `dev_tools.harbor.rotate_robots` is true. With `identity`
+    (and its client secret) both also switch Harbor to sign-in through the provider and make
+    the groups members of `plate` (`oidc_env`)."""
     ns = installed.namespace
+    waits: list[pulumi.Resource] = []
+    if identity is not None:
+        if oidc_client_secret is None:
+            raise ValueError("identity needs identity_harbor_client_secret")
+        waits.append(kit.secret(SECRETS["oidc"], ns, {"client-secret": oidc_client_secret}))
     account = kit.service_account(HARBOR_BOOTSTRAP, ns)
     reader = _pull_secret_reader(kit, ns, account)
     script = k8s.core.v1.ConfigMap(
@@ -268,15 +303,18 @@ def bootstrap(
         data={"harbor_bootstrap.py": BOOTSTRAP_SCRIPT.read_text()},
         opts=kit.opts,
     )
-    env = _bootstrap_env(installed.config, environments, registry)
+    ca = cert_manager.ca_configmap(kit, ns, HARBOR_NAMESPACE, internal_ca)
+    env = {**_bootstrap_env(installed.config, environments, registry), **oidc_env(identity)}
     job = run_once_job(
         HARBOR_BOOTSTRAP, ns, account, script,
         command=BOOTSTRAP_COMMAND,
         env=_env_vars({**env, "ROTATE": "true" if rotate_robots else "false"}),
         pod_labels=HARBOR_BOOTSTRAP_POD_LABELS,
-        opts=kit.child([installed.chart, openbao, account, script, reader]),
+        skips=[SECRET_IN_ENV],
+        volumes=[(CA_DIR, _ca_volume())],
+        opts=kit.child([installed.chart, openbao, account, script, reader, ca, *waits]),
     )
-    _push_rotation(kit, ns, account, script, env, [job])
+    _push_rotation(kit, ns, account, script, env, [job, ca, *waits])
     return job
 
 
@@ -286,6 +324,7 @@ def _bootstrap_env(
     return {
         "HARBOR_URL": "http://harbor-core.harbor.svc",
         "BAO_ADDR": OPENBAO_ADDRESS,
+        "BAO_CACERT": f"{CA_DIR}/{INTERNAL_CA_KEY}",
         "ENVIRONMENTS": ",".join(environments),
         "REGISTRY": registry,
         "PUSH_ROBOT_DAYS": str(harbor.push_robot_days),
@@ -294,14 +333,58 @@ def _bootstrap_env(
     }
 
 
-def _env_vars(env: dict[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
-    admin = k8s.core.v1.EnvVarSourceArgs(
-        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
-            name=SECRETS["admin"], key="HARBOR_ADMIN_PASSWORD"
-        )
+def oidc_env(identity: IdentityConfig | None) -> dict[str, str]:
+    """The bootstrap's OIDC settings (ops/harbor_bootstrap.py); none without `identity`. Harbor
+    takes one administrators' group: the first of `identity.groups.admins` (every admins group
+    is also projectAdmin of `plate`). The login page offers the local login only while
+    `identity.break_glass` (otherwise it goes straight to the provider)."""
+    if identity is None:
+        return {}
+    groups = identity.groups
+    return {
+        "OIDC_ENDPOINT": identity.issuer,
+        "OIDC_CLIENT_ID": identity.clients.harbor,
+        "OIDC_SCOPE": ",".join(identity.scopes),
+        "OIDC_GROUPS_CLAIM": identity.groups_claim,
+        "OIDC_USER_CLAIM": identity.username_claim,
+        "OIDC_ADMIN_GROUP": groups.admins[0],
+        "OIDC_PRIMARY": "false" if identity.break_glass else "true",
+        "OIDC_PROJECT_GROUPS": json.dumps(
+            {g: role for key, role in PROJECT_ROLES for g in getattr(groups, key)},
+            sort_keys=True,
+        ),
+    }
+
+
+# checkov CKV_K8S_35 (secrets as files): the bootstrap's admin password (and OIDC client secret)
+SECRET_IN_ENV = (
+    "CKV_K8S_35",
+    "a short-lived Job of one process that writes no environment anywhere; the script reads "
+    "the Harbor admin password from its environment",
+)
+
+
+def _ca_volume() -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(
+        name="internal-ca",
+        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=INTERNAL_CA_CONFIGMAP),
     )
-    return [*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()),
-            k8s.core.v1.EnvVarArgs(name="HARBOR_PASSWORD", value_from=admin)]
+
+
+def _env_vars(env: dict[str, str]) -> list[k8s.core.v1.EnvVarArgs]:
+    def from_secret(name: str, key: str) -> k8s.core.v1.EnvVarSourceArgs:
+        return k8s.core.v1.EnvVarSourceArgs(
+            secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=name, key=key)
+        )
+
+    secret_vars = [k8s.core.v1.EnvVarArgs(
+        name="HARBOR_PASSWORD", value_from=from_secret(SECRETS["admin"], "HARBOR_ADMIN_PASSWORD"),
+    )]
+    if "OIDC_ENDPOINT" in env:
+        secret_vars.append(k8s.core.v1.EnvVarArgs(
+            name="OIDC_CLIENT_SECRET", value_from=from_secret(SECRETS["oidc"], "client-secret"),
+        ))
+    return [*(k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in env.items()), *secret_vars]
 
 
 def _pull_secret_reader(
@@ -343,12 +426,16 @@ def _push_rotation(
     one expires within push_robot_renew_days, the replaced one deleted the night after."""
     pod = restricted_pod(
         account, container_name=PUSH_ROTATION, image=versions.PYTHON_IMAGE,
-        volumes=[("/script", script_volume(script))], command=BOOTSTRAP_COMMAND,
+        volumes=[("/script", script_volume(script)), (CA_DIR, _ca_volume())],
+        command=BOOTSTRAP_COMMAND,
         env=_env_vars({**env, "ROTATE": "push"}), pod_labels=HARBOR_BOOTSTRAP_POD_LABELS,
     )
     return k8s.batch.v1.CronJob(
         PUSH_ROTATION,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=PUSH_ROTATION, namespace=ns.metadata.name),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=PUSH_ROTATION, namespace=ns.metadata.name,
+            annotations=checkov_skips(*PROGRAM_POD_SKIPS, SECRET_IN_ENV),
+        ),
         spec=k8s.batch.v1.CronJobSpecArgs(
             schedule=PUSH_ROTATION_SCHEDULE,
             time_zone="Etc/UTC",

@@ -15,7 +15,10 @@ kube-prometheus-stack's own rules use the same three values):
 No credential is in the configuration: the SMTP password, the Slack webhook URL and the webhook's
 bearer token are files in the Secret `alertmanager-receivers` (Pulumi secrets, the program creates
 it), which Alertmanager mounts through `alertmanagerSpec.secrets` and reads with `*_file`
-settings. Every setting used here exists since Alertmanager 0.25, so Debian's `amtool
+settings. A relay whose certificate a private CA signed is verified against
+`email.ca_bundle`: the ConfigMap `alertmanager-smtp-ca` (the program creates it), mounted through
+`alertmanagerSpec.configMaps` and named in the e-mail receiver's `tls_config.ca_file`. Every setting
+used here exists since Alertmanager 0.25, so Debian's `amtool
 check-config` (0.25) validates the rendered configuration in the tests, although the pinned
 Alertmanager is newer.
 """
@@ -30,6 +33,11 @@ RECEIVERS_SECRET = "alertmanager-receivers"
 """The Secret holding the receivers' credentials, in the monitoring namespace."""
 SECRETS_DIR = f"/etc/alertmanager/secrets/{RECEIVERS_SECRET}"
 """Where the Prometheus Operator mounts it in the Alertmanager pod."""
+SMTP_CA_CONFIGMAP = "alertmanager-smtp-ca"
+"""The SMTP relay's CA bundle (key ca.crt), in the monitoring namespace."""
+# Ref: kube-prometheus-stack 88.5.3 charts/crds/crds/crd-alertmanagers.yaml, `spec.configMaps`:
+# each is mounted at /etc/alertmanager/configmaps/<name> in the alertmanager container
+SMTP_CA_FILE = f"/etc/alertmanager/configmaps/{SMTP_CA_CONFIGMAP}/ca.crt"
 
 # stack secret key -> file name in the Secret
 SECRET_FILES = {
@@ -60,6 +68,8 @@ def _configs(alerts: AlertsConfig, severity: Severity, secrets: set[str]) -> dic
         if email.username is not None:
             mail["auth_username"] = email.username
             mail["auth_password_file"] = _file("alertmanager_smtp_password")
+        if email.ca_bundle is not None:
+            mail["tls_config"] = {"ca_file": SMTP_CA_FILE}
         configs["email_configs"] = [mail]
     if slack is not None and severity in slack.severities:
         configs["slack_configs"] = [{
@@ -108,6 +118,12 @@ def alertmanager_config(alerts: AlertsConfig, secrets: set[str]) -> dict[str, An
         },
         "receivers": receivers,
     }
+
+
+def config_maps(alerts: AlertsConfig) -> list[str]:
+    """The ConfigMaps Alertmanager mounts (`alertmanagerSpec.configMaps`): the SMTP relay's CA
+    bundle when the e-mail receiver has one."""
+    return [SMTP_CA_CONFIGMAP] if alerts.email is not None and alerts.email.ca_bundle else []
 
 
 def secret_keys_used(alerts: AlertsConfig, secrets: set[str]) -> list[str]:

@@ -14,7 +14,8 @@ import pulumi_kubernetes as k8s
 
 from components.config import MetalLBConfig
 from components.kube import TierKit, WebhookGate, object_name, resources
-from components.names import METALLB_NAMESPACE
+from components.names import METALLB_NAMESPACE, PROMETHEUS
+from components.netpol import API_SERVER, Allowance
 from components.observability.monitors import ScrapeTarget
 
 METRICS_SERVICE = "metallb-metrics"
@@ -74,4 +75,25 @@ def scrape_targets() -> list[ScrapeTarget]:
             {"app.kubernetes.io/name": "metallb", "app.kubernetes.io/instance": "metallb"},
             "metricshttps", token_auth=True, service_port=9120,
         ),
+    ]
+
+
+CONTROLLER_PODS = {
+    "app.kubernetes.io/name": "metallb", "app.kubernetes.io/instance": "metallb",
+    "app.kubernetes.io/component": "controller",
+}
+
+
+def allowances() -> list[Allowance]:
+    """Connections into metallb-system. The speakers run on the host network: policies do not
+    apply to them (their memberlist 7946 and metrics are node addresses), so only the
+    controller has rows."""
+    ns = METALLB_NAMESPACE
+    return [
+        # the chart's `metallb-webhook-service` (443 -> 9443) backs the validating webhooks
+        # and the BGPPeer conversion webhook
+        Allowance("metallb-webhook-from-api-server", ns, CONTROLLER_PODS, ("webhook-server",),
+                  (API_SERVER,), "admission and conversion of MetalLB's resources (9443)"),
+        Allowance("metallb-metrics-from-prometheus", ns, CONTROLLER_PODS, ("metricshttps",),
+                  (PROMETHEUS,), "scrapes the controller (monitors.py; speakers: host network)"),
     ]

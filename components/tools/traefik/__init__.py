@@ -12,8 +12,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kube import TierKit, resources
-from components.names import TRAEFIK_NAMESPACE
-from components.netpol import Peer
+from components.names import PROMETHEUS, TRAEFIK_NAMESPACE
+from components.netpol import Allowance, Anywhere, Peer
 from components.observability.monitors import ScrapeTarget
 
 PEER = Peer(TRAEFIK_NAMESPACE, {"app.kubernetes.io/name": "traefik"})
@@ -81,4 +81,17 @@ def scrape_targets(installed: bool) -> list[ScrapeTarget]:
             "traefik", TRAEFIK_NAMESPACE, "PodMonitor", {"app.kubernetes.io/name": "traefik"},
             "metrics",
         ),
+    ]
+
+
+def allowances() -> list[Allowance]:
+    """Connections into traefik (when the stack installs it): the world on its entry points,
+    Prometheus on its metrics."""
+    clients = Anywhere("the LoadBalancer Service's clients, their own addresses kept")
+    return [
+        Allowance("traefik-from-anywhere", TRAEFIK_NAMESPACE, dict(PEER.pods),
+                  ("web", "websecure"), (clients,),
+                  "HTTP and HTTPS from everyone who reaches the ingress address"),
+        Allowance("traefik-metrics-from-prometheus", TRAEFIK_NAMESPACE, dict(PEER.pods),
+                  ("metrics",), (PROMETHEUS,), "scrapes Traefik (monitors.py)"),
     ]

@@ -1,20 +1,72 @@
 {{/*
-The ExternalSecrets of a plate app (External Secrets Operator, `external-secrets.io/v1`), read
-from OpenBao through the environment's ClusterSecretStore `global.secretStore` (a Vault provider
-on the kv-v2 mount `plate`, so keys are `<env>/<name>`; names agreed in
-components/secret_paths.py). Both sync in Argo CD wave -1: Argo CD waits until they are Healthy
-(the Secret is written) before it applies the workloads of wave 0, so no pod starts without its
-environment or pull credentials.
+The app's own SecretStore and its ExternalSecrets (External Secrets Operator,
+`external-secrets.io/v1`), read from OpenBao's kv-v2 mount `global.openbao.mount` (keys
+`<env>/<name>`; names agreed in components/names.py). The store logs in to OpenBao as the app's
+own ServiceAccount with the app's own role (`externalSecrets.openbaoRole`, which the child
+Application passes: names.app_secret_role), which reads `plate/<env>/<app>` and
+`plate/<env>/harbor-pull` and nothing else; no ExternalSecret of an app goes through a
+ClusterSecretStore or another app's store (the apps namespace's admission policy refuses it,
+components/gitops/admission.py). The store (with the ServiceAccount) syncs in Argo CD wave -2, the
+ExternalSecrets in wave -1: Argo CD waits until each is Healthy (the store validated, the Secret
+written) before the next wave, so no pod starts without its environment or pull credentials.
 
 Usage, in an app chart's templates/externalsecrets.yaml:
 {{ include "plate-common.externalSecrets" . }}
 */}}
 {{- define "plate-common.externalSecrets" -}}
 {{- if .Values.externalSecrets.enabled }}
-{{- include "plate-common.envExternalSecret" . }}
+{{- include "plate-common.secretStore" . }}
+---
+{{ include "plate-common.envExternalSecret" . }}
 ---
 {{ include "plate-common.pullExternalSecret" . }}
 {{- end }}
+{{- end }}
+
+{{/*
+Name of the app's SecretStore: the release's full name (one store per app).
+*/}}
+{{- define "plate-common.secretStoreName" -}}
+{{- include "plate-common.fullname" . }}
+{{- end }}
+
+{{/*
+The app's SecretStore: OpenBao at `global.openbao.address` over TLS, verified against the CA in
+the ConfigMap `global.openbao.caConfigMap` (key `ca.crt`, created in plate-<env> by the program),
+Kubernetes auth at `global.openbao.authMount` with a token External Secrets requests for the
+app's ServiceAccount. A namespaced store reads a ConfigMap of its own namespace only.
+Ref: external-secrets helm-chart-2.9.0 SecretStore v1 `provider.vault.caProvider` ("namespace: can
+only be defined when used in a ClusterSecretStore") and `auth.kubernetes.serviceAccountRef`.
+*/}}
+{{- define "plate-common.secretStore" -}}
+{{- if not .Values.serviceAccount.create }}
+{{- fail "externalSecrets.enabled needs serviceAccount.create: the app's OpenBao role is bound to the app's own ServiceAccount" }}
+{{- end }}
+{{- $openbao := .Values.global.openbao | default dict }}
+apiVersion: external-secrets.io/v1
+kind: SecretStore
+metadata:
+  name: {{ include "plate-common.secretStoreName" . }}
+  labels:
+    {{- include "plate-common.labels" . | nindent 4 }}
+  annotations:
+    argocd.argoproj.io/sync-wave: "-2"
+spec:
+  provider:
+    vault:
+      server: {{ required "global.openbao.address is missing: the environment facts come from the generated Argo CD Application" $openbao.address | quote }}
+      path: {{ required "global.openbao.mount is missing" $openbao.mount | quote }}
+      version: v2
+      caProvider:
+        type: ConfigMap
+        name: {{ required "global.openbao.caConfigMap is missing" $openbao.caConfigMap | quote }}
+        key: ca.crt
+      auth:
+        kubernetes:
+          mountPath: {{ required "global.openbao.authMount is missing" $openbao.authMount | quote }}
+          role: {{ required "externalSecrets.openbaoRole is missing: the child Application passes the app's OpenBao role" .Values.externalSecrets.openbaoRole | quote }}
+          serviceAccountRef:
+            name: {{ include "plate-common.serviceAccountName" . }}
 {{- end }}
 
 {{/*
@@ -37,8 +89,8 @@ metadata:
 spec:
   refreshInterval: {{ .Values.externalSecrets.refreshInterval | quote }}
   secretStoreRef:
-    kind: ClusterSecretStore
-    name: {{ include "plate-common.global" (list . "secretStore") }}
+    kind: SecretStore
+    name: {{ include "plate-common.secretStoreName" . }}
   target:
     name: {{ include "plate-common.envSecretName" . }}
     creationPolicy: Owner
@@ -75,8 +127,8 @@ metadata:
 spec:
   refreshInterval: {{ include "plate-common.pullRefreshInterval" . | quote }}
   secretStoreRef:
-    kind: ClusterSecretStore
-    name: {{ include "plate-common.global" (list . "secretStore") }}
+    kind: SecretStore
+    name: {{ include "plate-common.secretStoreName" . }}
   target:
     name: {{ include "plate-common.pullSecretName" . }}
     creationPolicy: Orphan

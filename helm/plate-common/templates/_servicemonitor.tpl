@@ -5,7 +5,9 @@ Helm the cluster's API versions, so a cluster without the Prometheus Operator ge
 would refuse. It selects the release's Services except a headless one (label
 `plate.dev/headless`), so each pod is scraped once, on the Service port
 `metrics.serviceMonitor.port`. The platform's Prometheus picks up ServiceMonitors in every
-namespace; the release's NetworkPolicy admits it (`networkPolicy.prometheusFrom`).
+namespace; the release's NetworkPolicy admits it (`networkPolicy.prometheusFrom`). It carries no
+credentials, files or proxy and follows no redirect: plate-<env> admits no monitor that does
+(components/gitops/admission.py).
 
 Usage, in an app chart's templates/servicemonitor.yaml:
 {{ include "plate-common.serviceMonitor" . }}
@@ -33,5 +35,8 @@ spec:
     - port: {{ $monitor.port }}
       path: {{ $monitor.path }}
       interval: {{ $monitor.interval }}
+      # the apps namespace's admission policy (components/gitops/admission.py) refuses a
+      # monitor that lets Prometheus follow a target's redirect elsewhere
+      followRedirects: false
 {{- end }}
 {{- end }}

@@ -121,6 +121,7 @@ RESOURCES = (
     Resource("externalsecrets", "external-secrets.io", "v1", "ExternalSecret"),
     Resource("clustersecretstores", "external-secrets.io", "v1", "ClusterSecretStore",
              namespaced=False),
+    Resource("secretstores", "external-secrets.io", "v1", "SecretStore"),
 )
 BY_KIND = {r.kind: r for r in RESOURCES}
 

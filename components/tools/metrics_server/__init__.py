@@ -1,0 +1,306 @@
+"""metrics-server (tier 1, with `cluster.metrics_server: platform`): the resource metrics API
+(`metrics.k8s.io`) that every HorizontalPodAutoscaler with a Resource metric reads, and `kubectl
+top`. Without it the apps' HPAs never scale (they report `FailedGetResourceMetric`).
+
+Objects, not a chart: the metrics-server chart is not among the artefacts the offline render and
+its checks can read, so the program writes upstream's own manifests (docs/deviations.md).
+Ref: kubernetes-sigs/metrics-server v0.9.0 manifests/base/{rbac,service,deployment,apiservice}.yaml
+(`k8s-app: metrics-server` from manifests/base/kustomization.yaml, the image from
+manifests/components/release, two replicas with a PodDisruptionBudget from
+manifests/components/high-availability). Departures, each for the house rules: its own namespace
+`metrics-server` with restricted Pod Security and network policies (upstream uses kube-system),
+requests and a memory limit, the pod-level seccomp profile, UID 65532 (a high one, the house's
+`RESTRICTED_CONTAINER`) instead of 1000: the server writes only its certificate to /tmp.
+
+Order: namespace -> ServiceAccount and RBAC -> Service and Deployment -> APIService (the API
+server routes `metrics.k8s.io` to the Service once it has a ready endpoint; until then
+`kubectl top` answers 503 and the HPAs wait).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components.config import PlatformConfig
+from components.kube import (
+    RESTRICTED_CONTAINER,
+    SERVICE_POD_SKIPS,
+    USES_TOKEN,
+    TierKit,
+    checkov_skips,
+)
+from components.netpol import API_SERVER, Allowance
+
+NAMESPACE = "metrics-server"
+NAME = "metrics-server"
+SECURE_PORT = 10250  # the server's HTTPS port (`--secure-port`, container port `https`)
+LABELS = {"k8s-app": NAME, "app.kubernetes.io/name": NAME}
+API_GROUP = "metrics.k8s.io"
+API_SERVICE = f"v1beta1.{API_GROUP}"
+AGGREGATED_READER = "system:aggregated-metrics-reader"
+RBAC = "rbac.authorization.k8s.io"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What metrics-server needs of the stack."""
+
+    insecure_kubelet_tls: bool  # `cluster.kubelet_insecure_tls`
+
+    @staticmethod
+    def of(cfg: PlatformConfig) -> Settings | None:
+        """The platform's metrics-server, or None when the distribution serves the API."""
+        if cfg.cluster.metrics_server != "platform":
+            return None
+        return Settings(cfg.cluster.kubelet_insecure_tls)
+
+
+def args(insecure_kubelet_tls: bool) -> list[str]:
+    """The server's flags: upstream's, and `--kubelet-insecure-tls` only when the stack asks
+    (`cluster.kubelet_insecure_tls`). Without it the kubelets' serving certificates are verified
+    against the cluster CA of the in-cluster config.
+    Ref: metrics-server v0.9.0 cmd/metrics-server/app/options/kubelet_client.go (`Config`: the
+    REST config's CA unless --kubelet-insecure-tls or --kubelet-certificate-authority)."""
+    flags = [
+        "--cert-dir=/tmp",
+        f"--secure-port={SECURE_PORT}",
+        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
+        "--kubelet-use-node-status-port",
+        "--metric-resolution=15s",
+    ]
+    return [*flags, "--kubelet-insecure-tls"] if insecure_kubelet_tls else flags
+
+
+def allowances() -> list[Allowance]:
+    """Into the metrics-server namespace: the API server to the secure port. The API server
+    connects from a node or control-plane address that no pod selector names, so the row admits
+    any source on that one port (`API_SERVER`); the server authenticates every request itself
+    (the API server's front-proxy client certificate, or a token it reviews) and authorises it
+    with a SubjectAccessReview (`system:auth-delegator`)."""
+    return [
+        Allowance(
+            "metrics-server-from-api-server", NAMESPACE, LABELS, ("https",), (API_SERVER,),
+            "the API server proxies metrics.k8s.io (HPAs, kubectl top) to metrics-server",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class MetricsServer:
+    namespace: k8s.core.v1.Namespace
+    deployment: k8s.apps.v1.Deployment
+    api_service: k8s.apiregistration.v1.APIService
+
+
+def install(kit: TierKit, settings: Settings) -> MetricsServer:
+    """metrics-server in its own namespace, and the APIService that serves `metrics.k8s.io`."""
+    # its network policies (`allowances`) come with the tier's (components/tools/catalog.py)
+    ns = kit.namespace(NAMESPACE, "restricted")
+    account = k8s.core.v1.ServiceAccount(
+        NAME,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, namespace=ns.metadata.name, labels=LABELS),
+        opts=kit.opts,
+    )
+    bindings = _rbac(kit, ns, account)
+    service = k8s.core.v1.Service(
+        NAME,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, namespace=ns.metadata.name, labels=LABELS),
+        spec=k8s.core.v1.ServiceSpecArgs(
+            selector=LABELS,
+            ports=[k8s.core.v1.ServicePortArgs(
+                name="https", port=443, protocol="TCP", target_port="https", app_protocol="https",
+            )],
+        ),
+        opts=kit.opts,
+    )
+    deployment = _deployment(kit, ns, account, settings.insecure_kubelet_tls, bindings)
+    if kit.production:
+        k8s.policy.v1.PodDisruptionBudget(
+            NAME,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAME, namespace=ns.metadata.name, labels=LABELS
+            ),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                min_available=1,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=LABELS),
+            ),
+            opts=kit.opts,
+        )
+    # insecureSkipTLSVerify as upstream: the server signs its own serving certificate at start
+    # (--cert-dir), so there is no CA to pin; the hop is API server -> pod, inside the cluster
+    api_service = k8s.apiregistration.v1.APIService(
+        API_SERVICE,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=API_SERVICE, labels=LABELS),
+        spec=k8s.apiregistration.v1.APIServiceSpecArgs(
+            group=API_GROUP,
+            version="v1beta1",
+            service=k8s.apiregistration.v1.ServiceReferenceArgs(
+                name=service.metadata.name, namespace=ns.metadata.name, port=443
+            ),
+            insecure_skip_tls_verify=True,
+            group_priority_minimum=100,
+            version_priority=100,
+        ),
+        opts=kit.child([deployment, service]),
+    )
+    return MetricsServer(ns, deployment, api_service)
+
+
+def _rbac(
+    kit: TierKit, ns: k8s.core.v1.Namespace, account: k8s.core.v1.ServiceAccount
+) -> list[pulumi.Resource]:
+    """Upstream's roles and bindings (manifests/base/rbac.yaml): what the server reads (nodes'
+    metrics, pods, nodes), delegated authentication and authorisation, the reader role that
+    aggregates into view/edit/admin, and the API server's client CA in kube-system."""
+    subject = [k8s.rbac.v1.SubjectArgs(
+        kind="ServiceAccount", name=account.metadata.name, namespace=ns.metadata.name
+    )]
+    k8s.rbac.v1.ClusterRole(
+        "aggregated-metrics-reader",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=AGGREGATED_READER,
+            labels={
+                **LABELS,
+                **{f"rbac.authorization.k8s.io/aggregate-to-{role}": "true"
+                   for role in ("view", "edit", "admin")},
+            },
+        ),
+        rules=[k8s.rbac.v1.PolicyRuleArgs(
+            api_groups=[API_GROUP], resources=["pods", "nodes"], verbs=["get", "list", "watch"]
+        )],
+        opts=kit.opts,
+    )
+    server_role = k8s.rbac.v1.ClusterRole(
+        "metrics-server",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name="system:metrics-server", labels=LABELS),
+        rules=[
+            k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["nodes/metrics"], verbs=["get"]),
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=[""], resources=["pods", "nodes"], verbs=["get", "list", "watch"]
+            ),
+        ],
+        opts=kit.opts,
+    )
+
+    def cluster_binding(
+        resource: str, name: str, role: pulumi.Input[str]
+    ) -> k8s.rbac.v1.ClusterRoleBinding:
+        return k8s.rbac.v1.ClusterRoleBinding(
+            resource,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=LABELS),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group=RBAC, kind="ClusterRole", name=role),
+            subjects=subject,
+            opts=kit.opts,
+        )
+
+    return [
+        cluster_binding("metrics-server", "system:metrics-server", server_role.metadata.name),
+        cluster_binding(
+            "metrics-server-auth-delegator", "metrics-server:system:auth-delegator",
+            "system:auth-delegator",
+        ),
+        # the Role lives in kube-system (the API server publishes its client CA there)
+        k8s.rbac.v1.RoleBinding(
+            "metrics-server-auth-reader",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name="metrics-server-auth-reader", namespace="kube-system", labels=LABELS
+            ),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group=RBAC, kind="Role", name="extension-apiserver-authentication-reader"
+            ),
+            subjects=subject,
+            opts=kit.opts,
+        ),
+    ]
+
+
+def _deployment(
+    kit: TierKit,
+    ns: k8s.core.v1.Namespace,
+    account: k8s.core.v1.ServiceAccount,
+    insecure_kubelet_tls: bool,
+    bindings: list[pulumi.Resource],
+) -> k8s.apps.v1.Deployment:
+    """Upstream's Deployment (manifests/base/deployment.yaml); in production two replicas on
+    different nodes (manifests/components/high-availability)."""
+    replicas = 2 if kit.production else 1
+    anti_affinity = k8s.core.v1.AffinityArgs(
+        pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+            required_during_scheduling_ignored_during_execution=[
+                k8s.core.v1.PodAffinityTermArgs(
+                    label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=LABELS),
+                    topology_key="kubernetes.io/hostname",
+                )
+            ],
+        ),
+    )
+    return k8s.apps.v1.Deployment(
+        NAME,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=NAME, namespace=ns.metadata.name, labels=LABELS,
+            annotations=checkov_skips(*SERVICE_POD_SKIPS, USES_TOKEN),
+        ),
+        spec=k8s.apps.v1.DeploymentSpecArgs(
+            replicas=replicas,
+            selector=k8s.meta.v1.LabelSelectorArgs(match_labels=LABELS),
+            # one replica: start the new pod before the old one stops (no gap in the API)
+            strategy=k8s.apps.v1.DeploymentStrategyArgs(
+                rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
+                    max_unavailable=replicas - 1
+                ),
+            ),
+            template=k8s.core.v1.PodTemplateSpecArgs(
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=LABELS),
+                spec=k8s.core.v1.PodSpecArgs(
+                    service_account_name=account.metadata.name,
+                    priority_class_name="system-cluster-critical",
+                    security_context=k8s.core.v1.PodSecurityContextArgs(
+                        run_as_non_root=True,
+                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                    ),
+                    containers=[_container(insecure_kubelet_tls)],
+                    # the server writes its self-signed serving certificate here
+                    volumes=[k8s.core.v1.VolumeArgs(
+                        name="tmp-dir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                    )],
+                    node_selector={"kubernetes.io/os": "linux"},
+                    affinity=anti_affinity if replicas > 1 else None,
+                ),
+            ),
+        ),
+        opts=kit.child(bindings),
+    )
+
+
+def _container(insecure_kubelet_tls: bool) -> k8s.core.v1.ContainerArgs:
+    """Upstream's container, with a memory limit and the flags of `args`."""
+    def probe(path: str) -> k8s.core.v1.HTTPGetActionArgs:
+        return k8s.core.v1.HTTPGetActionArgs(path=path, port="https", scheme="HTTPS")
+
+    return k8s.core.v1.ContainerArgs(
+        name=NAME,
+        image=versions.METRICS_SERVER_IMAGE,
+        image_pull_policy="IfNotPresent",
+        args=args(insecure_kubelet_tls),
+        ports=[k8s.core.v1.ContainerPortArgs(
+            name="https", container_port=SECURE_PORT, protocol="TCP"
+        )],
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe("/readyz"),
+            period_seconds=10, failure_threshold=3, initial_delay_seconds=20,
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(
+            http_get=probe("/livez"),
+            period_seconds=10, failure_threshold=3,
+        ),
+        # upstream requests 100m/200Mi and sets no limit; the limit is twice the request
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": "100m", "memory": "200Mi"}, limits={"memory": "400Mi"},
+        ),
+        security_context=RESTRICTED_CONTAINER,
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp-dir", mount_path="/tmp")],
+    )
