@@ -430,6 +430,32 @@ class WebhookGate(pulumi.ComponentResource):
         )
 
 
+RESTRICTED_POD = k8s.core.v1.PodSecurityContextArgs(
+    run_as_non_root=True,
+    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+)
+"""The pod-level half of the restricted Pod Security level (RESTRICTED_CONTAINER is the other)."""
+
+
+def service_pod(
+    account: k8s.core.v1.ServiceAccount,
+    labels: Mapping[str, str],
+    containers: Sequence[k8s.core.v1.ContainerArgs],
+    **spec: Any,
+) -> k8s.core.v1.PodTemplateSpecArgs:
+    """A long-running pod (a Deployment's) as `account` under the restricted Pod Security level,
+    labelled `labels`; `spec` adds PodSpec fields (volumes, affinity, ...)."""
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=dict(labels)),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=account.metadata.name,
+            security_context=RESTRICTED_POD,
+            containers=list(containers),
+            **spec,
+        ),
+    )
+
+
 def restricted_pod(
     account: k8s.core.v1.ServiceAccount,
     *,
@@ -449,10 +475,7 @@ def restricted_pod(
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=account.metadata.name,
             restart_policy="Never",
-            security_context=k8s.core.v1.PodSecurityContextArgs(
-                run_as_non_root=True,
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=RESTRICTED_POD,
             containers=[
                 k8s.core.v1.ContainerArgs(
                     name=container_name,

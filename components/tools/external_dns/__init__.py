@@ -42,6 +42,7 @@ from components.kube import (
     TierKit,
     as_secret,
     checkov_skips,
+    service_pod,
 )
 from components.names import EXTERNAL_DNS_NAMESPACE, PROMETHEUS
 from components.netpol import Allowance
@@ -289,14 +290,4 @@ def _pod(
             requests={"cpu": "10m", "memory": "64Mi"}, limits={"memory": "128Mi"},
         ),
     )
-    return k8s.core.v1.PodTemplateSpecArgs(
-        metadata=k8s.meta.v1.ObjectMetaArgs(labels=POD_LABELS),
-        spec=k8s.core.v1.PodSpecArgs(
-            service_account_name=account.metadata.name,
-            security_context=k8s.core.v1.PodSecurityContextArgs(
-                run_as_non_root=True,
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
-            containers=[container],
-        ),
-    )
+    return service_pod(account, POD_LABELS, [container])

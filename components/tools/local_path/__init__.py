@@ -52,6 +52,7 @@ from components.kube import (
     USES_TOKEN,
     TierKit,
     checkov_skips,
+    service_pod,
 )
 
 NAMESPACE = "local-path-storage"
@@ -265,21 +266,10 @@ def _deployment(
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=1,
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=LABELS),
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=LABELS),
-                spec=k8s.core.v1.PodSpecArgs(
-                    service_account_name=account.metadata.name,
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
-                    containers=[container],
-                    volumes=[k8s.core.v1.VolumeArgs(
-                        name="config-volume",
-                        config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=CONFIG_MAP),
-                    )],
-                ),
-            ),
+            template=service_pod(account, LABELS, [container], volumes=[k8s.core.v1.VolumeArgs(
+                name="config-volume",
+                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=CONFIG_MAP),
+            )]),
         ),
         opts=kit.child(wait_for),
     )

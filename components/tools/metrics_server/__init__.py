@@ -32,6 +32,7 @@ from components.kube import (
     USES_TOKEN,
     TierKit,
     checkov_skips,
+    service_pod,
 )
 from components.netpol import API_SERVER, Allowance
 
@@ -253,23 +254,15 @@ def _deployment(
                     max_unavailable=replicas - 1
                 ),
             ),
-            template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(labels=LABELS),
-                spec=k8s.core.v1.PodSpecArgs(
-                    service_account_name=account.metadata.name,
-                    priority_class_name="system-cluster-critical",
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
-                    containers=[_container(insecure_kubelet_tls)],
-                    # the server writes its self-signed serving certificate here
-                    volumes=[k8s.core.v1.VolumeArgs(
-                        name="tmp-dir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
-                    )],
-                    node_selector={"kubernetes.io/os": "linux"},
-                    affinity=anti_affinity if replicas > 1 else None,
-                ),
+            template=service_pod(
+                account, LABELS, [_container(insecure_kubelet_tls)],
+                priority_class_name="system-cluster-critical",
+                # the server writes its self-signed serving certificate here
+                volumes=[k8s.core.v1.VolumeArgs(
+                    name="tmp-dir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                )],
+                node_selector={"kubernetes.io/os": "linux"},
+                affinity=anti_affinity if replicas > 1 else None,
             ),
         ),
         opts=kit.child(bindings),

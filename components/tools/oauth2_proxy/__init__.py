@@ -38,6 +38,7 @@ from components.kube import (
     TierKit,
     as_secret,
     checkov_skips,
+    service_pod,
 )
 from components.names import MONITORING_NAMESPACE
 from components.netpol import Allowance, Peer
@@ -195,38 +196,31 @@ def _pod(
 ) -> k8s.core.v1.PodTemplateSpecArgs:
     """The proxy's pod: restricted, no Kubernetes API token, its configuration file (secrets) from
     the Secret, read-only."""
-    return k8s.core.v1.PodTemplateSpecArgs(
-        metadata=k8s.meta.v1.ObjectMetaArgs(labels=POD_LABELS),
-        spec=k8s.core.v1.PodSpecArgs(
-            service_account_name=account.metadata.name,
-            automount_service_account_token=False,
-            security_context=k8s.core.v1.PodSecurityContextArgs(
-                run_as_non_root=True,
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
-            volumes=[k8s.core.v1.VolumeArgs(
-                name="config", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=SECRET),
-            )],
-            containers=[k8s.core.v1.ContainerArgs(
-                name=NAME,
-                image=versions.OAUTH2_PROXY_IMAGE,
-                image_pull_policy="IfNotPresent",
-                args=flags,
-                volume_mounts=[k8s.core.v1.VolumeMountArgs(
-                    name="config", mount_path=CONFIG_DIR, read_only=True,
-                )],
-                ports=[k8s.core.v1.ContainerPortArgs(
-                    name="http", container_port=PORT, protocol="TCP",
-                )],
-                liveness_probe=_probe("/ping"),
-                readiness_probe=_probe("/ready"),
-                security_context=RESTRICTED_CONTAINER,
-                resources=k8s.core.v1.ResourceRequirementsArgs(
-                    requests={"cpu": "10m", "memory": "32Mi"},
-                    limits={"memory": "128Mi"},
-                ),
-            )],
+    container = k8s.core.v1.ContainerArgs(
+        name=NAME,
+        image=versions.OAUTH2_PROXY_IMAGE,
+        image_pull_policy="IfNotPresent",
+        args=flags,
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(
+            name="config", mount_path=CONFIG_DIR, read_only=True,
+        )],
+        ports=[k8s.core.v1.ContainerPortArgs(
+            name="http", container_port=PORT, protocol="TCP",
+        )],
+        liveness_probe=_probe("/ping"),
+        readiness_probe=_probe("/ready"),
+        security_context=RESTRICTED_CONTAINER,
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": "10m", "memory": "32Mi"},
+            limits={"memory": "128Mi"},
         ),
+    )
+    return service_pod(
+        account, POD_LABELS, [container],
+        automount_service_account_token=False,
+        volumes=[k8s.core.v1.VolumeArgs(
+            name="config", secret=k8s.core.v1.SecretVolumeSourceArgs(secret_name=SECRET),
+        )],
     )
 
 
