@@ -735,7 +735,8 @@ class IdentityGroups(_Model):
     cluster-admin through `kubectl`"""
     developers: list[Annotated[str, Field(min_length=1)]] = []
     """ship the apps: sync and read the plate Applications, edit dashboards, push to Harbor's
-    `plate` project, write `plate/<env>/*` in OpenBao, edit in `plate-<env>`"""
+    `plate` project, write `plate/<env>/*` in OpenBao, restart pods and port-forward in
+    `plate-<env>` (changes go through Git)"""
     viewers: list[Annotated[str, Field(min_length=1)]] = []
     """read-only everywhere (no Secret contents)"""
 
@@ -784,7 +785,7 @@ class IdentityConfig(_Model):
     clients: IdentityClients = IdentityClients()
     """client IDs at the provider"""
     break_glass: bool = False
-    """turn on the local emergency accounts for when the identity provider is down: Argo CD's `admin`, Grafana's and Harbor's login forms (their `admin` passwords: the secret stack outputs `<tool>_admin_password`), OpenBao's break-glass login (its password in OpenBao at `platform/break-glass/openbao`). Off by default; turn on, use, turn off."""  # noqa: E501
+    """turn on the local emergency accounts for when the identity provider is down: Argo CD's `admin`, Grafana's and Harbor's login forms (their `admin` passwords: the secret stack outputs `<tool>_admin_password`, also kept current in OpenBao at `platform/break-glass/<tool>`), OpenBao's break-glass login (its password in OpenBao at `platform/break-glass/openbao`). Off by default; turn on, use, turn off."""  # noqa: E501
 
 
 class InternalCaConfig(_Model):
@@ -1073,17 +1074,38 @@ def _storage_problems(cfg: PlatformConfig) -> list[str]:
 
 def _acme_problems(cfg: PlatformConfig) -> list[str]:
     """HTTP-01 through a private address fails every challenge: Let's Encrypt validates from the
-    internet, and Traefik then serves its self-signed default certificate."""
+    internet, and Traefik then serves its self-signed default certificate. The ingress address is
+    `ingress.load_balancer_ip`, else one MetalLB hands out (every range private: so is it)."""
     acme, address = cfg.acme, cfg.ingress.load_balancer_ip
-    if acme.solver != "http01" or acme.public_address is not None or address is None:
+    if acme.public_address is not None and not ipaddress.IPv4Address(acme.public_address).is_global:
+        # private, shared (100.64.0.0/10), documentation, loopback...: not reachable from the
+        # internet (Python's ipaddress `is_global`, the IANA special-purpose registries)
+        return [
+            f"acme.public_address: {acme.public_address} is not a public IPv4 address; set the "
+            "internet-facing address that forwards ports 80 and 443 to the ingress, or use "
+            "acme.solver 'dns01' and remove it"
+        ]
+    if acme.solver != "http01" or acme.public_address is not None:
         return []
-    if not ipaddress.IPv4Address(address).is_private:
+    fix = ("use solver 'dns01' (dns_provider, dns_zones) or set acme.public_address to the public "
+           "IPv4 that forwards ports 80 and 443 to it")
+    if address is not None:
+        if ipaddress.IPv4Address(address).is_global:
+            return []
+        return [
+            f"acme.solver: http01 needs Let's Encrypt to reach the ingress from the internet, but "
+            f"ingress.load_balancer_ip {address} is private; {fix}"
+        ]
+    if cfg.metallb is None:
+        return []  # an external controller's address: not known here
+    ranges = [parse_ipv4_range(r) for r in cfg.metallb.addresses]
+    if any(net.is_global for first, last in ranges
+           for net in ipaddress.summarize_address_range(first, last)):
         return []
     return [
         f"acme.solver: http01 needs Let's Encrypt to reach the ingress from the internet, but "
-        f"ingress.load_balancer_ip {address} is private; use solver 'dns01' (dns_provider, "
-        "dns_zones) or set acme.public_address to the public IPv4 that forwards ports 80 and 443 "
-        "to it"
+        f"the ingress address comes from metallb.addresses {cfg.metallb.addresses}, all "
+        f"private; {fix}"
     ]
 
 

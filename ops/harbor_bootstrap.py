@@ -18,11 +18,13 @@ OpenBao, so no credential passes through Pulumi state or logs. Idempotent; each 
   3. ensures one enabled immutable-tag rule on the project per IMMUTABLE_TAGS pattern (every
      repository, tags matching the pattern): created if absent, enabled if disabled;
   4. keeps one robot family per credential: `plate-<env>-pull` per environment (pull) and
-     `plate-ci-push` (push and pull, expiring after PUSH_ROBOT_DAYS). A family's members are
+     `plate-ci-push` (push, pull, and artifact read for `ops.pin_digests`; expiring after
+     PUSH_ROBOT_DAYS). A family's members are
      `<name>` and `<name>-<n>` (n = 2, 3, ...); the current one is the robot the OpenBao entry
      (`plate/<env>/harbor-pull`, `platform/harbor/ci-push`; fields registry, username, password,
      dockerconfigjson) names. The current robot stays as long as the entry is complete and
-     up to date, Harbor accepts its password, and (push) it expires in more than PUSH_RENEW_DAYS.
+     up to date, its permissions are the family's (a robot made before a permission was added is
+     replaced), Harbor accepts its password, and (push) it expires in more than PUSH_RENEW_DAYS.
      Otherwise, or when ROTATE asks for it, the run never changes a secret in place: it creates
      the next member with a new random secret (POST /robots, then PATCH /robots/{id}) and writes
      the entry, so the previous robot keeps working meanwhile;
@@ -732,7 +734,10 @@ class RobotSpec:
     """A family of robot accounts and where the current one's credentials live in OpenBao."""
 
     name: str
-    actions: tuple[str, ...]
+    # (resource, action) pairs of the robot's one project permission; Harbor accepts only pairs
+    # of its project scope. Ref: goharbor/harbor v2.15.1 src/common/rbac/const.go
+    # (PoliciesMap[ScopeProject]), src/server/v2.0/handler/robot.go (validate)
+    access: tuple[tuple[str, str], ...]
     mount: str
     path: str
     description: str
@@ -748,7 +753,7 @@ def pull_specs(environments: Iterable[str]) -> list[RobotSpec]:
     return [
         RobotSpec(
             name=f"{HARBOR_PROJECT}-{env}-pull",
-            actions=("pull",),
+            access=(("repository", "pull"),),
             mount=APPS_MOUNT,
             path=pull_secret_path(env),
             description=f"pulls {HARBOR_PROJECT} images for {env} (ops/harbor_bootstrap.py)",
@@ -761,7 +766,10 @@ def pull_specs(environments: Iterable[str]) -> list[RobotSpec]:
 def push_spec(days: int) -> RobotSpec:
     return RobotSpec(
         name=CI_PUSH_ROBOT,
-        actions=("push", "pull"),
+        # artifact:read for `ops.pin_digests`: Harbor's getArtifact requires it
+        # (src/server/v2.0/handler/artifact.go GetArtifact: RequireProjectAccess(ActionRead,
+        # ResourceArtifact)), which `repository:pull` does not grant
+        access=(("repository", "push"), ("repository", "pull"), ("artifact", "read")),
         mount=PLATFORM_MOUNT,
         path=CI_PUSH_PATH,
         description=f"CI pushes {HARBOR_PROJECT} images, renewed before it expires "
@@ -816,7 +824,7 @@ def create_robot(harbor: Client, project_id: int, spec: RobotSpec, name: str) ->
         "permissions": [{
             "kind": "project",
             "namespace": HARBOR_PROJECT,
-            "access": [{"resource": "repository", "action": a} for a in spec.actions],
+            "access": [{"resource": r, "action": a} for r, a in spec.access],
         }],
     }
     answer = harbor.call("POST", f"{API}/robots", body=body, expect=(201, 409), sensitive=True)
@@ -829,6 +837,16 @@ def create_robot(harbor: Client, project_id: int, spec: RobotSpec, name: str) ->
     if robot is None:
         raise BootstrapError(f"Harbor: robot {name} is missing after creation")
     return robot
+
+
+def robot_access(robot: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The (resource, action) pairs a listed robot holds on the project (Harbor's listing carries
+    `permissions`: ListRobot with WithPermission, src/server/v2.0/handler/robot.go v2.15.1)."""
+    return {
+        (str(a.get("resource")), str(a.get("action")))
+        for p in robot.get("permissions") or [] if p.get("namespace") == HARBOR_PROJECT
+        for a in p.get("access") or []
+    }
 
 
 def credentials_work(harbor: Client, username: str, password: str) -> bool:
@@ -911,6 +929,8 @@ def _renewal_reason(
     expiring = expiry_reason(spec, current, now, settings.push_renew_days)
     if expiring is not None:
         return expiring
+    if robot_access(current) != set(spec.access):
+        return "permissions changed"
     if not credentials_work(harbor, str(current["name"]), password):
         return "stored password refused by Harbor"
     return None

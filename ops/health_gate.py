@@ -35,15 +35,22 @@ failures:
     `<env>/<app>`) has never synced (no `status.refreshTime`), is not Ready with reason
     `SecretSyncedError`, while its store (the app's own SecretStore) is Ready with reason
     `Valid` (OpenBao answers and the store's login works): "first deploy: waiting for <app>'s
-    secret values (bao kv put plate/<env>/<app> KEY=value ...)"; the Application
+    secret values (bao kv put plate/<env>/<app> KEY=value ...)", naming the keys the app
+    declares it cannot start without (the chart's `externalSecrets.requiredKeys`, rendered as
+    `data` entries of `<env>/<app>`: "waiting for <app>'s secret values A, B (bao kv put
+    plate/<env>/<app> A=... B=...)"); an app without required keys gets its Secret from an empty
+    entry and does not wait; the Application
     `<app>-<env>`'s Synced/Healthy problems are pending with it (Argo CD holds its workloads
     behind the ExternalSecret's sync wave), its revision still counts;
   - a tool endpoint whose host name does not resolve (EAI_NONAME, EAI_NODATA).
 External Secrets v2.9.0 sets these (pkg/controllers/externalsecret: markAsFailed keeps the
 reason `SecretSyncedError` and no refreshTime; markAsDone sets refreshTime; secretstore
 common.go: `Valid` after the provider's Validate logged in). Everything else still fails the
-gate, and an ExternalSecret that synced before and fails now is a failure, flag or not. Without
-the flag the same ExternalSecret is a failure whose line says so.
+gate, and an ExternalSecret that synced before and fails now is a failure, flag or not; when it
+reads required keys, its line names the app and the keys (a required key added or removed since:
+External Secrets fails the read while one is missing, "cannot find secret data for key",
+providers/v1/vault/client_get.go, and keeps the Secret it wrote before). Without the flag the
+same ExternalSecret is a failure whose line says so.
 Every subprocess and HTTP call has a timeout and every problem is one line (a failing command
 shows the command, its exit code and its last stderr line; an endpoint its URL and the status or
 error). Exit status 0 when healthy (pending first-deploy items listed), 1 with the list of
@@ -360,20 +367,45 @@ def external_secret_problems(secrets: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def values_missing(secret: Mapping[str, Any], environment: str) -> tuple[str, str] | None:
-    """(app, its SecretStore) when this ExternalSecret is an app's environment (its
-    `dataFrom[].extract.key` is `<env>/<app>`) that has never synced (no refreshTime) and
-    failed reading the provider (Ready False, SecretSyncedError); else None."""
+@dataclass(frozen=True)
+class Missing:
+    """An app's environment ExternalSecret that waits for values in OpenBao."""
+
+    app: str
+    store: str  # the app's own SecretStore
+    required: tuple[str, ...]  # the keys it reads one by one (the chart's requiredKeys)
+    synced_before: bool
+
+
+def values_missing(secret: Mapping[str, Any], environment: str) -> Missing | None:
+    """The app whose values this ExternalSecret waits for, or None.
+
+    It is an app's environment (`dataFrom[].extract.key` is `<env>/<app>`), its read from the
+    provider failed (Ready False, reason SecretSyncedError), and either it never synced (no
+    refreshTime: nothing was ever written), or it reads required keys one by one (`data` entries
+    of `<env>/<app>`, the chart's `externalSecrets.requiredKeys`): External Secrets fails the whole
+    read while one is missing ("cannot find secret data for key"), also after earlier syncs, and
+    its status keeps the old refreshTime (markAsFailed does not touch it)."""
     spec, status = secret.get("spec") or {}, secret.get("status") or {}
     ready = _ready(status)
     store = spec.get("secretStoreRef") or {}
     if (ready.get("status") != "False" or ready.get("reason") != SYNC_FAILED
-            or status.get("refreshTime") or store.get("kind", "SecretStore") != "SecretStore"):
+            or store.get("kind", "SecretStore") != "SecretStore"):
         return None
     for source in spec.get("dataFrom") or []:
-        env, _, app = ((source.get("extract") or {}).get("key") or "").partition("/")
+        key = (source.get("extract") or {}).get("key") or ""
+        env, _, app = key.partition("/")
         if env == environment and app and "/" not in app and app != PULL_SECRET_NAME:
-            return app, str(store.get("name", ""))
+            required = tuple(
+                str((d.get("remoteRef") or {}).get("property"))
+                for d in spec.get("data") or []
+                if (d.get("remoteRef") or {}).get("key") == key
+                and (d.get("remoteRef") or {}).get("property")
+            )
+            synced_before = bool(status.get("refreshTime"))
+            if synced_before and not required:
+                return None  # its values were there and something else broke since
+            return Missing(app, str(store.get("name", "")), required, synced_before)
     return None
 
 
@@ -390,23 +422,33 @@ def secret_findings(
     """The ExternalSecrets, and Application name -> the app values it waits for (first deploy).
 
     An app's environment whose values seem missing (`values_missing`, its store in
-    `valid_stores`) is pending on a first deploy and a failure that says so otherwise."""
+    `valid_stores`) is pending on a first deploy (when it never synced) and otherwise a failure
+    naming the app and, when it declares them, its required keys."""
     found, waiting = Findings(), dict[str, str]()
     problems = external_secret_problems(secrets)
     for item in sorted(secrets.get("items", []), key=lambda i: i["metadata"]["name"]):
         missing = values_missing(item, environment)
-        if missing is None or missing[1] not in valid_stores:
+        if missing is None or missing.store not in valid_stores:
             continue
-        app = missing[0]
+        app = missing.app
         line = next(p for p in problems if p.startswith(f"ExternalSecret {_secret_name(item)}:"))
         problems.remove(line)
-        put = f"bao kv put {APPS_MOUNT}/{environment}/{app} KEY=value ..."
-        if first_deploy:
-            found.pending.append(f"first deploy: waiting for {app}'s secret values ({put})")
+        values = "secret values" + (f" {', '.join(missing.required)}" if missing.required else "")
+        keys = " ".join(f"{k}=..." for k in missing.required) or "KEY=value ..."
+        # `kv put` replaces the entry, `kv patch` keeps the fields it does not name
+        verb = "patch" if missing.synced_before else "put"
+        put = f"bao kv {verb} {APPS_MOUNT}/{environment}/{app} {keys}"
+        if first_deploy and not missing.synced_before:
+            found.pending.append(f"first deploy: waiting for {app}'s {values} ({put})")
             waiting[f"{app}-{environment}"] = f"first deploy: waits for {app}'s secret values"
+        elif missing.synced_before:
+            found.problems.append(f"{line}: {app} waits for its required {values} though "
+                                  f"OpenBao answers ({put})")
         else:
-            found.problems.append(f"{line}: never synced though OpenBao answers: {app}'s values "
-                                  f"seem missing ({put}; a first deploy: --first-deploy)")
+            what = values if missing.required else "values"
+            found.problems.append(f"{line}: never synced though OpenBao answers: {app}'s "
+                                  f"{what} seem missing ({put}; a first deploy: "
+                                  "--first-deploy)")
     found.problems = problems + found.problems
     return found, waiting
 
@@ -489,7 +531,8 @@ def _valid_stores(
 ) -> set[str]:
     """The SecretStores (in the apps' `namespace`) of seemingly value-less app secrets that
     validated (one `kubectl get` each); a failing read is a problem of the round."""
-    names = {m[1] for item in secrets.get("items", []) if (m := values_missing(item, environment))}
+    names = {m.store for item in secrets.get("items", [])
+             if (m := values_missing(item, environment))}
     valid = set()
     for name in sorted(names):
         try:

@@ -14,9 +14,13 @@ push that replaces the tag (the release tags are also immutable in Harbor:
 refuses a release whose production values lack a digest, or whose digest was resolved from
 another tag than the one the values name.
 
-The credentials are a Harbor user or robot that may read project `plate` (the prod pull robot,
-from OpenBao `plate/prod/harbor-pull`, fields username and password); they are read from the
-environment and never printed. Exit status 0 when every digest is recorded (files changed or
+The credentials are a Harbor user or robot with `artifact:read` on project `plate`: the CI push
+robot, from OpenBao `platform/harbor/ci-push` (fields username and password; `ops.harbor_bootstrap`
+grants it repository push and pull and artifact read). The pull robots cannot: Harbor's
+getArtifact requires artifact read (GetArtifact: RequireProjectAccess(ActionRead,
+ResourceArtifact), goharbor/harbor v2.15.1 src/server/v2.0/handler/artifact.go), and they hold
+`repository:pull` only, so Harbor answers 403. They are read from the environment and never
+printed. Exit status 0 when every digest is recorded (files changed or
 not), 1 with one line per problem otherwise (nothing is written unless every app resolved).
 
 Harbor's API: GET /api/v2.0/projects/{project_name}/repositories/{repository_name}/artifacts/
@@ -153,8 +157,9 @@ def resolve(
         raise PinError(f"{what}: not in Harbor ({_error(raw) or 'HTTP 404'}): push it first")
     if status in (401, 403):
         raise PinError(f"{what}: Harbor refused the credentials (HTTP {status}): set "
-                       "HARBOR_USERNAME and HARBOR_PASSWORD to a user or robot that reads "
-                       f"project {image.repository.partition('/')[0]}")
+                       "HARBOR_USERNAME and HARBOR_PASSWORD to a user or robot with artifact "
+                       f"read on project {image.repository.partition('/')[0]} (the CI push "
+                       "robot, OpenBao platform/harbor/ci-push)")
     if status != 200:
         raise PinError(f"{what}: Harbor answered HTTP {status}: {_error(raw)}")
     try:
@@ -225,8 +230,9 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> 
     cfg = parse_platform_config(read_stack_file(ROOT / f"Pulumi.{args.stack}.yaml"))
     user, password = env.get("HARBOR_USERNAME"), env.get("HARBOR_PASSWORD")
     if not user or not password:
-        print("HARBOR_USERNAME and HARBOR_PASSWORD are required (a user or robot that reads "
-              "project plate)", file=sys.stderr)
+        print("HARBOR_USERNAME and HARBOR_PASSWORD are required (a user or robot with artifact "
+              "read on project plate: the CI push robot, OpenBao platform/harbor/ci-push)",
+              file=sys.stderr)
         return 1
     auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
     url = args.harbor_url or f"https://{app_globals(cfg)['registry']}"

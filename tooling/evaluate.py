@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
 import json
 import runpy
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,6 +171,10 @@ class PlatformMocks(pulumi_mocks.Mocks):
             # stable stand-ins for the provider's generated values (never real credentials)
             outputs["result"] = f"mock-{args.name}"
             outputs["bcryptHash"] = f"$2a$10$mock-{args.name}"
+        if args.typ == "random:index/randomUuid:RandomUuid":
+            # the provider makes a new UUID when the keepers change: a stand-in that does too
+            keepers = json.dumps(args.inputs.get("keepers"), sort_keys=True, default=str)
+            outputs["result"] = str(uuid.UUID(hashlib.sha256(keepers.encode()).hexdigest()[:32]))
         if args.typ == "random:index/randomBytes:RandomBytes":
             outputs["hex"] = "00" * int(args.inputs.get("length", 32))
             outputs["base64"] = "mock-base64"

@@ -9,6 +9,11 @@ Prometheus scrape only the app's own targets, with nothing of Prometheus' own: n
 chooses), no file of the Prometheus container, no other namespace, no rewritten address, no
 proxy, no redirect followed, no scrape class (a class may carry the platform's credentials).
 
+`plate-<env>-app-secrets`: every SecretStore, ExternalSecret and workload belongs to the app
+whose Argo CD Application syncs it and reads only that app's secrets. `plate-<env>-app-network`:
+every Ingress, NetworkPolicy, Service and workload's pod labels belong to that app (its host,
+its pods, inside the cluster).
+
 Not used: the Prometheus spec's `arbitraryFSAccessThroughSMs.deny`. It applies to every
 ServiceMonitor the Prometheus selects, and kube-prometheus-stack's own kubelet and API-server
 monitors read the ServiceAccount token and CA from files, so the operator would drop them.
@@ -24,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from components import names
+from components.gitops.apps import IN_HOUSE_APPS, SYNC_SERVICE_ACCOUNT
 
 # (name, CEL expression that must be true, message). `variables.endpoints` are the scrape
 # endpoints of either kind: ServiceMonitor `spec.endpoints`, PodMonitor `spec.podMetricsEndpoints`.
@@ -201,12 +207,48 @@ def app_secret_rules(environment: str) -> tuple[tuple[str, str, str], ...]:
          "object.kind != 'ExternalSecret' || (has(" + es_ref + ")"
          f" && (!has({es_ref}.kind) || {es_ref}.kind == 'SecretStore')"
          " && " + own.format(name=f"{es_ref}.name")
-         + " && (!has(object.spec.target) || !has(object.spec.target.name)"
-         f" || object.spec.target.name in [{es_ref}.name + '-env', '{names.PULL_SECRET_NAME}'])"
-         " && (!has(object.spec.data) || object.spec.data.all(d, !has(d.sourceRef)))"
+         + " && (!has(object.spec.data) || object.spec.data.all(d, !has(d.sourceRef)))"
          " && (!has(object.spec.dataFrom) || object.spec.dataFrom.all(d, !has(d.sourceRef))))",
          "an ExternalSecret must read through the SecretStore of the app that syncs it (no "
-         "ClusterSecretStore, no other store, no sourceRef) into `<app>-env` or `harbor-pull`"),
+         "ClusterSecretStore, no other store, no sourceRef: no generator, no other store)"),
+        # Without `target.name` External Secrets writes the Secret named like the ExternalSecret
+        # (one named `plate-cache-env` would write plate-cache's Secret), and Merge or Orphan write
+        # into a Secret that exists. So the target is named, and it is the app's environment
+        # (Owner: the one ExternalSecret that owns it) or the shared pull secret, built the one
+        # way the charts build it (Orphan, from `<env>/harbor-pull` only). No `manifest`: a
+        # generic target creates any kind (an Application, a ConfigMap) instead of a Secret.
+        # Ref: external-secrets/external-secrets v2.9.0
+        # pkg/controllers/externalsecret/externalsecret_controller.go (an empty
+        # `Spec.Target.Name` becomes the ExternalSecret's name), externalsecret_controller_
+        # manifest.go (Target.Manifest: a generic target); CRD ExternalSecret v1
+        # `spec.target.{name,creationPolicy,manifest}`.
+        ("external-secret-target",
+         "object.kind != 'ExternalSecret' || (has(object.spec.target)"
+         " && has(object.spec.target.name) && !has(object.spec.target.manifest)"
+         f" && ((has({es_ref}.name) && object.spec.target.name == {es_ref}.name + '-env'"
+         " && (!has(object.spec.target.creationPolicy)"
+         " || object.spec.target.creationPolicy == 'Owner'))"
+         f" || (object.spec.target.name == '{names.PULL_SECRET_NAME}'"
+         " && has(object.spec.target.creationPolicy)"
+         " && object.spec.target.creationPolicy == 'Orphan' && !has(object.spec.dataFrom)"
+         " && has(object.spec.data) && object.spec.data.all(d,"
+         f" d.remoteRef.key == '{names.pull_secret_path(environment)}'))))",
+         "an ExternalSecret must name its target: `<app>-env` (creationPolicy Owner) or "
+         f"`{names.PULL_SECRET_NAME}` (creationPolicy Orphan, from "
+         f"`{names.pull_secret_path(environment)}` only); no `manifest` target"),
+        # A template may read a Secret or ConfigMap of the namespace through External Secrets'
+        # own (cluster-wide) access: it would copy another app's Secret into the app's own target.
+        # Ref: external-secrets/external-secrets v2.9.0 pkg/controllers/templating/parser.go
+        # (MergeSecret, MergeConfigMap); CRD ExternalSecret v1
+        # `spec.target.template.templateFrom[].{secret,configMap,literal}`.
+        ("external-secret-template",
+         "object.kind != 'ExternalSecret' || !has(object.spec.target)"
+         " || !has(object.spec.target.template)"
+         " || !has(object.spec.target.template.templateFrom)"
+         " || object.spec.target.template.templateFrom.all(t, !has(t.secret)"
+         " && !has(t.configMap))",
+         "an ExternalSecret's template may take templateFrom `literal` only (a `secret` or "
+         "`configMap` source reads another object of the namespace)"),
         ("workload-of-its-app",
          "!(object.kind in ['Deployment', 'StatefulSet']) || (has(" + account + ")"
          " && " + own.format(name=account) + " && " + _own_secrets(account) + ")",
@@ -247,10 +289,166 @@ def app_secrets_policy_binding(environment: str) -> dict[str, Any]:
     return _binding(app_secrets_policy_name(environment), environment)
 
 
-def policies(environment: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
-    """(resource name, policy, binding) of every admission policy of plate-<env>."""
+# --- each app's traffic is its own ----------------------------------------------------------
+#
+# The sync identity may create Ingresses, NetworkPolicies and Services in plate-<env> (the kinds
+# the charts render). Unchecked, an app's Ingress could serve a tool's host on a longer path (a
+# more specific route wins: `argocd.<domain>/auth/callback` would take Argo CD's OIDC callbacks) or
+# another app's host, its cert-manager TLS Secret name could overwrite another Secret, its
+# NetworkPolicy could replace one of the program's (same name) or open another app's pods, and its
+# Service could publish pods outside the cluster (NodePort, LoadBalancer, externalIPs) or route
+# another app's traffic. So each object is tied, by name and selector, to the app that syncs it, in
+# the shape plate-common renders (templates/_ingress.tpl, _networkpolicy.tpl, each chart's
+# service.yaml).
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+NAME_LABEL = "app.kubernetes.io/name"
+NAMESPACE_LABEL = "kubernetes.io/metadata.name"
+
+
+def _own(name: str) -> str:
+    return f"variables.tracking.startsWith({name} + variables.suffix)"
+
+
+def app_hosts(domain: str) -> dict[str, list[str]]:
+    """{app: the hosts its Ingress may serve}: `<host>.<domain>` of its InHouseApp (`domain`:
+    the environment's), none for an app without a host."""
+    return {app.name: [f"{app.host}.{domain}"] if app.host else [] for app in IN_HOUSE_APPS}
+
+
+def _cel_hosts(domain: str) -> str:
+    """The CEL list of every `<app> <host>` an Ingress may serve (a list of strings: one type,
+    whichever CEL type checker reads it; an app without a host has no entry)."""
+    return "[" + ", ".join(f"'{app} {host}'" for app, hosts in app_hosts(domain).items()
+                           for host in hosts) + "]"
+
+
+def _peers(direction: str, key: str) -> str:
+    """every rule of `direction` (ingress/egress) names its peers (`key`: from/to; none = every
+    source or destination), and each namespace selector names one namespace ({} = all)."""
+    spec = "object.spec"
+    return (f"(!has({spec}.{direction}) || {spec}.{direction}.all(r, has(r.{key})"
+            f" && r.{key}.size() > 0 && r.{key}.all(p, !has(p.namespaceSelector)"
+            " || (has(p.namespaceSelector.matchLabels)"
+            f" && '{NAMESPACE_LABEL}' in p.namespaceSelector.matchLabels))))")
+
+
+def app_network_rules(domain: str) -> tuple[tuple[str, str, str], ...]:
+    """(name, CEL, message) of `plate-<env>-app-network`, each guarded by its kind (`domain`:
+    the environment's; the CEL reads the hosts from `variables.hosts`, the message names them)."""
+    name = "object.metadata.name"
+    labels = f"{_POD.removesuffix('.spec')}.metadata.labels"
+    return (
+        ("ingress-of-its-app",
+         f"object.kind != 'Ingress' || ({_own(name)}"
+         " && !has(object.spec.defaultBackend)"
+         " && has(object.spec.rules) && object.spec.rules.size() > 0"
+         f" && object.spec.rules.all(r, has(r.host) && ({name} + ' ' + r.host) in variables.hosts"
+         " && (!has(r.http) || r.http.paths.all(p, !has(p.backend.resource))))"
+         " && (!has(object.spec.tls) || object.spec.tls.all(t, has(t.secretName)"
+         f" && t.secretName == {name} + '-tls'"
+         f" && has(t.hosts) && t.hosts.all(h, ({name} + ' ' + h) in variables.hosts))))",
+         "an Ingress must be named after the app that syncs it and serve only that app's "
+         "host (" + ", ".join(f"{a}: {' '.join(h) or 'none'}"
+                              for a, h in app_hosts(domain).items())
+         + "), every rule with that host, TLS in `<app>-tls`, no default or resource backend"),
+        ("network-policy-of-its-app",
+         f"object.kind != 'NetworkPolicy' || ({_own(name)}"
+         " && has(object.spec.podSelector.matchLabels)"
+         f" && '{INSTANCE_LABEL}' in object.spec.podSelector.matchLabels"
+         f" && object.spec.podSelector.matchLabels['{INSTANCE_LABEL}'] == {name})",
+         "a NetworkPolicy must be named after the app that syncs it (the program's policies "
+         f"of the namespace are not) and select only that app's pods ({INSTANCE_LABEL})"),
+        # the template admits peers by namespace name and pod labels; egress may also name an
+        # address outside the cluster (`ipBlock`, helm/plate-common README), ingress may not
+        ("network-policy-peers",
+         "object.kind != 'NetworkPolicy' || (" + _peers("ingress", "from")
+         + " && " + _peers("egress", "to")
+         + " && (!has(object.spec.ingress) || object.spec.ingress.all(r,"
+         " r.from.all(p, !has(p.ipBlock)))))",
+         "a NetworkPolicy's rules must name their peers (no rule open to every source or "
+         f"destination), each namespaceSelector one namespace by `{NAMESPACE_LABEL}` (not {{}}), "
+         "and admit no ipBlock"),
+        ("service-of-its-app",
+         "object.kind != 'Service' || (has(object.spec.selector)"
+         f" && '{INSTANCE_LABEL}' in object.spec.selector"
+         f" && {_own(f'object.spec.selector[{INSTANCE_LABEL!r}]')}"
+         f" && ({name} == object.spec.selector['{INSTANCE_LABEL}']"
+         f" || {name}.startsWith(object.spec.selector['{INSTANCE_LABEL}'] + '-')))",
+         "a Service must select the pods of the app that syncs it and be named `<app>` or "
+         "`<app>-*`"),
+        ("service-in-cluster",
+         "object.kind != 'Service' || ((!has(object.spec.type) || object.spec.type == 'ClusterIP')"
+         " && !has(object.spec.externalIPs) && !has(object.spec.externalName))",
+         "a Service must be ClusterIP (or headless): no NodePort, LoadBalancer, ExternalName, "
+         "externalIPs"),
+        # pods labelled as another app would receive its Service's traffic and the calls its
+        # peers' NetworkPolicies admit
+        ("pods-labelled-as-their-app",
+         "!(object.kind in ['Deployment', 'StatefulSet']) || ("
+         f"has({labels}) && '{INSTANCE_LABEL}' in {labels} && '{NAME_LABEL}' in {labels}"
+         f" && {_own(f'{labels}[{INSTANCE_LABEL!r}]')}"
+         f" && {labels}['{NAME_LABEL}'] == {labels}['{INSTANCE_LABEL}'])",
+         f"a workload's pods must carry the labels of the app that syncs it ({NAME_LABEL} and "
+         f"{INSTANCE_LABEL} both the app's name)"),
+    )
+
+
+def synced_by_argo_cd(environment: str) -> str:
+    """CEL: the request is Argo CD's (as the sync identity of plate-<env>, or carrying its
+    tracking id). The program's own NetworkPolicies and cert-manager's HTTP-01 solver (a
+    NodePort Service and an Ingress for the challenge path) live in plate-<env> too: the network
+    rules are about what the app charts deliver.
+    Ref: cert-manager CRD ClusterIssuer v1 (upstream crds/cert-manager.io/ClusterIssuer.yaml)
+    `acme.solvers[].http01.ingress.serviceType` ("If unset, defaults to NodePort")."""
+    account = f"system:serviceaccount:{names.apps_namespace(environment)}:{SYNC_SERVICE_ACCOUNT}"
+    return (f"request.userInfo.username == '{account}' || (has(object.metadata.annotations)"
+            f" && '{TRACKING_ANNOTATION}' in object.metadata.annotations)")
+
+
+def app_network_policy_name(environment: str) -> str:
+    return f"{names.apps_namespace(environment)}-app-network"
+
+
+def app_network_policy(environment: str, domain: str) -> dict[str, Any]:
+    """The ValidatingAdmissionPolicy that ties every Ingress, NetworkPolicy, Service and pod
+    label of plate-<env> to the app that syncs it."""
+    return {
+        "metadata": {"name": app_network_policy_name(environment)},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [
+                {"apiGroups": ["networking.k8s.io"], "apiVersions": ["*"],
+                 "operations": ["CREATE", "UPDATE"],
+                 "resources": ["ingresses", "networkpolicies"]},
+                {"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                 "resources": ["services"]},
+                {"apiGroups": ["apps"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+                 "resources": ["deployments", "statefulsets"]},
+            ]},
+            "matchConditions": [{"name": "synced-by-argo-cd",
+                                 "expression": synced_by_argo_cd(environment)}],
+            "variables": [{"name": n, "expression": e}
+                          for n, e in _app_secret_variables(environment)]
+            + [{"name": "hosts", "expression": _cel_hosts(domain)}],
+            "validations": [
+                {"expression": expression, "message": message, "reason": "Forbidden"}
+                for _, expression, message in app_network_rules(domain)
+            ],
+        },
+    }
+
+
+def app_network_policy_binding(environment: str) -> dict[str, Any]:
+    return _binding(app_network_policy_name(environment), environment)
+
+
+def policies(environment: str, domain: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(resource name, policy, binding) of every admission policy of plate-<env> (`domain`: the
+    environment's, where its apps' hosts are)."""
     return [
         ("apps-monitors", monitor_policy(environment), monitor_policy_binding(environment)),
         ("apps-secrets", app_secrets_policy(environment),
          app_secrets_policy_binding(environment)),
+        ("apps-network", app_network_policy(environment, domain),
+         app_network_policy_binding(environment)),
     ]

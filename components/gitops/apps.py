@@ -31,11 +31,15 @@ class InHouseApp:
     name: str  # Argo CD Application name prefix and chart directory name
     chart_path: str  # chart directory, relative to the repository root
     description: str
+    # the host label of its Ingress (`ingress.host` in the chart's values.yaml; a test checks
+    # they agree): the apps' admission policy lets the app's Ingress serve `<host>.<domain>`
+    # only, and an app without one no Ingress at all (components/gitops/admission.py)
+    host: str | None = None
 
 
 IN_HOUSE_APPS = (
-    InHouseApp("plate-web", "helm/applications/plate-web", "front end"),
-    InHouseApp("plate-api", "helm/applications/plate-api", "back-end API"),
+    InHouseApp("plate-web", "helm/applications/plate-web", "front end", host="app"),
+    InHouseApp("plate-api", "helm/applications/plate-api", "back-end API", host="api"),
     InHouseApp("plate-llm", "helm/applications/plate-llm", "LLM serving"),
     InHouseApp("plate-cache", "helm/applications/plate-cache", "container build-cache storage"),
 )
@@ -170,14 +174,14 @@ def program_objects(cfg: PlatformConfig) -> list[tuple[str, str, str]]:
         cfg.gitops.argocd_namespace, cfg.environment, [ns]
     ))
     rbac = "rbac.authorization.k8s.io"
+    people = kubectl.namespace_bindings(cfg.identity, ns) if cfg.identity is not None else []
     return [
         ("", "ConfigMap", INTERNAL_CA_CONFIGMAP),
         ("", "ServiceAccount", SYNC_SERVICE_ACCOUNT),
         (rbac, "Role", SYNC_SERVICE_ACCOUNT),
+        *((rbac, "Role", binding["roleRef"]["name"]) for binding in people),
         (rbac, "RoleBinding", SYNC_SERVICE_ACCOUNT),
-        *((rbac, "RoleBinding", binding["metadata"]["name"]) for binding in (
-            kubectl.namespace_bindings(cfg.identity, ns) if cfg.identity is not None else []
-        )),
+        *((rbac, "RoleBinding", binding["metadata"]["name"]) for binding in people),
         *(("networking.k8s.io", "NetworkPolicy", name) for name in policies),
     ]
 

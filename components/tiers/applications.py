@@ -46,7 +46,8 @@ class Applications(pulumi.ComponentResource):
         before_root = self._repository_credentials(cfg, repo_token, wait_for)
         before_root += self._apps_namespace(cfg)
         before_root.append(self._openbao_ca(cfg, internal_ca))
-        # `kubectl` for people: developers edit in plate-<env> (components/tools/kubectl)
+        # `kubectl` for people: developers restart pods and port-forward in plate-<env>
+        # (components/tools/kubectl)
         self.people_bindings = kubectl.install_namespaced(
             cfg.identity, self.apps_namespace, gitops.apps_namespace(cfg),
             pulumi.ResourceOptions(parent=self),
@@ -208,10 +209,12 @@ class Applications(pulumi.ComponentResource):
 
     def _admission(self, cfg: PlatformConfig) -> list[pulumi.Resource]:
         """What the API server refuses in plate-<env> whoever applies it
-        (`components/gitops/admission.py`): monitors that reach past the app, and stores,
-        ExternalSecrets and workloads that use another app's identity or Secrets."""
+        (`components/gitops/admission.py`): monitors that reach past the app; stores,
+        ExternalSecrets and workloads that use another app's identity or Secrets; Ingresses,
+        NetworkPolicies, Services and pod labels that take another app's or the platform's
+        hosts, policies or traffic."""
         out: list[pulumi.Resource] = []
-        for resource_name, policy, binding in admission.policies(cfg.environment):
+        for resource_name, policy, binding in admission.policies(cfg.environment, cfg.domain):
             vap = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
                 resource_name, metadata=policy["metadata"], spec=policy["spec"],
                 opts=pulumi.ResourceOptions(parent=self),

@@ -15,7 +15,16 @@ role (components/names.py), synced after that ServiceAccount and before the Exte
 which go through it only; everything rendered passes both admission policies; and a chart that
 reaches for another app (its store, its ServiceAccount, its Secret by envFrom, env, volume or
 projected volume, a ClusterSecretStore, a `sourceRef`, another target Secret, another role or
-OpenBao server) or syncs without Argo CD's tracking is denied, each by the rule meant for it.
+OpenBao server) or syncs without Argo CD's tracking is denied, each by the rule meant for it;
+so are an ExternalSecret that copies another app's Secret (templateFrom `secret`/`configMap`),
+writes one (no target name, Merge, another name, a generic `manifest` target, a pull secret built
+otherwise) or uses a generator, an Ingress on a tool's, another app's or another environment's
+host (or no host, a default or resource backend, another TLS Secret), a NetworkPolicy named like
+one of the program's or another app's, selecting other pods, or open to an ipBlock, every
+namespace or every peer, a Service outside the cluster (NodePort, LoadBalancer, ExternalName,
+externalIPs) or on another app's pods, and pods labelled as another app. The network rules bind
+Argo CD's requests only: the program's NetworkPolicies and cert-manager's solver pass. Each app's
+host is its chart's `ingress.host`.
 The image: a digest renders `<registry>/<repo>@sha256:...` instead of the tag; the schema
 rejects a malformed one. In each stack's offline render: `argocd-cm` turns sync impersonation on
 and both admission policies and their bindings are there, valid Kubernetes objects.
@@ -34,6 +43,7 @@ import yaml
 from components import names, versions
 from components.gitops import admission
 from components.gitops import apps as gitops
+from components.tools import catalog
 from tests.engines.test_charts import (
     APPS,
     ENVS,
@@ -83,13 +93,16 @@ def objects(app: str, env: str) -> tuple[dict[str, Any], ...]:
     return render_with_apis(app, env, everything_on(app, env), {MONITORING_API})
 
 
-def policy_denials(obj: dict[str, Any], env: str) -> list[str]:
+def policy_denials(obj: dict[str, Any], env: str, username: str | None = None) -> list[str]:
+    """What every policy of plate-<env> that matches `obj` denies, sent by `username` (default:
+    Argo CD's sync identity)."""
+    user = username or f"system:serviceaccount:plate-{env}:{gitops.SYNC_SERVICE_ACCOUNT}"
     out = []
-    for _, policy, _ in admission.policies(env):
+    for _, policy, _ in admission.policies(env, config(env).domain):
         rules = policy["spec"]["matchConstraints"]["resourceRules"]
-        if any(group_of(obj) in r["apiGroups"] and f"{obj['kind'].lower()}s" in r["resources"]
+        if any(group_of(obj) in r["apiGroups"] and plural(obj["kind"]) in r["resources"]
                for r in rules):
-            out += denials(obj, f"plate-{env}", policy)
+            out += denials(obj, f"plate-{env}", policy, user)
     return out
 
 
@@ -238,10 +251,12 @@ def test_a_chart_cannot_reach_for_another_apps_secrets(env: str) -> None:
     ]:
         es = copy.deepcopy(env_secret)
         es["spec"]["secretStoreRef"] |= change
+        # the target agreeing with the store: only the store is wrong
+        es["spec"]["target"]["name"] = f"{change['name']}-env"
         cases.append((what, es, "external-secret-of-its-app"))
     overwrite = copy.deepcopy(env_secret)
     overwrite["spec"]["target"]["name"] = "plate-api-env"
-    cases.append(("writes plate-api-env", overwrite, "external-secret-of-its-app"))
+    cases.append(("writes plate-api-env", overwrite, "external-secret-target"))
     source_ref = copy.deepcopy(env_secret)
     source_ref["spec"]["dataFrom"].append({"sourceRef": {"storeRef": {"name": "plate-api"}},
                                            "extract": {"key": f"{env}/plate-api"}})
@@ -273,6 +288,208 @@ def test_a_chart_cannot_reach_for_another_apps_secrets(env: str) -> None:
     # the same objects, tracked as plate-web's, pass (the cases above fail for their change)
     for obj in (store, env_secret, _one(app, env, "Deployment")):
         assert policy_denials(tracked(obj, app, env), env) == []
+
+
+def _hostile_external_secrets(env: str) -> list[tuple[str, dict[str, Any], str]]:
+    """plate-web's ExternalSecrets turned against plate-cache's Secret, each with its rule."""
+    env_secret = _one("plate-web", env, "ExternalSecret", "plate-web-env")
+    pull = _one("plate-web", env, "ExternalSecret", f"plate-web-{names.PULL_SECRET_NAME}")
+    out: list[tuple[str, dict[str, Any], str]] = []
+    for source in ({"secret": {"name": "plate-cache-env", "items": [{"key": "PASSWORD"}]}},
+                   {"configMap": {"name": "plate-cache-config", "items": [{"key": "c"}]}}):
+        copied = copy.deepcopy(env_secret)
+        copied["spec"]["target"]["template"] = {"engineVersion": "v2", "templateFrom": [
+            {"literal": "x: y"}, source | {"target": "Data"}]}
+        out.append((f"templateFrom {next(iter(source))}", copied, "external-secret-template"))
+    # named like plate-cache's Secret, no target name: ESO writes `metadata.name`
+    unnamed = copy.deepcopy(env_secret)
+    unnamed["metadata"]["name"] = "plate-cache-env"
+    del unnamed["spec"]["target"]["name"]
+    out.append(("no target name", unnamed, "external-secret-target"))
+    merge = copy.deepcopy(env_secret)
+    merge["spec"]["target"]["creationPolicy"] = "Merge"
+    out.append(("Merge into its own name", merge, "external-secret-target"))
+    for policy in ("Merge", "Owner"):
+        pull_merge = copy.deepcopy(pull)
+        pull_merge["spec"]["target"]["creationPolicy"] = policy
+        out.append((f"pull secret {policy}", pull_merge, "external-secret-target"))
+    pull_env = copy.deepcopy(pull)
+    pull_env["spec"]["data"][0]["remoteRef"]["key"] = f"{env}/plate-web"
+    out.append(("pull secret from the app's path", pull_env, "external-secret-target"))
+    pull_from = copy.deepcopy(pull)
+    pull_from["spec"]["dataFrom"] = [{"extract": {"key": f"{env}/plate-web"}}]
+    out.append(("pull secret with dataFrom", pull_from, "external-secret-target"))
+    manifest = copy.deepcopy(env_secret)
+    manifest["spec"]["target"]["manifest"] = {"apiVersion": "argoproj.io/v1alpha1",
+                                              "kind": "Application"}
+    out.append(("manifest target", manifest, "external-secret-target"))
+    generator = copy.deepcopy(env_secret)
+    generator["spec"]["dataFrom"] = [{"sourceRef": {"generatorRef": {
+        "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password",
+        "name": "p"}}}]
+    out.append(("generatorRef", generator, "external-secret-of-its-app"))
+    return out
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_an_external_secret_cannot_copy_or_overwrite_another_apps_secret(env: str) -> None:
+    for what, obj, rule in _hostile_external_secrets(env):
+        assert policy_denials(tracked(obj, "plate-web", env), env) == [_rule(env, rule)], what
+    # the legitimate shapes: a literal template, the env Secret with Owner spelled or defaulted
+    env_secret = _one("plate-web", env, "ExternalSecret", "plate-web-env")
+    literal = copy.deepcopy(env_secret)
+    literal["spec"]["target"]["template"] = {"templateFrom": [{"literal": "x: y"}]}
+    defaulted = copy.deepcopy(env_secret)
+    del defaulted["spec"]["target"]["creationPolicy"]
+    for obj in (literal, defaulted):
+        assert policy_denials(tracked(obj, "plate-web", env), env) == []
+
+
+def _net_rule(env: str, rule: str) -> str:
+    (message,) = [m for n, _, m in admission.app_network_rules(config(env).domain) if n == rule]
+    return message
+
+
+def _hostile_network_objects(env: str) -> list[tuple[str, dict[str, Any], str]]:
+    """plate-web's Ingress, NetworkPolicy, Service and Deployment turned hostile."""
+    cfg = config(env)
+    ingress = _one("plate-web", env, "Ingress")
+    policy = _one("plate-web", env, "NetworkPolicy")
+    service = _one("plate-web", env, "Service")
+    out: list[tuple[str, dict[str, Any], str]] = []
+
+    def changed(base: dict[str, Any], what: str, rule: str, edit: Any) -> None:
+        obj = copy.deepcopy(base)
+        edit(obj)
+        out.append((what, obj, rule))
+
+    tool_hosts = ["argocd", "bao", "grafana", "harbor", "prometheus", "alertmanager", "api",
+                  "evil"]
+    for host in [cfg.fqdn(h) for h in tool_hosts] + ["app.attacker.example", "app.plate.dev"
+                                                     if env == "stg" else "app.stg.plate.dev"]:
+        def steal(o: dict[str, Any], host: str = host) -> None:
+            o["spec"]["rules"].append({"host": host, "http": {"paths": [{
+                "path": "/auth/callback", "pathType": "Prefix", "backend": {
+                    "service": {"name": "plate-web", "port": {"name": "http"}}}}]}})
+        changed(ingress, f"host {host}", "ingress-of-its-app", steal)
+    changed(ingress, "rule without host", "ingress-of-its-app",
+            lambda o: o["spec"]["rules"][0].pop("host"))
+    changed(ingress, "default backend", "ingress-of-its-app", lambda o: o["spec"].__setitem__(
+        "defaultBackend", {"service": {"name": "plate-web", "port": {"name": "http"}}}))
+    changed(ingress, "TLS into plate-api-tls", "ingress-of-its-app",
+            lambda o: o["spec"]["tls"][0].__setitem__("secretName", "plate-api-tls"))
+    changed(ingress, "TLS for a tool host", "ingress-of-its-app",
+            lambda o: o["spec"]["tls"][0]["hosts"].append(cfg.fqdn("argocd")))
+    changed(ingress, "resource backend", "ingress-of-its-app",
+            lambda o: o["spec"]["rules"][0]["http"]["paths"][0].__setitem__("backend", {
+                "resource": {"apiGroup": "x.example", "kind": "K", "name": "n"}}))
+    # the program's own policies of plate-<env> and another app's
+    own_policies = [n for g, k, n in gitops.program_objects(cfg) if k == "NetworkPolicy"]
+    assert own_policies
+    for name in [*own_policies, "plate-api"]:
+        changed(policy, f"policy named {name}", "network-policy-of-its-app",
+                lambda o, name=name: o["metadata"].__setitem__("name", name))
+    changed(policy, "selects plate-api's pods", "network-policy-of-its-app",
+            lambda o: o["spec"].__setitem__("podSelector", {"matchLabels": {
+                "app.kubernetes.io/name": "plate-api",
+                "app.kubernetes.io/instance": "plate-api"}}))
+    changed(policy, "selects every pod", "network-policy-of-its-app",
+            lambda o: o["spec"].__setitem__("podSelector", {}))
+    for what, peer in [
+        ("ipBlock", {"ipBlock": {"cidr": "0.0.0.0/0"}}),
+        ("every namespace", {"namespaceSelector": {}}),
+        ("namespaces by label", {"namespaceSelector": {"matchLabels": {"team": "x"}}}),
+    ]:
+        changed(policy, f"ingress from {what}", "network-policy-peers",
+                lambda o, peer=peer: o["spec"]["ingress"].append({"from": [peer]}))
+    changed(policy, "ingress from anywhere", "network-policy-peers",
+            lambda o: o["spec"]["ingress"].append({"ports": [{"port": 8080}]}))
+    changed(policy, "egress to every namespace", "network-policy-peers",
+            lambda o: o["spec"].__setitem__("egress", [{"to": [{"namespaceSelector": {}}]}]))
+    changed(policy, "egress anywhere", "network-policy-peers",
+            lambda o: o["spec"].__setitem__("egress", [{"ports": [{"port": 443}]}]))
+    for what, fields in [("NodePort", {"type": "NodePort"}),
+                         ("LoadBalancer", {"type": "LoadBalancer"}),
+                         ("ExternalName", {"type": "ExternalName",
+                                           "externalName": "bao.openbao.svc"}),
+                         ("externalIPs", {"externalIPs": ["192.0.2.10"]})]:
+        changed(service, what, "service-in-cluster",
+                lambda o, fields=fields: o["spec"].update(fields))
+    changed(service, "selects plate-api's pods", "service-of-its-app",
+            lambda o: o["spec"].__setitem__("selector", {
+                "app.kubernetes.io/name": "plate-api", "app.kubernetes.io/instance": "plate-api"}))
+    changed(service, "named plate-api", "service-of-its-app",
+            lambda o: o["metadata"].__setitem__("name", "plate-api"))
+    changed(service, "no selector", "service-of-its-app", lambda o: o["spec"].pop("selector"))
+    deployment = _one("plate-web", env, "Deployment")
+    for label in ("app.kubernetes.io/name", "app.kubernetes.io/instance"):
+        changed(deployment, f"pods labelled {label}: plate-api", "pods-labelled-as-their-app",
+                lambda o, label=label: pod_labels(o).__setitem__(label, "plate-api"))
+    return out
+
+
+def pod_labels(workload: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = workload["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_a_chart_cannot_reach_for_another_apps_hosts_policies_or_traffic(env: str) -> None:
+    for what, obj, rule in _hostile_network_objects(env):
+        assert policy_denials(tracked(obj, "plate-web", env), env) == [_net_rule(env, rule)], what
+    # an app with no host may have no Ingress: plate-llm serving its own fullname's host
+    ingress = tracked(_one("plate-web", env, "Ingress"), "plate-llm", env)
+    ingress["metadata"]["name"] = "plate-llm"
+    ingress["spec"]["tls"][0]["secretName"] = "plate-llm-tls"
+    assert policy_denials(ingress, env) == [_net_rule(env, "ingress-of-its-app")]
+    # what the chart may also render: egress to an address outside the cluster (ipBlock) and
+    # to another app's pods, a peer naming one namespace, its headless Service
+    policy = copy.deepcopy(_one("plate-web", env, "NetworkPolicy"))
+    policy["spec"]["egress"] = [
+        {"to": [{"ipBlock": {"cidr": "198.51.100.0/24"}}], "ports": [{"port": 443}]},
+        {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "plate-api"}}}]},
+        {"to": [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "openbao"}}}]},
+    ]
+    assert policy_denials(tracked(policy, "plate-web", env), env) == []
+    headless = _one("plate-cache", env, "Service", "plate-cache-headless")
+    assert policy_denials(tracked(headless, "plate-cache", env), env) == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_network_rules_bind_argo_cd_only(env: str) -> None:
+    """The program's NetworkPolicies of plate-<env> and cert-manager's HTTP-01 solver objects
+    (sent by others, untracked) are not Argo CD's: admitted. The same objects sent as the sync
+    identity, tracked or not, are denied."""
+    cfg = config(env)
+    program = catalog.network_policies(cfg.gitops.argocd_namespace, env, [f"plate-{env}"])
+    assert program
+    solver_service = {"apiVersion": "v1", "kind": "Service", "metadata": {
+        "name": "cm-acme-http-solver-abcde", "namespace": f"plate-{env}"}, "spec": {
+        "type": "NodePort", "selector": {"acme.cert-manager.io/http01-solver": "true"},
+        "ports": [{"port": 8089, "targetPort": 8089}]}}
+    solver_ingress = copy.deepcopy(_one("plate-web", env, "Ingress"))
+    solver_ingress["metadata"]["name"] = "cm-acme-http-solver-fghij"
+    del solver_ingress["spec"]["tls"]
+    solver_ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] = \
+        "/.well-known/acme-challenge/token"
+    others = [(p, "kubernetes-admin") for p in program] + [
+        (solver_service, "system:serviceaccount:cert-manager:cert-manager"),
+        (solver_ingress, "system:serviceaccount:cert-manager:cert-manager"),
+    ]
+    for obj, user in others:
+        assert policy_denials(obj, env, user) == [], obj["metadata"]["name"]
+        assert policy_denials(obj, env) != [], obj["metadata"]["name"]
+        assert policy_denials(tracked(obj, "plate-web", env), env, user) != []
+
+
+def test_each_apps_host_is_its_charts_ingress_host() -> None:
+    for app in gitops.IN_HOUSE_APPS:
+        values = yaml.safe_load((built_chart(app.name) / "values.yaml").read_text())
+        assert app.host == (values["ingress"]["host"] if "ingress" in values else None), app
+    assert admission.app_hosts("stg.plate.dev") == {
+        "plate-web": ["app.stg.plate.dev"], "plate-api": ["api.stg.plate.dev"],
+        "plate-llm": [], "plate-cache": []}
 
 
 def test_the_role_prefix_in_the_policy_is_the_names_modules() -> None:
@@ -318,7 +535,7 @@ def test_the_rendered_stack_turns_impersonation_on_and_carries_the_policies(stac
     found = {(o.kind, o.name): o.body for o in render.objects
              if o.kind.startswith("ValidatingAdmissionPolicy")}
     expected = {}
-    for _, policy, binding in admission.policies(stack):
+    for _, policy, binding in admission.policies(stack, config(stack).domain):
         expected[("ValidatingAdmissionPolicy", policy["metadata"]["name"])] = policy
         expected[("ValidatingAdmissionPolicyBinding", binding["metadata"]["name"])] = binding
     assert set(found) == set(expected)

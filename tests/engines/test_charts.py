@@ -296,6 +296,9 @@ def test_external_secrets_sync_the_apps_environment_and_the_pull_secret(chart_en
     # (pkg/controllers/externalsecret/externalsecret_controller.go at v2.9.0, `len(dataMap) == 0`;
     # Merge with Owner passes its webhook, apis/externalsecrets/v1/externalsecret_validator.go)
     assert env_spec["target"]["deletionPolicy"] == "Merge"
+    # no required key (the committed values): nothing is read on its own, the app starts with
+    # whatever the entry holds
+    assert "data" not in env_spec
     # a value written with `bao kv put` reaches the Secret within a minute
     assert env_spec["refreshInterval"] == "1m"
 
@@ -315,6 +318,43 @@ def test_external_secrets_sync_the_apps_environment_and_the_pull_secret(chart_en
     for workload in (o for o in rendered(app, env) if o["kind"] in WORKLOAD_KINDS):
         for container in pod_spec(workload)["containers"]:
             assert container["envFrom"] == [{"secretRef": {"name": env_secret}}]
+        assert_env_secret_mounted(workload, env_secret)
+
+
+def assert_env_secret_mounted(workload: dict, secret: str) -> None:
+    """The environment Secret is also a read-only volume of its own (no subPath: the kubelet
+    updates a mounted Secret's files in running pods, not environment variables or subPath
+    mounts; kubernetes.io/docs/concepts/configuration/secret/)."""
+    volumes = [v for v in pod_spec(workload)["volumes"] if "secret" in v]
+    assert volumes == [{"name": "env-secret", "secret": {
+        "secretName": secret, "optional": True, "defaultMode": 0o440}}]
+    for container in pod_spec(workload)["containers"]:
+        mounts = [m for m in container["volumeMounts"] if m["name"] == "env-secret"]
+        assert mounts == [{"name": "env-secret", "mountPath": "/etc/plate/secrets",
+                           "readOnly": True}]
+
+
+def test_required_keys_are_read_one_by_one_so_a_missing_one_fails_the_sync(chart_env):
+    """External Secrets v2.9.0 fails the whole sync when a `data` property is missing ("cannot
+    find secret data for key", providers/v1/vault/client_get.go getSecretValue; not a
+    NoSecretError, so no policy skips it): the Secret is not written and the pods wait."""
+    app, env = chart_env
+    values = merged(argo_values(app, env),
+                    {"externalSecrets": {"requiredKeys": ["DATABASE_URL", "api.token"]}})
+    (env_es,) = [es for es in of_kind(render(app, env, values), "ExternalSecret")
+                 if es["spec"]["target"]["name"] == secret_paths.app_env_secret_name(app)]
+    spec = env_es["spec"]
+    assert spec["dataFrom"] == [{"extract": {"key": f"{env}/{app}"}}]
+    assert spec["data"] == [
+        {"secretKey": "DATABASE_URL",
+         "remoteRef": {"key": f"{env}/{app}", "property": "DATABASE_URL"}},
+        {"secretKey": "api.token", "remoteRef": {"key": f"{env}/{app}", "property": "api.token"}},
+    ]
+    # Retain: with Merge a missing entry (NoSecretError) is skipped for `data` too
+    # (externalsecret_controller_secret.go GetProviderSecretData) and the Secret would be
+    # written without the keys
+    assert spec["target"] == {"name": secret_paths.app_env_secret_name(app),
+                              "creationPolicy": "Owner", "deletionPolicy": "Retain"}
 
 
 def test_external_secrets_sync_before_the_workloads(chart_env):
@@ -335,6 +375,14 @@ def test_external_secrets_can_be_turned_off(chart_env):
         assert "imagePullSecrets" not in pod_spec(workload)
         for container in pod_spec(workload)["containers"]:
             assert container["envFrom"] == [{"secretRef": {"name": "made-by-hand"}}]
+        assert_env_secret_mounted(workload, "made-by-hand")
+    # no environment Secret at all: no envFrom, no volume
+    values["existingSecret"] = ""
+    for workload in (o for o in render(app, env, values) if o["kind"] in WORKLOAD_KINDS):
+        assert not [v for v in pod_spec(workload)["volumes"] if "secret" in v]
+        for container in pod_spec(workload)["containers"]:
+            assert "envFrom" not in container
+            assert all(m["name"] != "env-secret" for m in container["volumeMounts"])
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -403,6 +451,9 @@ def test_secrets_come_from_kubernetes_secrets_not_values():
         ({"ingress": {"className": "nginx"}}, "additional properties 'className' not allowed"),
         ({"service": {"type": "NodePort"}}, "type"),
         ({"externalSecrets": {"enabeld": False}}, "additional properties 'enabeld'"),
+        # a Secret's key: [-._a-zA-Z0-9]+ (k8s.io/apimachinery IsConfigMapKey)
+        ({"externalSecrets": {"requiredKeys": ["API KEY"]}}, "requiredKeys"),
+        ({"externalSecrets": {"requiredKeys": ["A", "A"]}}, "requiredKeys"),
     ],
 )
 def test_schema_rejects_bad_values(values, fragment):

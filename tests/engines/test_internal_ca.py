@@ -4,15 +4,17 @@ cluster receives.
 
 Verifies:
 1. the internal CA (committed stacks: generated): its key pair Secret in cert-manager's namespace
-   and the CA ClusterIssuer `plate-internal-ca` reading it; the supplied-CA case puts the
+   and the CA ClusterIssuer `plate-internal-ca` reading it; its certificate is never protected
+   (its renewal in its last year is a replacement), its key and Secret are in production; the
+   supplied-CA case puts the
    operator's certificate and the stack secret there instead, and generates nothing;
 2. OpenBao over TLS in both stacks: the Certificate from that issuer names every Service and
    every pod the raft joins dial; the StatefulSet mounts its Secret where the rendered HCL's
    `tls_cert_file`/`tls_key_file`/`leader_ca_cert_file` point; BAO_ADDR, the API address and
    the probes use https; the clients trust the CA: the ClusterSecretStores' caBundle, the Harbor
-   bootstrap Job and push-rotation CronJob and the snapshot CronJob (BAO_CACERT in a mounted
-   ConfigMap holding the CA), Prometheus' scrape (ca from a ConfigMap of its namespace) and
-   Traefik (a ServersTransport the active Service names);
+   bootstrap Job and push-rotation CronJob, the snapshot CronJob and the break-glass escrow Job
+   (BAO_CACERT in a mounted ConfigMap holding the CA), Prometheus' scrape (ca from a ConfigMap of
+   its namespace) and Traefik (a ServersTransport the active Service names);
 3. each `ca_bundle` (stg with all of them set): the file every configuration names exists in the
    rendered pod spec as a mount of an object that holds exactly the bundle: Fluentd's `ca_file`,
    Alertmanager's `tls_config.ca_file` (the Alertmanager resource's `configMaps`, which the
@@ -105,6 +107,14 @@ def test_the_generated_internal_ca_becomes_a_ca_cluster_issuer(stack: str) -> No
     (cert,) = recording.by_type("tls:index/selfSignedCert:SelfSignedCert")
     assert key.inputs["algorithm"] == "ECDSA" and cert.inputs["isCaCertificate"] is True
     assert cert.inputs["allowedUses"] == ["cert_signing", "crl_signing", "digital_signature"]
+    # renewal: from a year before the end of its ten years pulumi-tls plans a replacement of the
+    # certificate (terraform-provider-tls common_cert.go modifyPlanIfCertificateReadyForRenewal),
+    # re-signed by the same key; a protected certificate would refuse it and fail every `up`, so
+    # only the key and the key pair Secret are protected, in production
+    assert (cert.inputs["validityPeriodHours"], cert.inputs["earlyRenewalHours"]) == (
+        10 * 365 * 24, 365 * 24)
+    assert not cert.protect
+    assert (key.protect, secret.protect) == ((True, True) if stack == "prod" else (False, False))
 
 
 def test_a_supplied_internal_ca_is_used_and_nothing_is_generated() -> None:
@@ -177,7 +187,7 @@ def test_every_client_of_openbao_trusts_the_internal_ca(stack: str) -> None:
     clients = [o for o in objects if o.namespace in ("harbor", "openbao")
                and o.kind in ("Job", "CronJob") and "BAO_ADDR" in env(o)]
     assert sorted((o.kind, o.namespace) for o in clients) == [
-        ("CronJob", "harbor"), ("CronJob", "openbao"), ("Job", "harbor")]
+        ("CronJob", "harbor"), ("CronJob", "openbao"), ("Job", "harbor"), ("Job", "openbao")]
     for client in clients:
         variables = env(client)
         assert variables["BAO_ADDR"] == "https://openbao-active.openbao.svc:8200"

@@ -414,7 +414,7 @@ def test_it_initialised_once_with_the_specified_mounts_auth_policies_and_roles(
             for env in ENVIRONMENTS for app in ("plate-web", "plate-api")}
     assert set(policies) == {"default", "root", "eso-stg", "eso-prod", "harbor-bootstrap",
                              "platform-admin", "plate-developer", "plate-viewer", "raft-snapshot",
-                             openbao.SELF_INIT_DONE_POLICY, *apps}
+                             "break-glass-escrow", openbao.SELF_INIT_DONE_POLICY, *apps}
     # role: (ServiceAccount, namespace, token TTL); the policy is named like the role. Without
     # `identity` (this init) people log in through the Kubernetes role platform-admin
     # (tests/engines/test_openbao_people.py: with it, through the oidc method)
@@ -422,7 +422,8 @@ def test_it_initialised_once_with_the_specified_mounts_auth_policies_and_roles(
                 **apps,
                 "harbor-bootstrap": ("harbor-bootstrap", "harbor", 600),
                 "platform-admin": ("platform-admin", "openbao", 3600),
-                "raft-snapshot": ("openbao-snapshot", "openbao", 300)}
+                "raft-snapshot": ("openbao-snapshot", "openbao", 300),
+                "break-glass-escrow": ("break-glass-escrow", "openbao", 300)}
     roles = _api(bao.addr, "LIST", "auth/kubernetes/role", admin)[1]["data"]["keys"]
     assert sorted(roles) == sorted(expected)
     for role, (account, namespace, ttl) in expected.items():

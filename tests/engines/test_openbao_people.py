@@ -137,7 +137,7 @@ def test_every_policy_is_scoped_and_grants_exactly_its_capabilities(tmp_path: Pa
     rendered_ = _rendered_policies(text)
     expected_names = {
         "eso-stg", "eso-prod", "harbor-bootstrap", "platform-admin", "plate-developer",
-        "plate-viewer", "raft-snapshot", openbao.SELF_INIT_DONE_POLICY,
+        "plate-viewer", "raft-snapshot", "break-glass-escrow", openbao.SELF_INIT_DONE_POLICY,
         *(names.app_secret_role(env, app) for env in ENVIRONMENTS for app in APPS),
     }
     assert set(rendered_) == expected_names
@@ -163,6 +163,9 @@ def test_every_policy_is_scoped_and_grants_exactly_its_capabilities(tmp_path: Pa
     assert rendered_[APP_ROLE] == [("plate/data/stg/plate-api", ["read"]),
                                    ("plate/data/stg/harbor-pull", ["read"])]
     assert rendered_["raft-snapshot"] == [("sys/storage/raft/snapshot", ["read"])]
+    assert rendered_["break-glass-escrow"] == [
+        (f"platform/data/break-glass/{tool}", ["create", "update"])
+        for tool in ("argocd", "grafana", "harbor")]
     assert rendered_["eso-stg"] == [("plate/data/stg/*", ["read"]),
                                     ("plate/metadata/stg/*", ["read", "list"])]
 
@@ -406,7 +409,7 @@ def test_an_app_reads_only_its_own_entry_and_its_pull_robot(bao: PeopleServer) -
         ["plate-api"], ["plate-stg"], [APP_ROLE], 600)
     roles = _api(bao.addr, "LIST", "auth/kubernetes/role", admin)[1]["data"]["keys"]
     assert sorted(roles) == sorted([
-        "eso-stg", "eso-prod", "harbor-bootstrap", "raft-snapshot",
+        "eso-stg", "eso-prod", "harbor-bootstrap", "raft-snapshot", "break-glass-escrow",
         *(names.app_secret_role(env, a) for env in ENVIRONMENTS for a in APPS)])
 
 

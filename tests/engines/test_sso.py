@@ -425,7 +425,9 @@ def test_kubectl_bindings_grant_each_group_its_role(tokens: Tokens, stg: Any):
 
     assert roles("alice") == {("*", "cluster-admin")}
     assert roles("ada") == {("*", "cluster-admin"), ("*", "view")}
-    assert roles("dave") == {("*", "view"), ("plate-stg", "edit")}
+    # developers look cluster-wide; in plate-stg they may only restart pods and port-forward
+    # (no `edit`: it reads every app's Secrets and creates workloads no reviewer saw)
+    assert roles("dave") == {("*", "view"), ("plate-stg", "plate-people-developers")}
     assert roles("vera") == {("*", "view")}
     assert roles("carol") == set()
     assert roles("mallory") == set()

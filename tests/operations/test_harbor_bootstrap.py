@@ -36,7 +36,8 @@ Verifies:
   rerun finishes the job; a Kubernetes refusal, no Kubernetes API, or an API whose certificate
   the CA file does not vouch for delete nothing;
 - the push robot expires (duration PUSH_ROBOT_DAYS); ROTATE=push (the CronJob) touches only it,
-  replaces it when it expires within PUSH_RENEW_DAYS, never expires or has expired, keeps the
+  replaces it when it expires within PUSH_RENEW_DAYS, never expires, has expired or lacks the
+  family's permissions (`artifact:read`, added for ops.pin_digests), keeps the
   replaced one for CI jobs until the new one is an hour old (an expired one goes at once);
 - the immutable-tag rule is idempotent: created once, a disabled one re-enabled, hand-made
   rules left alone, none with IMMUTABLE_TAGS=[]; the default pattern matches the release tags
@@ -95,8 +96,15 @@ ROBOT_PREFIX = "robot$"
 DAY = 86400
 RELEASE_TAGS = hb.DEFAULT_IMMUTABLE_TAGS[0]
 _ROBOT_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
-_PROJECT_ACTIONS = {"pull", "push", "read", "list", "update", "delete"}
+# the robot permissions Harbor accepts on a project: the repository and artifact rows of
+# PoliciesMap[ScopeProject] (goharbor/harbor v2.15.1 src/common/rbac/const.go), which
+# src/server/v2.0/handler/robot.go `validate` checks every access against
+_PROJECT_ACCESS = {
+    *(("repository", a) for a in ("read", "update", "delete", "list", "pull", "push")),
+    *(("artifact", a) for a in ("read", "create", "list", "delete")),
+}
 _MAX_INT32 = 2**31 - 1
+PULL, PUSH, ARTIFACT_READ = ("repository", "pull"), ("repository", "push"), ("artifact", "read")
 
 
 def _free_port() -> int:
@@ -207,7 +215,8 @@ class FakeHarbor:
                               "metadata": {"public": "true" if public else "false"}}
         return pid
 
-    def add_robot(self, project_id: int, name: str, actions: list[str], duration: int = -1,
+    def add_robot(self, project_id: int, name: str, access: list[tuple[str, str]],
+                  duration: int = -1,
                   created: float | None = None) -> int:
         """A robot as Harbor's robot controller creates one (src/controller/robot/controller.go:
         `expires_at` is the creation time plus `duration` days, -1 for never)."""
@@ -222,7 +231,7 @@ class FakeHarbor:
             "expires_at": -1 if duration == -1 else int(created) + duration * DAY,
             "creation_time": _rfc3339(created), "editable": True,
             "permissions": [{"kind": "project", "namespace": project, "access": [
-                {"resource": "repository", "action": a} for a in actions]}],
+                {"resource": r, "action": a} for r, a in access]}],
         }
         return rid
 
@@ -358,7 +367,7 @@ class FakeHarbor:
                 or not (duration == -1 or 0 < duration < _MAX_INT32)
                 or len(perms) != 1 or perms[0]["kind"] != "project"
                 or not perms[0]["access"]
-                or any(a["resource"] != "repository" or a["action"] not in _PROJECT_ACTIONS
+                or any((a["resource"], a["action"]) not in _PROJECT_ACCESS
                        for a in perms[0]["access"])):
             return _BAD
         pids = [p for p, v in self.projects.items() if v["name"] == perms[0]["namespace"]]
@@ -367,8 +376,8 @@ class FakeHarbor:
         name = f"{perms[0]['namespace']}+{body['name']}"
         if any(r["name"] == name for r in self.robots.values()):
             return _CONFLICT
-        rid = self.add_robot(pids[0], body["name"], [a["action"] for a in perms[0]["access"]],
-                             duration)
+        rid = self.add_robot(pids[0], body["name"],
+                             [(a["resource"], a["action"]) for a in perms[0]["access"]], duration)
         robot = self.robots[rid]
         return 201, {"id": rid, "name": ROBOT_PREFIX + name, "secret": robot["secret"],
                      "creation_time": robot["creation_time"],
@@ -978,7 +987,8 @@ def test_first_run_standalone_creates_project_rule_robots_and_entries(
           "access": [{"resource": "repository", "action": "pull"}]}],
         [{"kind": "project", "namespace": "plate",
           "access": [{"resource": "repository", "action": "push"},
-                     {"resource": "repository", "action": "pull"}]}],
+                     {"resource": "repository", "action": "pull"},
+                     {"resource": "artifact", "action": "read"}]}],
     ]
     # the push robot expires in 30 days, the pull robot never
     push = harbor.robot("plate-ci-push")
@@ -1186,7 +1196,7 @@ def test_a_robot_of_a_dead_run_is_retired_and_the_entry_kept(
     names plate-stg-pull, which stays; the orphan goes."""
     assert runs()[0] == 0
     pid = next(iter(harbor.projects))
-    orphan = harbor.add_robot(pid, "plate-stg-pull-2", ["pull"])
+    orphan = harbor.add_robot(pid, "plate-stg-pull-2", [PULL])
     code, out, _ = runs()
     assert code == 0
     assert _writes(harbor) == [("DELETE", f"/api/v2.0/robots/{orphan}")]
@@ -1339,7 +1349,7 @@ def test_a_never_expiring_push_robot_is_replaced_by_one_that_expires(
 ):
     """The push robot of an older bootstrap (duration -1), with its entry in OpenBao."""
     pid = harbor.add_project("plate", public=False)
-    harbor.add_robot(pid, "plate-ci-push", ["push", "pull"], duration=-1,
+    harbor.add_robot(pid, "plate-ci-push", [PUSH, PULL], duration=-1,
                      created=time.time() - 90 * DAY)
     legacy = harbor.robot("plate-ci-push")
     bao.ok("POST", "/v1/platform/data/harbor/ci-push", {"data": hb.robot_entry(
@@ -1352,6 +1362,30 @@ def test_a_never_expiring_push_robot_is_replaced_by_one_that_expires(
     # the new robot is minutes old: the old one stays for CI jobs until the next night
     assert harbor.robot_names() == {"plate-ci-push", "plate-ci-push-2"}
     assert not harbor.rules  # ROTATE=push: the project's rules are the bootstrap Job's
+
+
+def test_a_push_robot_without_artifact_read_is_replaced(
+    runs: Runs, harbor: FakeHarbor, bao: Bao
+):
+    """The push robot of a bootstrap from before `artifact:read` (ops.pin_digests needs it), not
+    due for renewal, with a good entry: replaced by one with the family's permissions."""
+    pid = harbor.add_project("plate", public=False)
+    harbor.add_robot(pid, "plate-ci-push", [PUSH, PULL], duration=30)
+    legacy = harbor.robot("plate-ci-push")
+    bao.ok("POST", "/v1/platform/data/harbor/ci-push", {"data": hb.robot_entry(
+        REGISTRY, "robot$plate+plate-ci-push", legacy["secret"])})
+    code, out, _ = runs(ROTATE="push")
+    assert code == 0
+    assert ("robot plate-ci-push-2: permissions changed (replaces plate-ci-push), secret stored "
+            "at platform/harbor/ci-push") in out
+    assert harbor.robot("plate-ci-push-2")["permissions"] == [
+        {"kind": "project", "namespace": "plate", "access": [
+            {"resource": "repository", "action": "push"},
+            {"resource": "repository", "action": "pull"},
+            {"resource": "artifact", "action": "read"}]}]
+    # and a rerun keeps it
+    code, out, _ = runs(ROTATE="push")
+    assert code == 0 and "robot plate-ci-push-2: unchanged" in out
 
 
 def test_incomplete_push_entry_is_renewed(runs: Runs, harbor: FakeHarbor, bao: Bao):
@@ -1568,11 +1602,11 @@ def test_public_project_is_made_private(runs: Runs, harbor: FakeHarbor):
 def test_existing_robots_on_a_later_page_are_found(runs: Runs, harbor: FakeHarbor, bao: Bao):
     pid = harbor.add_project("plate", public=False)
     for i in range(120):
-        harbor.add_robot(pid, f"other-{i}", ["pull"])
+        harbor.add_robot(pid, f"other-{i}", [PULL])
     existing = {name: harbor.add_robot(pid, name, actions)
-                for name, actions in [("plate-stg-pull", ["pull"]),
-                                      ("plate-prod-pull", ["pull"]),
-                                      ("plate-ci-push", ["push", "pull"])]}
+                for name, actions in [("plate-stg-pull", [PULL]),
+                                      ("plate-prod-pull", [PULL]),
+                                      ("plate-ci-push", [PUSH, PULL, ARTIFACT_READ])]}
     code, out, _ = runs()
     assert code == 0
     pages = [c.query["page"] for c in harbor.calls if c.path == "/api/v2.0/robots"

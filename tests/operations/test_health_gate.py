@@ -23,7 +23,10 @@ validated is named as pending with its `bao kv put` path, its Application's sync
 and a host name without a DNS record is pending; without the flag the same state fails and says
 why; with it an ExternalSecret that synced before, an invalid store, the Harbor pull secret,
 another app's health, the waiting app's revision and a failing resolver still fail; `main` exits
-0 listing the pending items, 1 without the flag.
+0 listing the pending items, 1 without the flag. An app declaring required keys (the chart's
+`externalSecrets.requiredKeys`) is named with its keys, pending on a first deploy and a failure
+(`bao kv patch`) when a required key is missing after earlier syncs; an app without required keys
+synced from an empty entry does not wait.
 """
 
 from __future__ import annotations
@@ -621,21 +624,31 @@ STG_DEPLOYED = "0123456789abcdef0123456789abcdef01234567"
 
 
 def external_secret(name: str, key: str, *, ready: bool, synced_before: bool = False,
-                    pull: bool = False) -> dict:
-    """An ExternalSecret as helm/plate-common renders it, with the status External Secrets
-    v2.9.0 writes: markAsDone sets refreshTime and Ready True; markAsFailed (a provider read
-    failing, e.g. the key has no values yet) Ready False / SecretSyncedError, refreshTime kept
-    (null, metav1.Time's zero value, when it never synced)."""
+                    pull: bool = False, required: tuple[str, ...] = ()) -> dict:
+    """An ExternalSecret as helm/plate-common renders it (`required`: the chart's
+    externalSecrets.requiredKeys, `data` entries beside the `dataFrom` extract, deletionPolicy
+    Retain; none: Merge), with the status External Secrets v2.9.0 writes
+    (apis/externalsecrets/v1/externalsecret_types.go ExternalSecretStatus: refreshTime,
+    syncedResourceVersion, conditions, binding; pkg/controllers/externalsecret/
+    externalsecret_controller.go): markAsDone sets refreshTime, syncedResourceVersion and Ready
+    True, createSecret/updateSecret the binding; markAsFailed (a provider read failing, e.g. a
+    required key missing: "cannot find secret data for key") Ready False / SecretSyncedError with
+    the message "could not get secret data from provider" and leaves the rest as it was
+    (refreshTime null, metav1.Time's zero value, and binding `{}` when it never synced)."""
     spec: dict = {"refreshInterval": "1h",
                   # the app's own store (helm/plate-common)
                   "secretStoreRef": {"kind": "SecretStore", "name": name.removesuffix(
                       "-env").removesuffix("-harbor-pull")},
-                  "target": {"name": name, "creationPolicy": "Owner", "deletionPolicy": "Retain"}}
+                  "target": {"name": name, "creationPolicy": "Owner",
+                             "deletionPolicy": "Retain" if pull or required else "Merge"}}
     if pull:
         spec["data"] = [{"secretKey": "dockerconfigjson",
                          "remoteRef": {"key": key, "property": "dockerconfigjson"}}]
     else:
         spec["dataFrom"] = [{"extract": {"key": key}}]
+        if required:
+            spec["data"] = [{"secretKey": k, "remoteRef": {"key": key, "property": k}}
+                            for k in required]
     if ready:
         condition = {"type": "Ready", "status": "True", "reason": "SecretSynced",
                      "message": "secret synced"}
@@ -643,10 +656,13 @@ def external_secret(name: str, key: str, *, ready: bool, synced_before: bool = F
         condition = {"type": "Ready", "status": "False", "reason": "SecretSyncedError",
                      "message": "could not get secret data from provider"}
     condition["lastTransitionTime"] = "2026-01-01T00:05:00Z"
-    refreshed = "2026-01-01T00:00:00Z" if ready or synced_before else None
+    status: dict = {"conditions": [condition], "refreshTime": None, "binding": {}}
+    if ready or synced_before:
+        status |= {"refreshTime": "2026-01-01T00:00:00Z", "syncedResourceVersion": "1-abc",
+                   "binding": {"name": name}}
     return {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
             "metadata": {"name": name, "namespace": "plate-stg"}, "spec": spec,
-            "status": {"conditions": [condition], "refreshTime": refreshed}}
+            "status": status}
 
 
 def secret_store(valid: bool, app: str = "plate-web") -> dict:
@@ -705,6 +721,44 @@ def test_without_the_flag_the_same_state_fails_and_says_why(stg: Cluster):
         "provider): never synced though OpenBao answers: plate-web's values seem missing (bao kv "
         "put plate/stg/plate-web KEY=value ...; a first deploy: --first-deploy)",
     ])
+
+
+REQUIRED = ("DATABASE_URL", "API_TOKEN")
+
+
+def test_first_deploy_names_the_app_and_the_required_keys_it_waits_for(stg: Cluster):
+    stg.add(external_secret("plate-web-env", "stg/plate-web", ready=False, required=REQUIRED))
+    found = health_gate.check_round(STG, STG_DEPLOYED, first_deploy=True)
+    assert found == health_gate.Findings(problems=[], pending=[
+        "Application plate-web-stg: sync=OutOfSync health=Degraded (first deploy: waits for "
+        "plate-web's secret values)",
+        "first deploy: waiting for plate-web's secret values DATABASE_URL, API_TOKEN (bao kv put "
+        "plate/stg/plate-web DATABASE_URL=... API_TOKEN=...)",
+    ])
+
+
+def test_a_required_key_missing_after_earlier_syncs_fails_naming_the_app(stg: Cluster):
+    """External Secrets keeps the old refreshTime and Secret (markAsFailed): the app runs on its
+    old values and a new pod would miss the key; flag or not, it is a failure naming both."""
+    stg.add(external_secret("plate-web-env", "stg/plate-web", ready=False, synced_before=True,
+                            required=REQUIRED))
+    stg.add(tracking("plate-web-stg", "main", STG_DEPLOYED))
+    for first_deploy in (True, False):
+        found = health_gate.check_round(STG, STG_DEPLOYED, first_deploy=first_deploy)
+        assert found == health_gate.Findings(problems=[
+            "ExternalSecret plate-stg/plate-web-env: not Ready (could not get secret data from "
+            "provider): plate-web waits for its required secret values DATABASE_URL, API_TOKEN "
+            "though OpenBao answers (bao kv patch plate/stg/plate-web DATABASE_URL=... "
+            "API_TOKEN=...)",
+        ], pending=[])
+
+
+def test_an_app_without_required_keys_synced_from_an_empty_entry_does_not_wait(stg: Cluster):
+    """Merge writes the Secret for an empty entry: Ready, the app starts with what exists."""
+    stg.add(external_secret("plate-web-env", "stg/plate-web", ready=True))
+    stg.add(tracking("plate-web-stg", "main", STG_DEPLOYED))
+    assert health_gate.check_round(STG, STG_DEPLOYED) == health_gate.Findings(
+        problems=[], pending=[])
 
 
 @pytest.mark.parametrize(("change", "problem"), [

@@ -7,14 +7,22 @@ after each test) that answers the one call the command makes as Harbor v2.15's A
 repositories/{repository_name}/artifacts/{reference}` (operationId getArtifact; the repository
 name URL-encoded twice when it holds a slash, parameter repositoryName) answers 200 with an
 `Artifact` object (fields id, type, media_type, manifest_media_type, project_id, repository_id,
-repository_name, digest, size, push_time, tags), 401 without valid basic credentials and 404 for
-an unknown tag, both with an `Errors` body (`{"errors": [{"code", "message"}]}`).
+repository_name, digest, size, push_time, tags), 401 without valid basic credentials, 403 to a
+robot without `artifact:read` on the project (GetArtifact: `RequireProjectAccess(ctx,
+projectName, rbac.ActionRead, rbac.ResourceArtifact)`, src/server/v2.0/handler/artifact.go; an
+authenticated caller without it gets `errors.ForbiddenError`, src/server/v2.0/handler/base.go,
+code FORBIDDEN, message "forbidden", src/lib/errors) and 404 for an unknown tag, all with an
+`Errors` body (`{"errors": [{"code", "message"}]}`). Its robots are the ones
+`ops.harbor_bootstrap` creates, each with exactly the access of its RobotSpec (`pull_specs`,
+`push_spec`), so the stand-in grants what the bootstrap asks Harbor for and nothing more.
 
 Verifies: on a copy of the repository's charts, every production values file gets exactly its
 tag's digest, with the tag named beside it, and nothing else changes (the parsed files differ
 only in `image.digest`; comments and order are kept); a second run changes nothing; the release
-check then passes the digests and refuses them once a tag moves on without a new digest; an
-unknown tag or refused credentials fail with one line naming the app and write nothing; the
+check then passes the digests and refuses them once a tag moves on without a new digest; the
+CI push robot (`platform/harbor/ci-push`) may read artifacts, the prod pull robot is refused (403)
+and nothing is written; an unknown tag or refused credentials fail with one line naming the app
+and write nothing; the
 committed production values (no digest yet) are refused by `ops.release_check`, one line per
 app, and staging needs none; the command needs credentials; Harbor's double-encoded repository
 names are sent as the swagger asks.
@@ -37,13 +45,28 @@ import yaml
 
 from components.config import parse_platform_config, read_stack_file
 from components.gitops.apps import IN_HOUSE_APPS
+from ops import harbor_bootstrap as hb
 from ops import pin_digests
 from ops.release_check import release_problem
 
 ROOT = Path(__file__).resolve().parents[2]
-USER, PASSWORD = "robot$plate-prod-pull", "s3cret-of-the-robot"
-AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 PREFIX = "/api/v2.0/projects/"
+PUSH_SPEC = hb.push_spec(30)
+(PULL_SPEC,) = hb.pull_specs(["prod"])
+
+
+def _login(spec: hb.RobotSpec) -> str:
+    """Harbor's name of the family's first robot: `robot$<project>+<name>`."""
+    return f"robot${hb.HARBOR_PROJECT}+{spec.name}"
+
+
+PASSWORD = "s3cret-of-the-robot"
+USER = _login(PUSH_SPEC)  # what the docs tell users to use: `platform/harbor/ci-push`
+AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+PULL_AUTH = "Basic " + base64.b64encode(f"{_login(PULL_SPEC)}:{PASSWORD}".encode()).decode()
+# basic credentials -> (project, the robot's access): what the bootstrap asks Harbor to grant
+ROBOTS = {auth: (hb.HARBOR_PROJECT, frozenset(spec.access))
+          for auth, spec in ((AUTH, PUSH_SPEC), (PULL_AUTH, PULL_SPEC))}
 
 
 def digest_of(name: str) -> str:
@@ -81,7 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
         path, _, _ = self.path.partition("?")
-        if self.headers.get("Authorization") != AUTH:
+        robot = ROBOTS.get(self.headers.get("Authorization", ""))
+        if robot is None:
             self._answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "unauthorized"}]})
             return
         parts = path.removeprefix(PREFIX).split("/")
@@ -90,6 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(404, {"errors": [{"code": "NOT_FOUND", "message": "no route"}]})
             return
         project = urllib.parse.unquote(parts[0])
+        if robot[0] != project or ("artifact", "read") not in robot[1]:
+            self._answer(403, {"errors": [{"code": "FORBIDDEN", "message": "forbidden"}]})
+            return
         # the swagger's repositoryName: a name with a slash arrives encoded twice
         repository = urllib.parse.unquote(urllib.parse.unquote(parts[2]))
         reference = urllib.parse.unquote(parts[4])
@@ -208,6 +235,26 @@ def test_an_unknown_tag_or_bad_credentials_write_nothing(harbor, repo):
     assert "Harbor refused the credentials (HTTP 401)" in str(refused.value)
     assert PASSWORD not in str(refused.value)
     assert {p: p.read_text() for p in repo.rglob("values-prod.yaml")} == before
+
+
+def test_the_push_robot_reads_artifacts_and_the_pull_robot_is_refused(harbor, repo):
+    digests = publish(harbor)
+    cfg = prod()
+    before = {p: p.read_text() for p in repo.rglob("values-prod.yaml")}
+    assert ("artifact", "read") not in PULL_SPEC.access  # repository:pull only
+    with pytest.raises(pin_digests.PinError) as refused:
+        pin_digests.record(cfg, harbor.url, PULL_AUTH, root=repo)
+    assert str(refused.value) == (
+        "plate-web: plate/plate-web:1.0.0: Harbor refused the credentials (HTTP 403): set "
+        "HARBOR_USERNAME and HARBOR_PASSWORD to a user or robot with artifact read on project "
+        "plate (the CI push robot, OpenBao platform/harbor/ci-push)"
+    )
+    assert {p: p.read_text() for p in repo.rglob("values-prod.yaml")} == before
+    assert ("artifact", "read") in PUSH_SPEC.access
+    assert pin_digests.record(cfg, harbor.url, AUTH, root=repo) != []
+    for app in IN_HOUSE_APPS:
+        values = yaml.safe_load((repo / app.chart_path / "values-prod.yaml").read_text())
+        assert values["image"]["digest"] == digests[app.name]
 
 
 def test_the_command_needs_credentials_and_reports_one_line(harbor, capsys):

@@ -54,6 +54,7 @@ COMMON = {
     "WebhookGate/external-secrets-webhook-ready": "DevTools",
     "Job/harbor-bootstrap": "DevTools",
     "CronJob/harbor-bootstrap-rotate-push": "DevTools",
+    "Job/break-glass-escrow": "DevTools",
     "Chart/velero": "Backups",
     "CronJob/openbao-snapshot": "Backups",
     # tier 3
@@ -206,6 +207,7 @@ def test_the_charts_wait_for_what_the_readme_says(stack):
         assert before("StorageClass/nfs-storage-class", f"Chart/{chart}")
     assert before("Chart/harbor", "Job/harbor-bootstrap")
     assert before("Chart/openbao", "Job/harbor-bootstrap")
+    assert before("Chart/openbao", "Job/break-glass-escrow")
     assert before("Chart/openbao", f"ClusterSecretStore/openbao-{stack}")
     store = f"ClusterSecretStore/openbao-{stack}"
     assert before("WebhookGate/external-secrets-webhook-ready", store)

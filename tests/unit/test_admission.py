@@ -1,18 +1,22 @@
-"""The admission policy of the apps' monitors, evaluated for real.
+"""The admission policies of the apps' namespace, the monitors' evaluated for real here (the
+others on the plate charts' render in tests/engines/test_app_confinement.py).
 
 The CEL expressions of `plate-<env>-monitors` run in cel-python (`celpy`, a CEL implementation
 apart from the API server's cel-go) with the activation a ValidatingAdmissionPolicy gets:
 `object`, `request` and `variables` (each variable evaluated in order first). Kubernetes'
 own evaluation cannot run here (no API server); what both agree on is the CEL language.
 
-Verifies: the policy and its binding pass the Kubernetes strict schemas; the binding denies and
-selects plate-<env> only; the monitor the plate charts render is admitted, as is one with every
-allowed option (a CA from a ConfigMap, params, metric relabelings, its own namespace named);
-each forbidden field is denied by exactly the rule meant for it, for ServiceMonitors and
-PodMonitors alike (credentials, Prometheus' files, client certificates, proxies, redirects,
-`__address__` rewritten or label names mapped, another or any namespace, a scrape class); and
-every field the expressions test exists in the monitoring CRDs of the pinned chart (a typo
-would silently admit everything).
+Verifies: every policy of plate-<env> (monitors, app secrets, app network) and its binding pass the
+Kubernetes strict schemas, and the ExternalSecret fields the app-secrets policy tests
+(`target.name`, `creationPolicy`, `manifest`, `template.templateFrom`, `sourceRef`) exist in the
+CRD of External Secrets v2.9.0; the monitors' policy and its binding pass the Kubernetes strict
+schemas; the binding denies and selects plate-<env> only; the monitor the plate charts render is
+admitted, as is one with every allowed option (a CA from a ConfigMap, params, metric relabelings,
+its own namespace named); each forbidden field is denied by exactly the rule meant for it, for
+ServiceMonitors and PodMonitors alike (credentials, Prometheus' files, client certificates,
+proxies, redirects, `__address__` rewritten or label names mapped, another or any namespace, a
+scrape class); and every field the expressions test exists in the monitoring CRDs of the pinned
+chart (a typo would silently admit everything).
 """
 
 from __future__ import annotations
@@ -64,16 +68,22 @@ def _program(expression: str) -> Any:
 
 
 def denials(
-    obj: dict[str, Any], namespace: str = NS, policy: dict[str, Any] | None = None
+    obj: dict[str, Any], namespace: str = NS, policy: dict[str, Any] | None = None,
+    username: str = "system:serviceaccount:plate-stg:argocd-sync",
 ) -> list[str]:
     """The messages of the validations of `policy` (default: the monitors' policy of stg) that
-    `obj` fails, as the API server evaluates them: variables first (in order), then every
-    validation."""
+    `obj` fails, as the API server evaluates them: the match conditions first (none false, or the
+    policy does not apply), then the variables (in order), then every validation. `username`:
+    who sends the request."""
     spec = (policy or admission.monitor_policy(ENV))["spec"]
     activation: dict[str, Any] = {
         "object": celpy.json_to_cel(obj),
-        "request": celpy.json_to_cel({"namespace": namespace, "operation": "CREATE"}),
+        "request": celpy.json_to_cel({"namespace": namespace, "operation": "CREATE",
+                                      "userInfo": {"username": username}}),
     }
+    for condition in spec.get("matchConditions", []):
+        if not _program(condition["expression"]).evaluate(activation):
+            return []
     variables: dict[str, Any] = {}
     for var in spec["variables"]:
         activation["variables"] = celpy.json_to_cel({}) if not variables else \
@@ -244,3 +254,63 @@ def test_every_field_the_expressions_test_exists_in_the_crds() -> None:
     # and each listed field is one of at least one kind
     assert set(admission.CREDENTIAL_FIELDS) | set(admission.PROXY_FIELDS) <= endpoint_fields
     assert set(admission.TLS_FIELDS) <= tls_fields
+
+
+def test_every_policy_of_the_apps_namespace_passes_the_kubernetes_strict_schemas() -> None:
+    """The three policies and their bindings, both environments: valid objects, each binding
+    denying in its own plate-<env> only, names as the program registers them."""
+    for env, domain in (("stg", "stg.plate.dev"), ("prod", "plate.dev")):
+        found = admission.policies(env, domain)
+        assert [r for r, _, _ in found] == ["apps-monitors", "apps-secrets", "apps-network"]
+        assert [p["metadata"]["name"] for _, p, _ in found] == [
+            f"plate-{env}-monitors", f"plate-{env}-app-secrets", f"plate-{env}-app-network"]
+        for _, policy, binding in found:
+            for kind, body in (("ValidatingAdmissionPolicy", policy),
+                               ("ValidatingAdmissionPolicyBinding", binding)):
+                assert kubernetes_errors({"apiVersion": API, "kind": kind, **body}) == [], kind
+            assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+            assert binding["spec"]["validationActions"] == ["Deny"]
+            assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+                "matchLabels": {"kubernetes.io/metadata.name": f"plate-{env}"}}
+    network = admission.app_network_policy("prod", "plate.dev")
+    assert network["spec"]["matchConstraints"]["resourceRules"] == [
+        {"apiGroups": ["networking.k8s.io"], "apiVersions": ["*"],
+         "operations": ["CREATE", "UPDATE"], "resources": ["ingresses", "networkpolicies"]},
+        {"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+         "resources": ["services"]},
+        {"apiGroups": ["apps"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"],
+         "resources": ["deployments", "statefulsets"]},
+    ]
+    assert {"name": "hosts", "expression": "['plate-web app.plate.dev', 'plate-api api.plate.dev']"
+            } in network["spec"]["variables"]
+
+
+@functools.cache
+def external_secret_fields() -> dict[str, set[str]]:
+    """Fields of the ExternalSecret v1 CRD (External Secrets v2.9.0) the app-secrets policy
+    tests: spec.target, spec.target.template.templateFrom[], spec.dataFrom[].sourceRef."""
+    crd = yaml.safe_load(upstream.find("crds/external-secrets.io/ExternalSecret.yaml").read_text())
+    (version,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    target = spec["target"]["properties"]
+    return {
+        "target": set(target),
+        "templateFrom": set(target["template"]["properties"]["templateFrom"]["items"]
+                            ["properties"]),
+        "sourceRef": set(spec["dataFrom"]["items"]["properties"]["sourceRef"]["properties"]),
+        "creationPolicy": set(target["creationPolicy"]["enum"]),
+    }
+
+
+def test_the_external_secret_fields_the_policy_tests_exist_in_the_crd() -> None:
+    fields = external_secret_fields()
+    assert {"name", "creationPolicy", "manifest", "template"} <= fields["target"]
+    # what a template may read besides the store's data: denied but for `literal`
+    assert fields["templateFrom"] == {"configMap", "secret", "literal", "target",
+                                      "valuesDecodingStrategy"}
+    assert fields["sourceRef"] == {"generatorRef", "storeRef"}
+    assert {"Owner", "Orphan", "Merge"} <= fields["creationPolicy"]
+    text = " ".join(e for _, e, _ in admission.app_secret_rules("stg"))
+    for field in ("target.name", "target.manifest", "target.creationPolicy",
+                  "template.templateFrom", "t.secret", "t.configMap", "d.sourceRef"):
+        assert field in text, field

@@ -204,6 +204,7 @@ def test_the_programs_own_objects_are_not_orphans_of_the_apps(stack: str) -> Non
         ("", "ConfigMap", "plate-internal-ca"),
         ("", "ServiceAccount", "argocd-sync"),
         ("rbac.authorization.k8s.io", "Role", "argocd-sync"),
+        ("rbac.authorization.k8s.io", "Role", "plate-people-developers"),
         ("rbac.authorization.k8s.io", "RoleBinding", "argocd-sync"),
         ("rbac.authorization.k8s.io", "RoleBinding", "plate-people-developers"),
     ]

@@ -283,8 +283,39 @@ def test_http01_through_a_private_ingress_address_is_refused(stg):
         "dns_zones) or set acme.public_address to the public IPv4 that forwards ports 80 and 443 "
         "to it"
     ]
-    stg["acme"]["public_address"] = "203.0.113.10"
-    assert parse_platform_config(stg).acme.public_address == "203.0.113.10"
+    stg["acme"]["public_address"] = "1.2.3.4"
+    assert parse_platform_config(stg).acme.public_address == "1.2.3.4"
+
+
+def test_http01_without_a_fixed_address_falls_back_to_the_metallb_ranges(stg):
+    """An external controller takes its address from MetalLB: every range private, so is it."""
+    stg["acme"] = {"email": "platform-team@plate.dev", "solver": "http01"}
+    del stg["dns"]
+    stg["ingress"] = {"controller": "external"}
+    stg["metallb"]["addresses"] = ["10.20.0.200-10.20.0.210", "192.168.7.0/28"]
+    assert problems(stg) == [
+        "acme.solver: http01 needs Let's Encrypt to reach the ingress from the internet, but the "
+        "ingress address comes from metallb.addresses ['10.20.0.200-10.20.0.210', "
+        "'192.168.7.0/28'], all private; use solver 'dns01' (dns_provider, dns_zones) or set "
+        "acme.public_address to the public IPv4 that forwards ports 80 and 443 to it"
+    ]
+    # one public range: the address may be public
+    stg["metallb"]["addresses"].append("1.2.3.0/29")
+    assert parse_platform_config(stg).acme.solver == "http01"
+
+
+@pytest.mark.parametrize("address", ["10.20.0.1", "100.64.1.1", "203.0.113.10", "127.0.0.1"])
+def test_a_public_address_must_be_public(stg, address):
+    """Private, shared (CGNAT), documentation and loopback addresses are not reachable from the
+    internet (`ipaddress.IPv4Address.is_global`)."""
+    stg["acme"] = {"email": "platform-team@plate.dev", "solver": "http01",
+                   "public_address": address}
+    del stg["dns"]
+    assert problems(stg) == [
+        f"acme.public_address: {address} is not a public IPv4 address; set the internet-facing "
+        "address that forwards ports 80 and 443 to the ingress, or use acme.solver 'dns01' and "
+        "remove it"
+    ]
 
 
 def test_chart_version_override_applies_to_that_chart_only(stg):

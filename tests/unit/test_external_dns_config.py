@@ -127,7 +127,7 @@ def test_the_tsig_secret_is_used_by_external_dns_alone(stg: dict) -> None:
     """The solver on HTTP-01 with a public address, records still by RFC 2136: the secret is
     required and not unused."""
     stg["acme"]["solver"] = "http01"
-    stg["acme"]["public_address"] = "203.0.113.10"
+    stg["acme"]["public_address"] = "1.2.3.4"
     cfg = parse_platform_config(stg)
     assert required_secrets(cfg)["rfc2136_tsig_secret"] == "dns.provider is 'rfc2136'"
     assert secret_conflicts(cfg, {"rfc2136_tsig_secret"}) == []

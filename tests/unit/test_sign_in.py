@@ -92,9 +92,16 @@ def test_kubectl_bindings_follow_the_groups():
                       {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
                        "name": "oidc:plate-viewers"}]},
     ]
-    (edit,) = kubectl.namespace_bindings(identity, "plate-stg")
-    assert (edit["metadata"], edit["roleRef"]["name"]) == (
-        {"name": "plate-people-developers", "namespace": "plate-stg"}, "edit")
+    (binding,) = kubectl.namespace_bindings(identity, "plate-stg")
+    assert (binding["metadata"], binding["roleRef"]) == (
+        {"name": "plate-people-developers", "namespace": "plate-stg"},
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+         "name": "plate-people-developers"})
+    # no edit in the apps' namespace: delete pods and port-forward only
+    assert kubectl.namespace_role("plate-stg")["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+        {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+    ]
     admins_only = _identity(groups={"admins": ["ops"]})
     assert [b["metadata"]["name"] for b in kubectl.cluster_bindings(admins_only)] == [
         "plate-people-admins"]
@@ -199,7 +206,8 @@ def test_the_sign_in_objects_wait_for_what_they_use_and_keep_secrets_secret():
         "Deployment/oauth2-proxy")
     # the Middleware's CRD is Traefik's (tier 1)
     assert "Chart/traefik" in rec.deps("Middleware/oauth2-proxy")
-    assert "Namespace/plate-stg" in rec.deps("RoleBinding/plate-stg-plate-people-developers")
+    assert {"Namespace/plate-stg", "Role/plate-stg-plate-people-developers-role"} <= rec.deps(
+        "RoleBinding/plate-stg-plate-people-developers")
     for name in ("argocd-oidc", "grafana-oidc", "harbor-oidc", "oauth2-proxy"):
         secret = rec.one("kubernetes:core/v1:Secret", name)
         data = secret.inputs["stringData"]

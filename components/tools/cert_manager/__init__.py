@@ -58,7 +58,15 @@ ACME_SOLVER_PORT = 8089
 # Ref: https://cert-manager.io/docs/configuration/ca/ (keys tls.crt and tls.key)
 INTERNAL_CA_SECRET = INTERNAL_CA_ISSUER
 # a generated CA: ten years, re-signed with the same key (same subject and key id, so certificates
-# and clients keep verifying) by the first `up` in its last year
+# and clients keep verifying) by the first `up` in its last year. pulumi-tls plans that as a
+# replacement of the SelfSignedCert: from `early_renewal_hours` before the end of its validity
+# (and once it has expired) the provider's ModifyPlan marks `ready_for_renewal` RequiresReplace
+# (hashicorp/terraform-provider-tls internal/provider/common_cert.go
+# modifyPlanIfCertificateReadyForRenewal, which pulumi-tls 5.6.2 wraps; its doc: "this advance
+# update can only be performed should the Terraform configuration be applied during the early
+# renewal period"). So the certificate itself is never protected (a protected resource refuses
+# a replacement and every `up` of that year would fail); the key, which is what clients and the
+# issued certificates depend on, is.
 GENERATED_CA_HOURS = 10 * 365 * 24
 GENERATED_CA_RENEWAL_HOURS = 365 * 24
 GENERATED_CA_SUBJECT = "plate internal CA"
@@ -174,8 +182,11 @@ def internal_ca(
     supplied: tuple[InternalCaConfig, pulumi.Output[str]] | None,
 ) -> InternalCa:
     """The internal CA's key pair Secret and the CA ClusterIssuer `plate-internal-ca`.
-    Production protects and retains the generated key and the Secret: a new CA would make every
-    client distrust the certificates issued until cert-manager reissues them."""
+    Production protects and retains the generated key and the Secret: a new key would make every
+    client distrust the certificates issued until cert-manager reissues them. The generated
+    certificate is not protected in any stack: the first `up` in its last year (or after it
+    expired) replaces it with one re-signed by the same key, an update of the Secret and of the
+    clients' CA ConfigMaps that keeps every issued certificate verifying."""
     if supplied is not None:
         config, key = supplied
         certificate: pulumi.Output[str] = pulumi.Output.from_input(config.certificate)
@@ -192,7 +203,8 @@ def internal_ca(
             validity_period_hours=GENERATED_CA_HOURS,
             early_renewal_hours=GENERATED_CA_RENEWAL_HOURS,
             allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
-            opts=kit.child(protect=True),
+            # not protected: its renewal is a replacement (see GENERATED_CA_RENEWAL_HOURS)
+            opts=kit.child(),
         )
         certificate, key = generated.cert_pem, private_key.private_key_pem
     pair = k8s.core.v1.Secret(

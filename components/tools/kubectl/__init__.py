@@ -8,8 +8,15 @@ binding to Group `oidc:<group>` can never be matched by a ServiceAccount, a cert
 authenticator's group of the same name:
 
     admins      ClusterRoleBinding -> cluster-admin
-    developers  ClusterRoleBinding -> view (no Secrets), RoleBinding in plate-<env> -> edit
+    developers  ClusterRoleBinding -> view (no Secrets), RoleBinding in plate-<env> -> the Role
+                plate-people-developers: delete pods, port-forward to them
     viewers     ClusterRoleBinding -> view (no Secrets)
+
+Developers do not get `edit` in plate-<env>: it reads every app's Secrets, mints tokens for any
+app's ServiceAccount and creates bare pods and workloads that no reviewer saw and no admission
+policy ties to an Application. Their changes go through Git and Argo CD (sync, restart actions);
+`kubectl` is for looking, restarting a stuck pod (its controller recreates it from the reviewed
+spec) and port-forwarding to debug.
 
 The cluster-wide bindings belong to the tier that owns the cluster (`cluster_services`), the
 namespaced one to the tier that creates `plate-<env>` (`applications`).
@@ -90,16 +97,33 @@ def cluster_bindings(identity: IdentityConfig) -> list[dict[str, Any]]:
     ]
 
 
+DEVELOPER_RULES = [
+    # restart a stuck pod: its Deployment/StatefulSet recreates it from the reviewed spec
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+    # reach an app's port from a laptop to debug it
+    {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+]
+
+
+def namespace_role(namespace: str) -> dict[str, Any]:
+    """The developers' Role in the apps' namespace (reading comes from the cluster-wide view)."""
+    return {
+        "apiVersion": f"{RBAC_GROUP}/v1",
+        "kind": "Role",
+        "metadata": {"name": DEVELOPERS, "namespace": namespace},
+        "rules": DEVELOPER_RULES,
+    }
+
+
 def namespace_bindings(identity: IdentityConfig, namespace: str) -> list[dict[str, Any]]:
-    """The RoleBindings in the apps' namespace: developers -> edit (the ClusterRole, bound here
-    only)."""
+    """The RoleBindings in the apps' namespace: developers -> the Role `namespace_role`."""
     if not identity.groups.developers:
         return []
     return [{
         "apiVersion": f"{RBAC_GROUP}/v1",
         "kind": "RoleBinding",
         "metadata": {"name": DEVELOPERS, "namespace": namespace},
-        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "edit"},
+        "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": DEVELOPERS},
         "subjects": [subject(g) for g in identity.groups.developers],
     }]
 
@@ -133,6 +157,20 @@ def install_namespaced(
     identity: IdentityConfig, ns: k8s.core.v1.Namespace, namespace: str,
     opts: pulumi.ResourceOptions,
 ) -> list[k8s.rbac.v1.RoleBinding]:
+    bindings = namespace_bindings(identity, namespace)
+    if not bindings:
+        return []
+    role = k8s.rbac.v1.Role(
+        f"{namespace}-{DEVELOPERS}-role",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=DEVELOPERS, namespace=ns.metadata.name),
+        rules=[
+            k8s.rbac.v1.PolicyRuleArgs(
+                api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"]
+            )
+            for r in DEVELOPER_RULES
+        ],
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns])),
+    )
     return [
         k8s.rbac.v1.RoleBinding(
             f"{namespace}-{b['metadata']['name']}",
@@ -140,7 +178,9 @@ def install_namespaced(
                 name=b["metadata"]["name"], namespace=ns.metadata.name,
             ),
             role_ref=_role_ref(b), subjects=_subjects(b),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ns])),
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[ns, role])
+            ),
         )
-        for b in namespace_bindings(identity, namespace)
+        for b in bindings
     ]

@@ -1,5 +1,6 @@
 """OpenBao: the chart on raft, its static-seal key and self-initialisation (`server`), its raft
-snapshots (`snapshot`, `backup`), its scrape target and the network-policy rows into its namespace.
+snapshots (`snapshot`, `backup`), the tools' break-glass passwords kept in it (`escrow`), its
+scrape target and the network-policy rows into its namespace.
 
 Its API is TLS only, inside the cluster too: cert-manager issues the listener's certificate
 (`openbao-server-tls`) from the internal CA for every name clients and peers use, and the CA
@@ -86,7 +87,7 @@ API_PORT = "https"
 # harmless with the static seal) picks it up before the old one expires.
 TLS_DURATION = "17520h"
 TLS_RENEW_BEFORE = "8760h"
-# Ref: https://doc.traefik.io/traefik/v3.8/reference/routing-configuration/kubernetes/ingress/
+# Ref: https://doc.traefik.io/traefik/v3.7/reference/routing-configuration/kubernetes/ingress/
 # (Service annotations `service.serversscheme`, `service.serverstransport` as
 # <namespace>-<name>@kubernetescrd): Traefik reaches OpenBao over HTTPS and verifies it against
 # the internal CA, for the name the certificate carries
@@ -98,6 +99,8 @@ PODS = {
 SNAPSHOT_POD_LABELS = {"app.kubernetes.io/name": "openbao-snapshot"}
 """The program's snapshot workloads (CronJob, volume, shelf); Velero's snapshot schedule selects
 exactly these labels in the openbao namespace (never the raft volumes)."""
+ESCROW_POD_LABELS = {"app.kubernetes.io/name": server.BREAK_GLASS_ESCROW}
+"""The break-glass escrow Job's pods (`escrow`), which write the tools' admin passwords."""
 # the snapshot CronJob's pods, not the shelf Deployment that shares their name label
 # (`backup`: `app.kubernetes.io/component: shelf`, no ServiceAccount token)
 SNAPSHOT_PEER = Peer(
@@ -430,6 +433,9 @@ def allowances(ingress: Peer) -> list[Allowance]:
                   "the Harbor bootstrap Job writes the robot credentials"),
         Allowance("openbao-from-snapshot", ns, PODS, (API_PORT,), (SNAPSHOT_PEER,),
                   "the raft snapshot CronJob takes snapshots through the API"),
+        Allowance("openbao-from-break-glass-escrow", ns, PODS, (API_PORT,),
+                  (Peer(OPENBAO_NAMESPACE, ESCROW_POD_LABELS),),
+                  "the escrow Job writes the tools' break-glass admin passwords"),
         Allowance("openbao-peers", ns, PODS, (API_PORT, "https-internal"), (peer,),
                   "raft replication and request forwarding (8201), join and init checks (8200)"),
         Allowance("openbao-metrics-from-prometheus", ns, PODS, (API_PORT,),

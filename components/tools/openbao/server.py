@@ -10,12 +10,14 @@ Pure functions that generate the three files the openbao chart runs with:
 * `init_config` - the `initialize` stanza (one pod only, see below): kv-v2 mounts for the app and
   platform secrets, Kubernetes auth, and the policies and roles of External Secrets (one per
   environment), of each app in each environment, of the Harbor bootstrap Job and of the raft
-  snapshot CronJob (components/tools/openbao/snapshot.py); people's sign-in (`PeopleLogin`: the
+  snapshot CronJob (components/tools/openbao/snapshot.py) and of the break-glass escrow Job
+  (components/tools/openbao/escrow.py); people's sign-in (`PeopleLogin`: the
   `oidc` auth method, their provider groups as external identity groups carrying the policies
   `platform-admin`, `plate-developer`, `plate-viewer`, the optional break-glass login). No policy
   has a `path "*"` (`policies`). OpenBao runs it once, on an empty storage, as the root token it
   then revokes: no root token and no recovery key ever exist. A cluster initialised before the
-  snapshot identity existed gets it from `snapshot_identity_commands`.
+  snapshot or escrow identity existed gets it from `snapshot_identity_commands` or
+  `escrow_identity_commands`.
 * `init_selector_script` - a POSIX sh script whose output the chart pastes into the server's
   command line (`server.extraArgs = "$(sh <path>)"`): it adds `-config=<init file>` only on pod 0,
   and only when no volume of the StatefulSet may hold a cluster: its own storage has no barrier,
@@ -77,6 +79,12 @@ PEOPLE_TOKEN_MAX_TTL = "8h"  # renewable through a working day, then sign in aga
 BREAK_GLASS_AUTH_PATH = "break-glass"  # a userpass method, only with identity.break_glass
 BREAK_GLASS_USER = "break-glass"
 BREAK_GLASS_KV_PATH = "break-glass/openbao"  # in PLATFORM_MOUNT: its user name and password
+# the tools' local `admin` accounts whose passwords the escrow Job writes to
+# PLATFORM_MOUNT/break-glass/<tool> (components/tools/openbao/escrow.py); its policy, role and
+# ServiceAccount (in the openbao namespace) may create and update exactly those entries
+BREAK_GLASS_TOOLS = ("argocd", "grafana", "harbor")
+BREAK_GLASS_ESCROW = "break-glass-escrow"
+ESCROW_TOKEN_TTL = "5m"  # three writes
 APP_TOKEN_TTL = "10m"  # an app's SecretStore logs in again for every refresh
 INIT_BLOCK = "plate"  # the `initialize` block's name (responses are referenced through it)
 _AUTH_LIST = "read-auth-methods"  # the request whose response holds the oidc mount's accessor
@@ -282,21 +290,52 @@ _SNAPSHOT_RULES = [(SNAPSHOT_PATH, ["read"])]
 _SELF_INIT_DONE_RULES = [(f"sys/{SELF_INIT_DONE_POLICY}", ["deny"])]
 
 
-def snapshot_identity_commands(openbao_namespace: str = "openbao") -> str:
-    """The `bao` commands that create the snapshot CronJob's policy and role, exactly as
-    `init_config` does, on a cluster initialised before they existed (self-initialisation runs
-    once, on a new cluster). Run as platform-admin; running them again changes nothing."""
-    _dns_label(openbao_namespace, "namespace")
-    fields = _role_fields(SNAPSHOT_ROLE, openbao_namespace, SNAPSHOT_TOKEN_TTL,
-                          service_account=SNAPSHOT_SERVICE_ACCOUNT, policy=SNAPSHOT_POLICY)
+def _identity_commands(
+    role: str, namespace: str, ttl: str, rules: Sequence[tuple[str, Sequence[str]]], *,
+    service_account: str, policy: str,
+) -> str:
+    """`bao` commands creating a policy and its Kubernetes role exactly as `init_config` does."""
+    _dns_label(namespace, "namespace")
+    fields = _role_fields(role, namespace, ttl, service_account=service_account, policy=policy)
     args = " ".join(
         shlex.quote(f"{key}={value if isinstance(value, str) else ','.join(value)}")
         for key, value in fields.items()
     )
     return (
-        f"bao policy write {SNAPSHOT_POLICY} - <<'EOF'\n{_policy_rules(_SNAPSHOT_RULES)}EOF\n"
-        f"bao write auth/{KUBERNETES_AUTH_PATH}/role/{SNAPSHOT_ROLE} {args}\n"
+        f"bao policy write {policy} - <<'EOF'\n{_policy_rules(rules)}EOF\n"
+        f"bao write auth/{KUBERNETES_AUTH_PATH}/role/{role} {args}\n"
     )
+
+
+def snapshot_identity_commands(openbao_namespace: str = "openbao") -> str:
+    """The `bao` commands that create the snapshot CronJob's policy and role, exactly as
+    `init_config` does, on a cluster initialised before they existed (self-initialisation runs
+    once, on a new cluster). Run as platform-admin; running them again changes nothing."""
+    return _identity_commands(SNAPSHOT_ROLE, openbao_namespace, SNAPSHOT_TOKEN_TTL,
+                              _SNAPSHOT_RULES, service_account=SNAPSHOT_SERVICE_ACCOUNT,
+                              policy=SNAPSHOT_POLICY)
+
+
+def escrow_identity_commands(openbao_namespace: str = "openbao") -> str:
+    """The same for the break-glass escrow Job's policy and role (`BREAK_GLASS_ESCROW`), on a
+    cluster initialised before they existed; until then its Job fails to log in."""
+    return _identity_commands(BREAK_GLASS_ESCROW, openbao_namespace, ESCROW_TOKEN_TTL,
+                              _escrow_rules(), service_account=BREAK_GLASS_ESCROW,
+                              policy=BREAK_GLASS_ESCROW)
+
+
+def break_glass_kv_path(tool: str) -> str:
+    """Where in PLATFORM_MOUNT a tool's break-glass `admin` credentials live."""
+    if tool not in BREAK_GLASS_TOOLS:
+        raise ValueError(f"{tool!r} is not one of {BREAK_GLASS_TOOLS}")
+    return f"break-glass/{tool}"
+
+
+def _escrow_rules() -> _Rules:
+    # write only, and only these: the Job never reads a credential back, and neither OpenBao's
+    # own break-glass entry nor anything else is within its reach
+    return [(f"{names.PLATFORM_MOUNT}/data/{break_glass_kv_path(tool)}", ["create", "update"])
+            for tool in BREAK_GLASS_TOOLS]
 
 
 _Rules = list[tuple[str, Sequence[str]]]
@@ -414,6 +453,7 @@ def _policies(envs: Sequence[str], apps: Sequence[str]) -> dict[str, _Rules]:
         PLATE_VIEWER: _PLATE_VIEWER_RULES,
         # a snapshot holds every secret (encrypted by the barrier): taking one is all it may do
         SNAPSHOT_POLICY: [*_SNAPSHOT_RULES],
+        BREAK_GLASS_ESCROW: _escrow_rules(),
     }
 
 
@@ -593,8 +633,9 @@ def init_config(
     In order: the two kv-v2 mounts, Kubernetes auth and its config, every policy (`policies`),
     the Kubernetes auth roles (External Secrets per environment, one per app and environment
     `names.app_secret_role`, the Harbor bootstrap, the snapshot CronJob's `raft-snapshot` with
-    ServiceAccount `openbao-snapshot`), people's sign-in (`people`: the `oidc` auth method, its
-    role, an external identity group per provider group; the break-glass login if asked), then
+    ServiceAccount `openbao-snapshot`, the escrow Job's `break-glass-escrow`), people's sign-in
+    (`people`: the `oidc` auth method, its role, an external identity group per provider group;
+    the break-glass login if asked), then
     `extra_requests` (HCL `request` blocks, inside the same `initialize` block), and last of all
     the `self-init-complete` policy, the marker `init_selector_script` looks for. Without
     `people` (a stack without `identity`, never production) people log in as the ServiceAccount
@@ -620,6 +661,7 @@ def init_config(
         _role_request(HARBOR_BOOTSTRAP, harbor_namespace, HARBOR_BOOTSTRAP_TOKEN_TTL),
         _role_request(SNAPSHOT_ROLE, openbao_namespace, SNAPSHOT_TOKEN_TTL,
                       service_account=SNAPSHOT_SERVICE_ACCOUNT, policy=SNAPSHOT_POLICY),
+        _role_request(BREAK_GLASS_ESCROW, openbao_namespace, ESCROW_TOKEN_TTL),
     ]
     if people is None:
         roles.append(_role_request(PLATFORM_ADMIN, openbao_namespace, PLATFORM_ADMIN_TOKEN_TTL))

@@ -76,8 +76,21 @@ entry for every app; deletionPolicy Merge makes External Secrets write the Secre
 entry holds no field yet (with Retain, v2.9.0 marks an empty result Ready and returns before
 creating anything - pkg/controllers/externalsecret/externalsecret_controller.go, `len(dataMap) ==
 0` - so an app without secret values never started). New values are read every refreshInterval.
+`externalSecrets.requiredKeys`: the keys the app cannot start without. Each is also a `data`
+entry (remoteRef key `<env>/<app>`, property the key), read on its own: External Secrets v2.9.0
+answers a missing property with an error ("cannot find secret data for key", not its
+NoSecretError: providers/v1/vault/client_get.go getSecretValue), so GetProviderSecretData fails
+and the ExternalSecret is Ready False with reason SecretSyncedError
+(pkg/controllers/externalsecret/externalsecret_controller_secret.go, externalsecret_controller.go
+markAsFailed): the Secret is not written (an existing one is not updated), the pods wait for it,
+and ops/health_gate.py names the app. With required keys the deletionPolicy is Retain: with Merge
+a missing entry (NoSecretError) would be skipped for `data` as for `dataFrom` and the Secret written
+without the keys; with Retain it fails the sync too, and a successful read is never empty. No
+required key: the app starts with whatever the entry holds.
 */}}
 {{- define "plate-common.envExternalSecret" -}}
+{{- $path := printf "%s/%s" (include "plate-common.global" (list . "environment")) .Chart.Name }}
+{{- $required := .Values.externalSecrets.requiredKeys | default list }}
 apiVersion: external-secrets.io/v1
 kind: ExternalSecret
 metadata:
@@ -94,10 +107,19 @@ spec:
   target:
     name: {{ include "plate-common.envSecretName" . }}
     creationPolicy: Owner
-    deletionPolicy: Merge
+    deletionPolicy: {{ ternary "Retain" "Merge" (gt (len $required) 0) }}
   dataFrom:
     - extract:
-        key: {{ printf "%s/%s" (include "plate-common.global" (list . "environment")) .Chart.Name }}
+        key: {{ $path }}
+  {{- with $required }}
+  data:
+    {{- range . }}
+    - secretKey: {{ . | quote }}
+      remoteRef:
+        key: {{ $path }}
+        property: {{ . | quote }}
+    {{- end }}
+  {{- end }}
 {{- end }}
 
 {{/*

@@ -69,6 +69,35 @@ envFrom:
 {{- end }}
 
 {{/*
+The environment Secret again, as files: `envFrom` is read once, when the container starts, but
+the kubelet refreshes the keys of a mounted Secret volume in running pods (not a subPath mount),
+so a value written to OpenBao reaches `/etc/plate/secrets/<KEY>` within the ExternalSecret's
+refreshInterval plus the kubelet's sync period and cache TTL, without a restart. `optional`: the
+pod does not wait for the volume (envFrom already waits for the Secret). One list item each, for
+the workload's `volumeMounts:` and `volumes:`; nothing when there is no environment Secret.
+Ref: https://kubernetes.io/docs/concepts/configuration/secret/ ("Mounted Secrets are updated
+automatically"; "A container using a Secret as a subPath volume mount does not receive automated
+Secret updates"; environment variables are not updated).
+*/}}
+{{- define "plate-common.envSecretMount" -}}
+{{- if include "plate-common.envSecretName" . -}}
+- name: env-secret
+  mountPath: /etc/plate/secrets
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "plate-common.envSecretVolume" -}}
+{{- with include "plate-common.envSecretName" . -}}
+- name: env-secret
+  secret:
+    secretName: {{ . }}
+    optional: true
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+
+{{/*
 `.Values.env` (name: value) as container `env` items.
 */}}
 {{- define "plate-common.envVars" -}}
