@@ -785,7 +785,7 @@ class IdentityConfig(_Model):
     clients: IdentityClients = IdentityClients()
     """client IDs at the provider"""
     break_glass: bool = False
-    """turn on the local emergency accounts for when the identity provider is down: Argo CD's `admin`, Grafana's and Harbor's login forms (their `admin` passwords: the secret stack outputs `<tool>_admin_password`, also kept current in OpenBao at `platform/break-glass/<tool>`), OpenBao's break-glass login (its password in OpenBao at `platform/break-glass/openbao`). Off by default; turn on, use, turn off."""  # noqa: E501
+    """turn on the local emergency accounts for when the identity provider is down: Argo CD's `admin`, Grafana's and Harbor's login forms (their `admin` passwords: the secret stack outputs `<tool>_admin_password`, also kept current in OpenBao at `platform/break-glass/<tool>`). Off by default; turn on, use, turn off. OpenBao's own break-glass login always exists and answers only through `kubectl port-forward` (README "Who may do what")."""  # noqa: E501
 
 
 class InternalCaConfig(_Model):

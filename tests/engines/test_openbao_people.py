@@ -36,6 +36,7 @@ Verifies:
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import urllib.parse
@@ -49,7 +50,13 @@ from components import names
 from components.tools import openbao as openbao_tool
 from components.tools.openbao import server as openbao
 from tests.engines.idp import OidcProvider, claims, oidc_provider
-from tests.engines.test_openbao import TEST_CA, BaoServer, _api, _approle_requests
+from tests.engines.test_openbao import (
+    TEST_CA,
+    BaoServer,
+    _api,
+    _approle_requests,
+    client_context,
+)
 from tests.harness import STACKS, rendered
 
 ENVIRONMENTS = ("stg", "prod")
@@ -429,6 +436,36 @@ def test_break_glass_logs_in_as_platform_admin_and_its_credentials_are_in_openba
     assert {k: v["type"] for k, v in methods.items() if k.endswith("/")} == {
         "approle/": "approle", "break-glass/": "userpass", "kubernetes/": "kubernetes",
         "oidc/": "oidc", "token/": "token"}
+
+
+def _login_from(addr: str, source: str, password: str) -> int:
+    """A break-glass login sent from the local address `source` (the server listens on
+    127.0.0.1; Linux routes all of 127/8 to loopback, so 127.0.0.2 is "another machine" to it)."""
+    url = urllib.parse.urlsplit(addr)
+    connection = http.client.HTTPSConnection(
+        url.hostname, url.port, source_address=(source, 0), context=client_context(), timeout=5
+    )
+    try:
+        connection.request("POST", "/v1/auth/break-glass/login/break-glass",
+                           body=json.dumps({"password": password}),
+                           headers={"Content-Type": "application/json"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_break_glass_logs_in_only_from_inside_the_pod(bao: PeopleServer) -> None:
+    """`kubectl port-forward` connects from the pod's own loopback; a login from any other
+    address (Traefik, another pod) is refused even with the right password, and so is the
+    token's use (token_bound_cidrs)."""
+    password = "correct horse battery staple"
+    assert _login_from(bao.addr, "127.0.0.1", password) == 200
+    assert _login_from(bao.addr, "127.0.0.2", password) == 403
+    user = _api(bao.addr, "GET", "auth/break-glass/users/break-glass",
+                bao.login("platform-admin"))[1]["data"]
+    # OpenBao stores single-address blocks without their prefix length
+    assert user["token_bound_cidrs"] == ["127.0.0.1", "::1"] == [
+        cidr.split("/")[0] for cidr in openbao.BREAK_GLASS_CIDRS]
 
 
 def test_without_identity_there_is_no_password_login_and_people_use_the_kubernetes_role(

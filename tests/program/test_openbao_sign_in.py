@@ -2,14 +2,17 @@
 
 Verifies: with `identity` (both committed stacks) the client secret reaches the pods only in the
 Secret `openbao-identity` (a secret input, never in the init ConfigMap or the chart values), the
-chart mounts it and waits for it, and no ServiceAccount `platform-admin` exists; with
-`identity.break_glass` a generated password joins that Secret and the init creates the login;
+chart mounts it and waits for it, and no ServiceAccount `platform-admin` exists; a generated
+break-glass password joins that Secret and the init creates its login, whatever
+`identity.break_glass` says (it switches the other tools' local accounts);
 without `identity` no such Secret exists, the ServiceAccount does and the init binds it.
 """
 
 from __future__ import annotations
 
 import json
+
+import pytest
 
 from components.tools import openbao as openbao_tool
 from components.tools.openbao import server as openbao
@@ -33,7 +36,10 @@ def test_the_client_secret_reaches_the_pods_only_in_its_secret(stg: Recording,
         secret = rec.one(SECRET, openbao_tool.IDENTITY_SECRET)
         data = secret.inputs["stringData"]
         assert is_secret(data) or is_secret(data[openbao_tool.CLIENT_SECRET_KEY])
-        assert secret.plain("stringData") == {openbao_tool.CLIENT_SECRET_KEY: CLIENT_SECRET}
+        assert secret.plain("stringData") == {
+            openbao_tool.CLIENT_SECRET_KEY: CLIENT_SECRET,
+            openbao_tool.BREAK_GLASS_KEY: "mock-openbao-break-glass-password",
+        }
         assert CLIENT_SECRET not in _init(rec)
         assert CLIENT_SECRET not in json.dumps(rec.one(CHART, "openbao").plain("values"))
         server = rec.one(CHART, "openbao").plain("values")["server"]
@@ -42,12 +48,15 @@ def test_the_client_secret_reaches_the_pods_only_in_its_secret(stg: Recording,
         assert not [r for r in rec.by_type(SERVICE_ACCOUNT) if r.name == "platform-admin"]
         assert 'path = "auth/kubernetes/role/platform-admin"' not in _init(rec)
         assert 'path = "sys/auth/oidc"' in _init(rec)
-        # identity.break_glass is off in both
-        assert 'path = "sys/auth/break-glass"' not in _init(rec)
+        # OpenBao's break-glass login exists in both (self-initialisation runs once: one
+        # switched on later could never be created), usable only from the pod's loopback
+        assert 'path = "sys/auth/break-glass"' in _init(rec)
+        assert 'token_bound_cidrs = ["127.0.0.1/32", "::1/128"]' in _init(rec)
 
 
-def test_break_glass_adds_a_generated_password_and_its_login() -> None:
-    rec = run_program("stg", with_settings("stg", {"identity.break_glass": True}))
+@pytest.mark.parametrize("switch", [False, True])
+def test_break_glass_has_a_generated_password_and_its_login(switch: bool) -> None:
+    rec = run_program("stg", with_settings("stg", {"identity.break_glass": switch}))
     assert [r.name for r in rec.by_type("random:index/randomPassword:RandomPassword")
             if "break-glass" in r.name] == ["openbao-break-glass-password"]
     secret = rec.one(SECRET, openbao_tool.IDENTITY_SECRET)

@@ -249,9 +249,9 @@ def people_login(identity: IdentityConfig, host: str) -> server.PeopleLogin:
         admins=tuple(identity.groups.admins),
         developers=tuple(identity.groups.developers),
         viewers=tuple(identity.groups.viewers),
-        break_glass_password_file=(
-            f"{mounted}/{BREAK_GLASS_KEY}" if identity.break_glass else None
-        ),
+        # always: self-initialisation runs once, so a login switched on later could never be
+        # created, and when the provider is down no one could create it (server.py)
+        break_glass_password_file=f"{mounted}/{BREAK_GLASS_KEY}",
     )
 
 
@@ -375,17 +375,16 @@ def _identity_secret(
     kit: TierKit, ns: k8s.core.v1.Namespace, identity: IdentityConfig,
     client_secret: pulumi.Output[str] | None,
 ) -> k8s.core.v1.Secret:
-    """What self-initialisation reads for people's sign-in: the OAuth client secret and, with
-    `identity.break_glass`, a generated break-glass password (also written to
-    `platform/break-glass/openbao`). Its readers are the unseal key's: the openbao namespace."""
+    """What self-initialisation reads for people's sign-in: the OAuth client secret and a
+    generated break-glass password (also written to `platform/break-glass/openbao`). Its readers
+    are the unseal key's: the openbao namespace."""
     if client_secret is None:
         raise ValueError("identity is set but identity_openbao_client_secret is not")
     data: dict[str, pulumi.Input[str]] = {CLIENT_SECRET_KEY: as_secret(client_secret)}
-    if identity.break_glass:
-        password = random.RandomPassword(
-            "openbao-break-glass-password", length=32, special=False, opts=kit.opts
-        )
-        data[BREAK_GLASS_KEY] = as_secret(password.result)
+    password = random.RandomPassword(
+        "openbao-break-glass-password", length=32, special=False, opts=kit.opts
+    )
+    data[BREAK_GLASS_KEY] = as_secret(password.result)
     return kit.secret(IDENTITY_SECRET, ns, data)
 
 

@@ -76,7 +76,13 @@ PEOPLE_ROLE = "default"  # its only role (the method's default_role)
 PEOPLE_GROUP_PREFIX = "oidc-"  # external identity group `oidc-<provider group>`
 PEOPLE_TOKEN_TTL = "1h"
 PEOPLE_TOKEN_MAX_TTL = "8h"  # renewable through a working day, then sign in again
-BREAK_GLASS_AUTH_PATH = "break-glass"  # a userpass method, only with identity.break_glass
+BREAK_GLASS_AUTH_PATH = "break-glass"  # a userpass method, always with identity
+# OpenBao's break-glass login works only from inside the pod's network namespace, which is where
+# `kubectl port-forward` connects (so: only for whoever holds the cluster's own admin
+# kubeconfig); the public Ingress does not route its path either (PUBLIC_PATHS).
+# Ref: openbao v2.6.2 builtin/credential/userpass/path_login.go (a login from outside the user's
+# token_bound_cidrs is refused) and kubelet/CRI port-forward (dials localhost in the pod).
+BREAK_GLASS_CIDRS = ["127.0.0.1/32", "::1/128"]
 BREAK_GLASS_USER = "break-glass"
 BREAK_GLASS_KV_PATH = "break-glass/openbao"  # in PLATFORM_MOUNT: its user name and password
 # the tools' local `admin` accounts whose passwords the escrow Job writes to
@@ -606,6 +612,7 @@ def _people_requests(login: PeopleLogin) -> list[str]:
             })),
             _request("break-glass-user", f"auth/{BREAK_GLASS_AUTH_PATH}/users/{BREAK_GLASS_USER}",
                      _hcl_fields({"password": password, "token_policies": [PLATFORM_ADMIN],
+                                  "token_bound_cidrs": BREAK_GLASS_CIDRS,
                                   "token_ttl": PEOPLE_TOKEN_TTL,
                                   "token_max_ttl": PEOPLE_TOKEN_TTL})),
             _request("break-glass-credentials",
