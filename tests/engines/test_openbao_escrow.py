@@ -46,7 +46,7 @@ from tests.engines.test_openbao import (
     _approle_requests,
     tls_dir,
 )
-from tests.engines.test_openbao_snapshot import _jwt, _TokenReview
+from tests.engines.test_openbao_snapshot import _jwt, _TokenReview, assert_commands_recreate
 
 ESCROW = openbao.BREAK_GLASS_ESCROW
 ROLES = (openbao.PLATFORM_ADMIN, openbao.PLATE_DEVELOPER, openbao.PLATE_VIEWER, ESCROW)
@@ -260,24 +260,7 @@ def test_the_script_logs_in_as_the_jobs_service_account(bao: EscrowServer,
 
 def test_a_cluster_from_before_gets_the_same_identity_from_the_commands(
         bao: EscrowServer, tmp_path: Path) -> None:
-    admin = bao.login(openbao.PLATFORM_ADMIN)
-    paths = (f"auth/kubernetes/role/{ESCROW}", f"sys/policies/acl/{ESCROW}")
-
-    def read() -> tuple[dict[str, Any], str]:  # the role's fields and the policy's text
-        role, policy = (_api(bao.addr, "GET", path, admin)[1]["data"] for path in paths)
-        return role, policy["policy"]
-
-    initialised = read()
-    for path in paths:
-        assert _api(bao.addr, "DELETE", path, admin)[0] == 204
-    script = tmp_path / "identity.sh"
-    script.write_text(openbao.escrow_identity_commands())
-    env = {"PATH": f"{Path(BAO).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
-           "BAO_ADDR": bao.addr, "BAO_CACERT": _ca(), "BAO_TOKEN": admin}
-    for _ in range(2):
-        subprocess.run(["sh", "-e", str(script)], env=env, check=True, capture_output=True,
-                       timeout=30)
-    assert read() == initialised
+    assert_commands_recreate(bao, ESCROW, ESCROW, openbao.escrow_identity_commands(), tmp_path)
 
 
 # 7 ------------------------------------------------------------------------------------------------

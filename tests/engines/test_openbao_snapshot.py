@@ -256,9 +256,17 @@ def test_a_cluster_from_before_gets_the_same_identity_from_the_commands(
         bao: BaoServer, tmp_path: Path) -> None:
     """Self-initialisation ran before the snapshot role existed: the documented commands
     (`openbao.snapshot_identity_commands`, run twice) create exactly what it would have."""
+    assert_commands_recreate(bao, openbao.SNAPSHOT_ROLE, openbao.SNAPSHOT_POLICY,
+                             openbao.snapshot_identity_commands(), tmp_path)
+
+
+def assert_commands_recreate(bao: BaoServer, role: str, policy: str, commands: str,
+                             tmp_path: Path) -> None:
+    """Delete the Kubernetes role `role` and the policy `policy` self-initialisation made, run
+    `commands` (the documented shell commands for older clusters) twice as an administrator:
+    both come back exactly as they were."""
     admin = bao.login(openbao.PLATFORM_ADMIN)
-    paths = (f"auth/kubernetes/role/{openbao.SNAPSHOT_ROLE}",
-             f"sys/policies/acl/{openbao.SNAPSHOT_POLICY}")
+    paths = (f"auth/kubernetes/role/{role}", f"sys/policies/acl/{policy}")
 
     def read() -> tuple[dict[str, Any], str]:  # the role's fields and the policy's text
         role, policy = (_api(bao.addr, "GET", path, admin)[1]["data"] for path in paths)
@@ -268,7 +276,7 @@ def test_a_cluster_from_before_gets_the_same_identity_from_the_commands(
     for path in paths:
         assert _api(bao.addr, "DELETE", path, admin)[0] == 204
     script = tmp_path / "identity.sh"
-    script.write_text(openbao.snapshot_identity_commands())
+    script.write_text(commands)
     env = {"PATH": f"{Path(BAO).parent}:/usr/bin:/bin", "HOME": str(tmp_path),
            "BAO_ADDR": bao.addr, "BAO_CACERT": _ca(), "BAO_TOKEN": admin}
     for _ in range(2):
