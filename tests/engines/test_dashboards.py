@@ -185,6 +185,7 @@ VERIFIED: dict[str, set[str]] = {
         "kube_job_failed",
         "kube_cronjob_status_last_successful_time",  # internal/store/cronjob.go
         "kube_cronjob_created",
+        "kube_pod_start_time",  # internal/store/pod.go
     },
     # Velero v1.18.1 pkg/metrics/metrics.go, as the pinned chart's (12.1.0) values.yaml example
     # PrometheusRule names them (namespace "velero", label `schedule`)
@@ -221,7 +222,7 @@ SOURCES: dict[str, tuple[str, ...]] = {
     "plate-nfs-storage.json": ("kubelet", *WORKLOADS),
     "plate-argocd.json": ("argocd", *WORKLOADS),
     "plate-harbor.json": ("harbor", "prometheus", "kubelet", *WORKLOADS),
-    "plate-openbao.json": ("openbao", "prometheus", "kubelet", *WORKLOADS),
+    "plate-openbao.json": ("openbao", "prometheus", "kubelet", "cert-manager", *WORKLOADS),
     "plate-fluentd.json": ("fluentd", *WORKLOADS),
     "plate-external-secrets.json": ("external-secrets", *WORKLOADS),
     "plate-traefik.json": ("traefik", *WORKLOADS),

@@ -5,12 +5,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.names import OPENBAO_NAMESPACE
+from components.observability.promql import object_namespace
 from components.observability.rules import BACKUP_MAX_AGE_HOURS, alert
 from components.tools.openbao import JOB as OPENBAO_JOB
+from components.tools.openbao import TLS_DURATION
 from components.tools.openbao.backup import CRONJOB_SELECTOR as SNAPSHOT_CRONJOB
+from components.tools.openbao.server import TLS_SECRET
 
 OPENBAO_FOR = "5m"
 """OpenBao sealed, leaderless or unscraped this long (raft elects a leader in seconds)."""
+
+
+def started_pods() -> str:
+    """When each OpenBao server pod started (kube-state-metrics 2.x internal/store/pod.go
+    `kube_pod_start_time{namespace, pod}`): the listener's certificate it serves is the one its
+    volume held then."""
+    return (f'min by (namespace, pod) (kube_pod_start_time{{namespace="{OPENBAO_NAMESPACE}", '
+            f'pod=~"openbao-[0-9]+"}})')
+
+
+def current_certificate_issued() -> str:
+    """When cert-manager issued the listener's current certificate: its notAfter (cert-manager
+    v1.21 `certmanager_certificate_expiration_timestamp_seconds`) less its fixed duration."""
+    hours = int(TLS_DURATION.removesuffix("h"))
+    expiry = object_namespace(
+        f'certmanager_certificate_expiration_timestamp_seconds{{name="{TLS_SECRET}"}} > 0'
+    )
+    return f"max by (namespace) ({expiry}) - {hours} * 3600"
 
 
 def rules() -> list[dict[str, Any]]:
@@ -52,6 +74,20 @@ def rules() -> list[dict[str, Any]]:
             "Prometheus cannot scrape OpenBao at {{ $labels.instance }}",
             "The OpenBao target {{ $labels.instance }} (job {{ $labels.job }}, pod "
             "{{ $labels.pod }}) has failed its scrapes for more than " + OPENBAO_FOR + ".",
+        ),
+        # OpenBao 2.6.2 reads its listener certificate at start (or SIGHUP) only: a pod that
+        # started before cert-manager's last renewal serves the old certificate, which expires
+        # a year later with no other warning (cert-manager's own alert watches the new one).
+        alert(
+            "OpenBaoServesAnOldCertificate",
+            f"{started_pods()}\n< on (namespace) group_left ()\n{current_certificate_issued()}",
+            "1h",
+            "warning",
+            "OpenBao pod {{ $labels.namespace }}/{{ $labels.pod }} serves a renewed-away "
+            "certificate",
+            "OpenBao pod {{ $labels.namespace }}/{{ $labels.pod }} started before cert-manager "
+            "renewed the listener certificate " + TLS_SECRET + " and still serves the old one, "
+            "which expires within a year of the renewal; restart the pods one at a time.",
         ),
     ]
 

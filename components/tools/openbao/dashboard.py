@@ -16,6 +16,7 @@ from components.names import OPENBAO_NAMESPACE
 from components.observability import grafana
 from components.observability.grafana import UP_DOWN, Mapping, query, section
 from components.tools.openbao import JOB as OPENBAO_JOB
+from components.tools.openbao.alerts import current_certificate_issued, started_pods
 
 SEAL_STATE: tuple[Mapping, ...] = ((1, "Unsealed", "green"), (0, "Sealed", "red"))
 
@@ -65,6 +66,17 @@ def _state() -> grafana.Section:
             f"max(vault_autopilot_failure_tolerance{{{job}}})", "failure tolerance"
         ))
         .thresholds(grafana.thresholds(((None, "orange"), (1, "green"))))
+        .span(24),
+        grafana.stat_panel()
+        .title("Listener certificate")
+        .description(
+            """When each server pod started, and when cert-manager issued the listener's current
+            certificate: a pod that started earlier serves the old one until it restarts
+            (OpenBaoServesAnOldCertificate)."""
+        )
+        .with_target(query(started_pods(), "{{pod}} started"))
+        .with_target(query(current_certificate_issued(), "certificate issued"))
+        .unit(units.DatetimeISO)
         .span(24),
     )
 
