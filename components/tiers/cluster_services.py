@@ -126,7 +126,10 @@ class ClusterServices(pulumi.ComponentResource):
         )
         self.metrics_server = None
         if cfg.metrics_server is not None:
-            self.metrics_server = metrics_server.install(kit, cfg.metrics_server)
+            self.metrics_server = metrics_server.install(
+                kit, cfg.metrics_server, self.cert_manager.internal_ca,
+                object_name(self.cert_manager.internal_ca.issuer),
+            )
         local_classes = [self.local_path.storage_class] if self.local_path is not None else []
         # the apps' HPAs read metrics.k8s.io from their first sync
         metrics = [self.metrics_server.api_service] if self.metrics_server is not None else []

@@ -13,6 +13,8 @@ before any resource.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from components.tools import local_path, metrics_server
@@ -55,18 +57,37 @@ def test_metrics_server_serves_the_resource_metrics_api(stack: str):
     rec = recorded(stack)
     api = rec.one(API_SERVICE, metrics_server.API_SERVICE)
     spec = api.plain("spec")
+    ca_bundle = spec.pop("caBundle")
     assert spec == {
         "group": "metrics.k8s.io", "version": "v1beta1",
         "service": {"name": "metrics-server", "namespace": "metrics-server", "port": 443},
-        "insecureSkipTLSVerify": True, "groupPriorityMinimum": 100, "versionPriority": 100,
+        "groupPriorityMinimum": 100, "versionPriority": 100,
     }
+    # the API server verifies metrics-server against the internal CA, the same PEM every other
+    # client of the internal CA trusts (OpenBao's clients read it from this ConfigMap)
+    (openbao_ca,) = [r for r in rec.by_type("kubernetes:core/v1:ConfigMap")
+                     if r.plain("metadata").get("name") == "plate-internal-ca"
+                     and r.plain("metadata").get("namespace") == "openbao"]
+    assert base64.b64decode(ca_bundle).decode() == openbao_ca.plain("data")["ca.crt"]
+    assert "BEGIN CERTIFICATE" in openbao_ca.plain("data")["ca.crt"]
     assert {"Deployment/metrics-server", "Service/metrics-server"} <= rec.deps(
         f"APIService/{metrics_server.API_SERVICE}"
     )
+    # its serving certificate: the Service's names, from the internal CA's ClusterIssuer
+    certificate = rec.one("kubernetes:cert-manager.io/v1:Certificate", metrics_server.TLS_SECRET)
+    assert certificate.plain("spec") == metrics_server.certificate_spec("plate-internal-ca")
+    assert certificate.plain("spec")["dnsNames"] == [
+        "metrics-server.metrics-server.svc", "metrics-server.metrics-server.svc.cluster.local"]
+    assert f"Certificate/{metrics_server.TLS_SECRET}" in rec.deps("Deployment/metrics-server")
     deployment = rec.one(DEPLOYMENT, "metrics-server").plain("spec")
     assert deployment["replicas"] == (2 if stack == "prod" else 1)
     (container,) = deployment["template"]["spec"]["containers"]
     assert container["args"] == metrics_server.args(insecure_kubelet_tls=False)
+    assert {"--tls-cert-file=/tls/tls.crt", "--tls-private-key-file=/tls/tls.key"} <= set(
+        container["args"])
+    assert {"name": "tls", "mountPath": "/tls", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "tls", "secret": {"secretName": "metrics-server-tls", "defaultMode": 0o440}} \
+        in deployment["template"]["spec"]["volumes"]
     assert "--kubelet-insecure-tls" not in container["args"]
     # the root Application waits for the API its apps' HPAs read
     assert f"APIService/{metrics_server.API_SERVICE}" in rec.deps("Application/root-app")

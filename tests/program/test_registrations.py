@@ -35,7 +35,7 @@ def test_labels_are_kind_and_name_and_unique(stack):
     rec = recorded(stack)
     labels = [Recording.label(r) for r in rec.resources]
     # prod also has the Alertmanager receivers' Secret; both the DNS-01 solver's TSIG Secret
-    assert len(labels) == len(set(labels)) == {"stg": 259, "prod": 261}[stack]
+    assert len(labels) == len(set(labels)) == {"stg": 260, "prod": 262}[stack]
     assert "Chart/cert-manager" in labels and "Namespace/cert-manager" in labels
     assert rec.named("Job/metallb-webhook-ready").type == "kubernetes:batch/v1:Job"
 

@@ -12,14 +12,22 @@ manifests/components/high-availability). Departures, each for the house rules: i
 requests and a memory limit, the pod-level seccomp profile, UID 65532 (a high one, the house's
 `RESTRICTED_CONTAINER`) instead of 1000: the server writes only its certificate to /tmp.
 
-Order: namespace -> ServiceAccount and RBAC -> Service and Deployment -> APIService (the API
-server routes `metrics.k8s.io` to the Service once it has a ready endpoint; until then
-`kubectl top` answers 503 and the HPAs wait).
+Its serving certificate comes from the internal CA (`plate-internal-ca`), whose PEM the
+APIService pins as `caBundle`: the API server verifies every metrics response instead of
+upstream's `insecureSkipTLSVerify` (with which anything answering on that Service's address
+could feed the HPAs). The server reloads the renewed files by itself (k8s.io/apiserver
+options/serving.go: `--tls-cert-file` is served through a file-watching dynamic certificate).
+
+Order: namespace -> ServiceAccount, RBAC and the Certificate -> Service and Deployment ->
+APIService (the API server routes `metrics.k8s.io` to the Service once it has a ready endpoint;
+until then `kubectl top` answers 503 and the HPAs wait).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -35,11 +43,14 @@ from components.kube import (
     service_pod,
 )
 from components.netpol import API_SERVER, Allowance
+from components.tools.cert_manager import InternalCa
 
 NAMESPACE = "metrics-server"
 NAME = "metrics-server"
 SECURE_PORT = 10250  # the server's HTTPS port (`--secure-port`, container port `https`)
 LABELS = {"k8s-app": NAME, "app.kubernetes.io/name": NAME}
+TLS_SECRET = "metrics-server-tls"
+TLS_DIR = "/tls"
 API_GROUP = "metrics.k8s.io"
 API_SERVICE = f"v1beta1.{API_GROUP}"
 AGGREGATED_READER = "system:aggregated-metrics-reader"
@@ -67,7 +78,8 @@ def args(insecure_kubelet_tls: bool) -> list[str]:
     Ref: metrics-server v0.9.0 cmd/metrics-server/app/options/kubelet_client.go (`Config`: the
     REST config's CA unless --kubelet-insecure-tls or --kubelet-certificate-authority)."""
     flags = [
-        "--cert-dir=/tmp",
+        f"--tls-cert-file={TLS_DIR}/tls.crt",
+        f"--tls-private-key-file={TLS_DIR}/tls.key",
         f"--secure-port={SECURE_PORT}",
         "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
         "--kubelet-use-node-status-port",
@@ -97,10 +109,31 @@ class MetricsServer:
     api_service: k8s.apiregistration.v1.APIService
 
 
-def install(kit: TierKit, settings: Settings) -> MetricsServer:
-    """metrics-server in its own namespace, and the APIService that serves `metrics.k8s.io`."""
+def certificate_spec(issuer: pulumi.Input[str]) -> dict[str, Any]:
+    """The serving certificate: the Service's names, as the API server dials it
+    (`<service>.<namespace>.svc`)."""
+    return {
+        "secretName": TLS_SECRET,
+        "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer},
+        "commonName": f"{NAME}.{NAMESPACE}.svc",
+        "dnsNames": [f"{NAME}.{NAMESPACE}.svc", f"{NAME}.{NAMESPACE}.svc.cluster.local"],
+        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        "usages": ["server auth", "digital signature"],
+    }
+
+
+def install(
+    kit: TierKit, settings: Settings, internal_ca: InternalCa, issuer: pulumi.Input[str]
+) -> MetricsServer:
+    """metrics-server in its own namespace, and the APIService that serves `metrics.k8s.io`;
+    its serving certificate from `issuer` (the ClusterIssuer of `internal_ca`)."""
     # its network policies (`allowances`) come with the tier's (components/tools/catalog.py)
     ns = kit.namespace(NAMESPACE, "restricted")
+    certificate = kit.custom_resource(
+        TLS_SECRET, "cert-manager.io/v1", "Certificate",
+        k8s.meta.v1.ObjectMetaArgs(name=TLS_SECRET, namespace=ns.metadata.name, labels=LABELS),
+        certificate_spec(issuer), [ns, internal_ca.issuer],
+    )
     account = k8s.core.v1.ServiceAccount(
         NAME,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME, namespace=ns.metadata.name, labels=LABELS),
@@ -118,7 +151,9 @@ def install(kit: TierKit, settings: Settings) -> MetricsServer:
         ),
         opts=kit.opts,
     )
-    deployment = _deployment(kit, ns, account, settings.insecure_kubelet_tls, bindings)
+    deployment = _deployment(
+        kit, ns, account, settings.insecure_kubelet_tls, [*bindings, certificate]
+    )
     if kit.production:
         k8s.policy.v1.PodDisruptionBudget(
             NAME,
@@ -131,8 +166,7 @@ def install(kit: TierKit, settings: Settings) -> MetricsServer:
             ),
             opts=kit.opts,
         )
-    # insecureSkipTLSVerify as upstream: the server signs its own serving certificate at start
-    # (--cert-dir), so there is no CA to pin; the hop is API server -> pod, inside the cluster
+    # the API server verifies metrics-server against the internal CA (module docstring)
     api_service = k8s.apiregistration.v1.APIService(
         API_SERVICE,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=API_SERVICE, labels=LABELS),
@@ -142,7 +176,9 @@ def install(kit: TierKit, settings: Settings) -> MetricsServer:
             service=k8s.apiregistration.v1.ServiceReferenceArgs(
                 name=service.metadata.name, namespace=ns.metadata.name, port=443
             ),
-            insecure_skip_tls_verify=True,
+            ca_bundle=pulumi.Output.from_input(internal_ca.certificate).apply(
+                lambda pem: base64.b64encode(pem.encode()).decode()
+            ),
             group_priority_minimum=100,
             version_priority=100,
         ),
@@ -257,10 +293,18 @@ def _deployment(
             template=service_pod(
                 account, LABELS, [_container(insecure_kubelet_tls)],
                 priority_class_name="system-cluster-critical",
-                # the server writes its self-signed serving certificate here
-                volumes=[k8s.core.v1.VolumeArgs(
-                    name="tmp-dir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
-                )],
+                volumes=[
+                    k8s.core.v1.VolumeArgs(
+                        name="tmp-dir", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                    ),
+                    # the serving certificate cert-manager keeps current (no subPath: the
+                    # kubelet updates the files in place, the server reloads them)
+                    k8s.core.v1.VolumeArgs(
+                        name="tls", secret=k8s.core.v1.SecretVolumeSourceArgs(
+                            secret_name=TLS_SECRET, default_mode=0o440,
+                        ),
+                    ),
+                ],
                 node_selector={"kubernetes.io/os": "linux"},
                 affinity=anti_affinity if replicas > 1 else None,
             ),
@@ -295,5 +339,8 @@ def _container(insecure_kubelet_tls: bool) -> k8s.core.v1.ContainerArgs:
             requests={"cpu": "100m", "memory": "200Mi"}, limits={"memory": "400Mi"},
         ),
         security_context=RESTRICTED_CONTAINER,
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="tmp-dir", mount_path="/tmp")],
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="tmp-dir", mount_path="/tmp"),
+            k8s.core.v1.VolumeMountArgs(name="tls", mount_path=TLS_DIR, read_only=True),
+        ],
     )
