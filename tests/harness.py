@@ -14,6 +14,7 @@ import fcntl
 import functools
 import os
 import pickle
+import subprocess
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,3 +120,15 @@ def supplying(stack: str, *keys: str) -> dict[str, Any]:
     config = copy.deepcopy(stack_config(stack))
     config["generated_secrets"] = [k for k in config.get("generated_secrets", []) if k not in keys]
     return config
+
+
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop a server a test started: SIGTERM, then SIGKILL after 10 s; None is a no-op."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)

