@@ -302,6 +302,34 @@ RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
 )
 
 
+def bind_role(
+    resource: str,
+    name: str,
+    role: tuple[Literal["Role", "ClusterRole"], pulumi.Input[str]],
+    subjects: Sequence[k8s.rbac.v1.SubjectArgs],
+    opts: pulumi.ResourceOptions,
+    *,
+    namespace: pulumi.Input[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> k8s.rbac.v1.RoleBinding | k8s.rbac.v1.ClusterRoleBinding:
+    """`role` (kind, name) bound to `subjects`: a RoleBinding in `namespace`, or a
+    ClusterRoleBinding without one."""
+    kind, role_name = role
+    metadata = k8s.meta.v1.ObjectMetaArgs(
+        name=name, namespace=namespace, labels=dict(labels) if labels else None
+    )
+    role_ref = k8s.rbac.v1.RoleRefArgs(
+        api_group="rbac.authorization.k8s.io", kind=kind, name=role_name
+    )
+    if namespace is None:
+        return k8s.rbac.v1.ClusterRoleBinding(
+            resource, metadata=metadata, role_ref=role_ref, subjects=list(subjects), opts=opts
+        )
+    return k8s.rbac.v1.RoleBinding(
+        resource, metadata=metadata, role_ref=role_ref, subjects=list(subjects), opts=opts
+    )
+
+
 def as_secret(value: pulumi.Input[str]) -> pulumi.Output[str]:
     """`value` marked secret (typed: `Output.secret`'s own signature loses the type)."""
     secret: pulumi.Output[str] = pulumi.Output.secret(value)

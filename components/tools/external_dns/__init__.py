@@ -41,6 +41,7 @@ from components.kube import (
     USES_TOKEN,
     TierKit,
     as_secret,
+    bind_role,
     checkov_skips,
     service_pod,
 )
@@ -228,16 +229,12 @@ def install(kit: TierKit, settings: Settings, credential: pulumi.Output[str]) ->
         NAME, metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME), rules=cluster_role_rules(),
         opts=kit.opts,
     )
-    binding = k8s.rbac.v1.ClusterRoleBinding(
-        NAME,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=NAME),
-        role_ref=k8s.rbac.v1.RoleRefArgs(
-            api_group="rbac.authorization.k8s.io", kind="ClusterRole", name=role.metadata.name
-        ),
-        subjects=[k8s.rbac.v1.SubjectArgs(
+    binding = bind_role(
+        NAME, NAME, ("ClusterRole", role.metadata.name),
+        [k8s.rbac.v1.SubjectArgs(
             kind="ServiceAccount", name=account.metadata.name, namespace=ns.metadata.name
         )],
-        opts=kit.opts,
+        kit.opts,
     )
     deployment = k8s.apps.v1.Deployment(
         NAME,

@@ -51,6 +51,7 @@ from components.kube import (
     SERVICE_POD_SKIPS,
     USES_TOKEN,
     TierKit,
+    bind_role,
     checkov_skips,
     service_pod,
 )
@@ -62,7 +63,6 @@ CONFIG_MAP = "local-path-config"  # the provisioner's default (`--configmap-name
 PROVISIONER = "rancher.io/local-path"
 LABELS = {"app": NAME, "app.kubernetes.io/name": NAME}
 HEALTH_PORT = 8080
-RBAC = "rbac.authorization.k8s.io"
 
 SETUP = '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"'
 TEARDOWN = '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"'
@@ -192,27 +192,12 @@ def _rbac(
         ],
         opts=kit.opts,
     )
+    bind = "local-path-provisioner-bind"
     return [
-        k8s.rbac.v1.RoleBinding(
-            "local-path-provisioner-bind",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="local-path-provisioner-bind", namespace=ns.metadata.name, labels=LABELS
-            ),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group=RBAC, kind="Role", name=role.metadata.name
-            ),
-            subjects=subject,
-            opts=kit.opts,
-        ),
-        k8s.rbac.v1.ClusterRoleBinding(
-            "local-path-provisioner-bind",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name="local-path-provisioner-bind", labels=LABELS),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group=RBAC, kind="ClusterRole", name=cluster_role.metadata.name
-            ),
-            subjects=subject,
-            opts=kit.opts,
-        ),
+        bind_role(bind, bind, ("Role", role.metadata.name), subject, kit.opts,
+                  namespace=ns.metadata.name, labels=LABELS),
+        bind_role(bind, bind, ("ClusterRole", cluster_role.metadata.name), subject, kit.opts,
+                  labels=LABELS),
     ]
 
 

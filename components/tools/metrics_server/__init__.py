@@ -39,6 +39,7 @@ from components.kube import (
     SERVICE_POD_SKIPS,
     USES_TOKEN,
     TierKit,
+    bind_role,
     checkov_skips,
     service_pod,
 )
@@ -54,7 +55,6 @@ TLS_DIR = "/tls"
 API_GROUP = "metrics.k8s.io"
 API_SERVICE = f"v1beta1.{API_GROUP}"
 AGGREGATED_READER = "system:aggregated-metrics-reader"
-RBAC = "rbac.authorization.k8s.io"
 
 
 @dataclass(frozen=True)
@@ -223,35 +223,15 @@ def _rbac(
         opts=kit.opts,
     )
 
-    def cluster_binding(
-        resource: str, name: str, role: pulumi.Input[str]
-    ) -> k8s.rbac.v1.ClusterRoleBinding:
-        return k8s.rbac.v1.ClusterRoleBinding(
-            resource,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=LABELS),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group=RBAC, kind="ClusterRole", name=role),
-            subjects=subject,
-            opts=kit.opts,
-        )
-
     return [
-        cluster_binding("metrics-server", "system:metrics-server", server_role.metadata.name),
-        cluster_binding(
-            "metrics-server-auth-delegator", "metrics-server:system:auth-delegator",
-            "system:auth-delegator",
-        ),
+        bind_role("metrics-server", "system:metrics-server",
+                  ("ClusterRole", server_role.metadata.name), subject, kit.opts, labels=LABELS),
+        bind_role("metrics-server-auth-delegator", "metrics-server:system:auth-delegator",
+                  ("ClusterRole", "system:auth-delegator"), subject, kit.opts, labels=LABELS),
         # the Role lives in kube-system (the API server publishes its client CA there)
-        k8s.rbac.v1.RoleBinding(
-            "metrics-server-auth-reader",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name="metrics-server-auth-reader", namespace="kube-system", labels=LABELS
-            ),
-            role_ref=k8s.rbac.v1.RoleRefArgs(
-                api_group=RBAC, kind="Role", name="extension-apiserver-authentication-reader"
-            ),
-            subjects=subject,
-            opts=kit.opts,
-        ),
+        bind_role("metrics-server-auth-reader", "metrics-server-auth-reader",
+                  ("Role", "extension-apiserver-authentication-reader"), subject, kit.opts,
+                  namespace="kube-system", labels=LABELS),
     ]
 
 
