@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from components.config import ConfigError
+from components.config import ConfigError, parse_platform_config
 from tooling import render
 from tooling.evaluate import (  # noqa: F401 (re-exported for the test modules)
     ROOT,
@@ -132,3 +132,10 @@ def terminate(proc: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def config_problems(raw: dict[str, Any]) -> list[str]:
+    """The problems `parse_platform_config` refuses `raw` with (it must refuse it)."""
+    with pytest.raises(ConfigError) as exc:
+        parse_platform_config(raw)
+    return exc.value.problems

@@ -19,13 +19,8 @@ from components.config import (
     split_stack_config,
 )
 from tests.engines.test_openbao import TEST_CA
+from tests.harness import config_problems as problems
 from tests.harness import stack_config
-
-
-def problems(raw) -> list[str]:
-    with pytest.raises(ConfigError) as exc:
-        parse_platform_config(raw)
-    return exc.value.problems
 
 
 @pytest.fixture

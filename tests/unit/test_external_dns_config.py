@@ -17,19 +17,13 @@ import copy
 import pytest
 
 from components.config import (
-    ConfigError,
     parse_platform_config,
     required_secrets,
     secret_conflicts,
 )
 from components.tools import external_dns
+from tests.harness import config_problems as problems
 from tests.harness import stack_config
-
-
-def problems(raw: dict) -> list[str]:
-    with pytest.raises(ConfigError) as exc:
-        parse_platform_config(raw)
-    return exc.value.problems
 
 
 @pytest.fixture

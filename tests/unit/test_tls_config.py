@@ -15,25 +15,19 @@ import copy
 import pytest
 
 from components.config import (
-    ConfigError,
     internal_ca_key_problem,
     parse_platform_config,
     required_secrets,
     secret_conflicts,
 )
 from tests.engines.test_openbao import TEST_CA
+from tests.harness import config_problems as problems
 from tests.harness import stack_config
 
 KEY = ("-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n"
        "-----END PRIVATE KEY-----\n")  # the shape only: the start of an EC key, no key
 HINT = ("paste the PEM of the CA certificate(s), '-----BEGIN CERTIFICATE-----' ... "
         "'-----END CERTIFICATE-----'")
-
-
-def problems(raw) -> list[str]:
-    with pytest.raises(ConfigError) as exc:
-        parse_platform_config(raw)
-    return exc.value.problems
 
 
 @pytest.fixture
